@@ -1,0 +1,57 @@
+"""Exception families raised at agentime's entry points.
+
+Every error a user can cause is one of these, with a message that says what to do. This module holds only
+the class hierarchy: no logic, no imports beyond the standard library.
+"""
+
+
+class AgentimeError(Exception):
+    """Base class of every error agentime raises on purpose."""
+
+
+class ConfigError(AgentimeError, ValueError):
+    """A configuration value or option is invalid."""
+
+
+class VideoError(AgentimeError):
+    """A video cannot be opened, read or sampled as asked."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The path does not exist."""
+
+
+class NotAVideoError(VideoError):
+    """The path exists but is not a readable video file (a directory, an empty or non-video file)."""
+
+
+class NoDecodableFramesError(VideoError):
+    """The container opens but not a single frame decodes."""
+
+
+class CorruptVideoError(VideoError):
+    """The file is truncated or damaged; `readable_duration` says how much of it decodes."""
+
+    def __init__(self, message: str, readable_duration: float = 0.0):
+        super().__init__(message)
+        self.readable_duration = readable_duration
+
+
+class TimestampOutOfRangeError(VideoError, ValueError):
+    """A requested timestamp or window lies outside the video."""
+
+
+class CacheError(AgentimeError):
+    """The frame cache is unusable (permissions, disk full, foreign files)."""
+
+
+class VLMError(AgentimeError):
+    """A vision-language model or embedder cannot be loaded or called."""
+
+
+class TimingError(AgentimeError, ValueError):
+    """A conversation or tool schema given to the time-aware policy is malformed."""
+
+
+class AttentionConfigError(AgentimeError, ValueError):
+    """Sparse attention settings or input shapes are inconsistent."""
