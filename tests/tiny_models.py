@@ -1,0 +1,37 @@
+"""Tiny random models shared by the VLM tests: each is built once per test process in a temp folder."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from agentime.video.frames import Frame
+
+_ROOT = Path(tempfile.mkdtemp(prefix="agentime-tiny-"))
+atexit.register(shutil.rmtree, _ROOT, True)
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(name: str) -> Path:
+    """Folder of the tiny model `name` (a key of agentime.vlm.tiny.BUILDERS), built on first use."""
+    from agentime.vlm import tiny
+
+    return tiny.BUILDERS[name](_ROOT / name)
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_vlm(name: str):
+    """The tiny model `name` loaded through the hf backend (shared: tests must not mutate it)."""
+    from agentime.vlm.hf import HFConfig, HFVLM
+
+    return HFVLM(HFConfig(str(tiny_model(name)), max_batch=4))
+
+
+def frames(count: int, size: int = 32, seed: int = 0, start: float = 1.0) -> list[Frame]:
+    rng = np.random.default_rng(seed)
+    return [Frame(start + 1.5 * i, rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for i in range(count)]
