@@ -1,0 +1,381 @@
+"""Frame-aware block-sparse attention in pure PyTorch (CPU and CUDA).
+
+Keys are cut into blocks (fixed-size, or one per frame; see `layout.py`). Each query block reads its top-k key
+blocks by a cheap pooled score (see `selection.py`), always including the sink and local blocks, plus a few
+global tokens (e.g. the question) that every query reads and that themselves read every key. The selected
+blocks are gathered per KV head and attended with one fused SDPA call per chunk of query blocks, with the query
+heads of a group sharing the gathered keys (grouped-query attention without expanding K/V). Token-level masks
+exist only per chunk and per selected block; no (B, H, L, L) tensor is ever built.
+
+Semantics match `torch.nn.functional.scaled_dot_product_attention`: with a top_k covering every block the
+output equals dense attention. Causal attention is aligned bottom-right: the queries are the last L_q of the
+L_k positions (prefill, chunked prefill and decode with a KV cache).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from agentime.attention.config import SparseAttentionConfig
+from agentime.attention.layout import BlockLayout, build_block_layout
+from agentime.attention.selection import block_means, select_blocks
+from agentime.errors import AttentionConfigError
+
+SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+SUPPORTED_DEVICES = ("cpu", "cuda")
+
+_warned: set[str] = set()
+
+
+class AttentionShapeError(AttentionConfigError):
+    """Query, key, value or mask shapes do not fit together."""
+
+
+def warn_once(key: str, message: str) -> None:
+    """Emit `message` as a RuntimeWarning the first time `key` is seen in this process."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def check_shapes(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask) -> None:
+    """Raise AttentionShapeError unless q (B,Hq,Lq,D), k (B,Hkv,Lk,D), v (B,Hkv,Lk,Dv) and the mask agree."""
+    for name, tensor in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(tensor, torch.Tensor) or tensor.dim() != 4:
+            raise AttentionShapeError(f"{name} must be a 4-D tensor (batch, heads, length, head_dim)")
+    batch, q_heads, q_len, dim = query.shape
+    if key.shape[0] != batch or value.shape[0] != batch:
+        raise AttentionShapeError(f"batch sizes differ: query {batch}, key {key.shape[0]}, value {value.shape[0]}")
+    if key.shape[1] != value.shape[1] or key.shape[2] != value.shape[2]:
+        raise AttentionShapeError(f"key {tuple(key.shape)} and value {tuple(value.shape)} differ in heads or length")
+    if key.shape[3] != dim:
+        raise AttentionShapeError(f"query head_dim {dim} differs from key head_dim {key.shape[3]}")
+    if key.shape[1] == 0 or q_heads % key.shape[1] != 0:
+        raise AttentionShapeError(f"{q_heads} query heads cannot be grouped over {key.shape[1]} key/value heads")
+    if key.shape[2] == 0 or q_len == 0:
+        raise AttentionShapeError("query and key must hold at least one token")
+    if q_len > key.shape[2]:
+        raise AttentionShapeError(f"more queries ({q_len}) than keys ({key.shape[2]})")
+    if attention_mask is None:
+        return
+    if attention_mask.dtype != torch.bool:
+        raise AttentionShapeError(f"attention_mask must be boolean (True = attend), got {attention_mask.dtype}")
+    k_len = key.shape[2]
+    if attention_mask.dim() == 2:
+        if tuple(attention_mask.shape) != (batch, k_len):
+            raise AttentionShapeError(f"a 2-D key padding mask must be ({batch}, {k_len}), got {tuple(attention_mask.shape)}")
+    elif attention_mask.dim() == 4:
+        if attention_mask.shape[1] != 1 or attention_mask.shape[0] not in (1, batch) or tuple(attention_mask.shape[2:]) != (q_len, k_len):
+            raise AttentionShapeError(
+                f"a 4-D mask must be ({batch}, 1, {q_len}, {k_len}) (shared by all heads), got {tuple(attention_mask.shape)}"
+            )
+    else:
+        raise AttentionShapeError(f"attention_mask must be 2-D (B, Lk) or 4-D (B, 1, Lq, Lk), got {attention_mask.dim()}-D")
+
+
+def _bias_from_allowed(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive mask: 0 where allowed, the dtype's lowest finite value elsewhere (fully masked rows stay finite)."""
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    lowest = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
+    return torch.where(allowed, zero, lowest)
+
+
+def dense_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    *,
+    causal: bool,
+    attention_mask: torch.Tensor | None = None,
+    scaling: float | None = None,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Dense SDPA with the kernel's semantics (bottom-right causal, 2-D or 4-D boolean mask, GQA) -> (B,Hq,Lq,Dv)."""
+    q_len, k_len = query.shape[2], key.shape[2]
+    gqa = query.shape[1] != key.shape[1]
+    if attention_mask is None and (not causal or q_len == 1 or q_len == k_len):
+        return F.scaled_dot_product_attention(
+            query, key, value, dropout_p=dropout_p, is_causal=causal and q_len > 1, scale=scaling, enable_gqa=gqa
+        )
+    allowed = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=query.device)
+    if causal:
+        offset = k_len - q_len
+        rows = torch.arange(q_len, device=query.device)[:, None] + offset
+        allowed = allowed & (torch.arange(k_len, device=query.device)[None, :] <= rows)[None, None]
+    if attention_mask is not None:
+        allowed = allowed & (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask)
+    bias = _bias_from_allowed(allowed, query.dtype)
+    return F.scaled_dot_product_attention(
+        query, key, value, attn_mask=bias, dropout_p=dropout_p, scale=scaling, enable_gqa=gqa
+    )
+
+
+def _causal_bias(present, positions, absolute, block_len: int, selected: int, dtype) -> torch.Tensor:
+    """(B, Hkv, n, rows, K) additive mask for causal attention over sorted selected blocks (+ global keys).
+
+    present: (B, Hkv, n, K) keys that exist and are not padding; positions: their token positions;
+    absolute: (n, rows) each query row's position (-1 for padding rows). Blocks before the last selected one are
+    wholly visible, so only the last block's columns and the global columns compare positions.
+    """
+    rows = absolute.shape[1]
+    head = present[..., : selected - block_len]
+    head = _bias_from_allowed(head, dtype)[:, :, :, None, :].expand(-1, -1, -1, rows, -1)
+    tail_present = present[..., selected - block_len :]
+    tail_positions = positions[..., selected - block_len :]
+    visible = tail_positions[:, :, :, None, :] <= absolute[None, None, :, :, None]
+    tail = _bias_from_allowed(tail_present[:, :, :, None, :] & visible, dtype)
+    return torch.cat([head, tail], dim=-1)
+
+
+def _general_bias(present, positions, rows, absolute, mask4d, causal: bool, dtype) -> torch.Tensor:
+    """(B, Hkv, n, rows, K) additive mask reading an arbitrary 4-D boolean mask at the gathered (query, key) pairs."""
+    batch, q_len, k_len = mask4d.shape[0], mask4d.shape[2], mask4d.shape[3]
+    allowed = present[:, :, :, None, :]
+    if causal:
+        allowed = allowed & (positions[:, :, :, None, :] <= absolute[None, None, :, :, None])
+    flat_mask = mask4d[:, 0].reshape(batch, q_len * k_len)
+    pair = rows.clamp(min=0)[None, None, :, :, None] * k_len + positions.clamp(min=0)[:, :, :, None, :]
+    picked = torch.gather(flat_mask, 1, pair.reshape(batch, -1)).view(pair.shape)
+    return _bias_from_allowed(allowed & picked, dtype)
+
+
+def _fallback_reason(query: torch.Tensor) -> str | None:
+    if query.device.type not in SUPPORTED_DEVICES:
+        return f"device {query.device.type}"
+    if query.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {query.dtype}"
+    return None
+
+
+def _global_table(
+    global_positions: Sequence[Sequence[int]] | None, config: SparseAttentionConfig, batch: int, k_len: int, device
+) -> torch.Tensor | None:
+    """(B, n) global token positions (padded with -1), or None when there are none."""
+    per_batch = [set(config.global_positions) for _ in range(batch)]
+    if global_positions:
+        given = list(global_positions)
+        if len(given) == 1 and batch > 1:
+            given = given * batch
+        if len(given) != batch:
+            raise AttentionShapeError(f"global positions given for {len(given)} sequences, batch is {batch}")
+        for b in range(batch):
+            per_batch[b].update(int(p) for p in given[b])
+    rows = [sorted(p for p in positions if 0 <= p < k_len) for positions in per_batch]
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        return None
+    table = torch.full((batch, width), -1, dtype=torch.long)
+    for b, r in enumerate(rows):
+        table[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return table.to(device)
+
+
+def _query_blocks(layout: BlockLayout, q_offset: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Query blocks = key blocks restricted to the query positions.
+
+    Returns the (QB, block_len) table of query rows (0-based, -1 padded), the (QB,) diagonal key block of each
+    and whether the table is a plain reshape of the query rows.
+    """
+    first = int(layout.block_of[q_offset])
+    rows = layout.table[first:] - q_offset
+    rows = torch.where(rows >= 0, rows, torch.full_like(rows, -1))
+    diagonal = torch.arange(first, layout.num_blocks, device=rows.device)
+    return rows, diagonal, layout.uniform and q_offset == 0
+
+
+def _block_allowed_from_mask(mask4d: torch.Tensor, q_table: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
+    """(B, QB, KB): whether any (query, key) pair of the two blocks is allowed by a 4-D boolean mask."""
+    batch, _, q_len, k_len = mask4d.shape
+    rows = mask4d[:, 0].index_select(1, q_table.clamp(min=0).reshape(-1))
+    rows = rows.view(batch, q_table.shape[0], q_table.shape[1], k_len) & (q_table >= 0)[None, :, :, None]
+    per_key = rows.any(dim=2).to(torch.float32)  # (B, QB, Lk)
+    counts = torch.zeros(batch, q_table.shape[0], layout.num_blocks, device=mask4d.device)
+    counts.index_add_(2, layout.block_of, per_key)
+    return counts > 0
+
+
+def sparse_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    config: SparseAttentionConfig | None = None,
+    *,
+    causal: bool = True,
+    attention_mask: torch.Tensor | None = None,
+    scaling: float | None = None,
+    frame_spans: Sequence[Sequence[tuple[int, int]]] | None = None,
+    global_positions: Sequence[Sequence[int]] | None = None,
+) -> torch.Tensor:
+    """Block-sparse attention -> (B, H_q, L_q, D_v), a drop-in for SDPA's output.
+
+    query (B, H_q, L_q, D); key, value (B, H_kv, L_k, D[v]) with H_q a multiple of H_kv (not expanded).
+    causal: bottom-right aligned causal attention, combined (AND) with attention_mask when both are given.
+    attention_mask: boolean, True = attend: (B, L_k) key padding, or (B, 1, L_q, L_k).
+    frame_spans: per batch element, (start, end) token spans of each frame; blocks follow them when set.
+    global_positions: per batch element, token positions that read all keys and that all queries read.
+    Unsupported dtypes/devices fall back to dense SDPA with one warning; so do sequences under min_seq_len.
+    """
+    config = config or SparseAttentionConfig()
+    check_shapes(query, key, value, attention_mask)
+    reason = _fallback_reason(query)
+    if reason is not None:
+        warn_once(reason, f"agentime sparse attention does not support {reason}; using dense SDPA instead")
+    if reason is not None or key.shape[2] < config.min_seq_len:
+        return dense_attention(query, key, value, causal=causal, attention_mask=attention_mask, scaling=scaling)
+
+    batch, q_heads, q_len, dim = query.shape
+    kv_heads, k_len, v_dim = key.shape[1], key.shape[2], value.shape[3]
+    group = q_heads // kv_heads
+    device, dtype = query.device, query.dtype
+    scaling = dim**-0.5 if scaling is None else float(scaling)
+    q_offset = k_len - q_len
+
+    key_padding = attention_mask if attention_mask is not None and attention_mask.dim() == 2 else None
+    mask4d = attention_mask if attention_mask is not None and attention_mask.dim() == 4 else None
+    if mask4d is not None and mask4d.shape[0] != batch:
+        mask4d = mask4d.expand(batch, -1, -1, -1)
+    if mask4d is not None:
+        key_padding = mask4d[:, 0].any(dim=1)  # keys no query may read do not count in the pooled keys
+
+    spans = frame_spans if config.frame_aligned else None
+    layout = build_block_layout(k_len, config.block_size, spans, device)
+    q_table, diagonal, q_uniform = _query_blocks(layout, q_offset)
+    q_blocks, q_block_len = q_table.shape
+    k_blocks, k_block_len = layout.table.shape
+
+    # block selection
+    key_weights = key_padding.float() if key_padding is not None else None
+    pooled_keys = block_means(key, layout.table, layout.uniform, key_weights)
+    pooled_queries = block_means(query, q_table, q_uniform, None)
+    allowed = torch.ones(1, q_blocks, k_blocks, dtype=torch.bool, device=device)
+    if causal:
+        allowed = allowed & (torch.arange(k_blocks, device=device)[None, :] <= diagonal[:, None])[None]
+    if key_weights is not None:
+        present = torch.zeros(batch, k_blocks, device=device).index_add_(1, layout.block_of, key_weights) > 0
+        allowed = allowed & present[:, None, :]
+    if mask4d is not None:
+        allowed = allowed & _block_allowed_from_mask(mask4d, q_table, layout)
+    selection = select_blocks(pooled_queries, pooled_keys, allowed, diagonal, config, causal, scaling)
+    top_k = selection.indices.shape[-1]
+    # Sorted with invalid slots first: under causal attention every selected block but the last one then lies
+    # wholly in the past of its query block, so only the last slot needs a per-query (triangular) mask.
+    order = torch.where(selection.valid, selection.indices, torch.full_like(selection.indices, -1))
+    order = order.sort(dim=-1).values
+    selection_indices, selection_valid = order.clamp(min=0), order >= 0
+
+    globals_table = _global_table(global_positions, config, batch, k_len, device)
+    n_global = 0 if globals_table is None else globals_table.shape[1]
+
+    flat_keys = key.reshape(batch * kv_heads * k_len, dim)
+    flat_values = value.reshape(batch * kv_heads * k_len, v_dim)
+    head_base = (torch.arange(batch * kv_heads, device=device) * k_len).view(batch, kv_heads, 1, 1)
+    if n_global:
+        g_safe = globals_table.clamp(min=0)
+        g_index = (head_base.view(batch, kv_heads, 1) + g_safe[:, None, :]).reshape(-1)
+        global_keys = flat_keys.index_select(0, g_index).view(batch, kv_heads, 1, n_global, dim)
+        global_values = flat_values.index_select(0, g_index).view(batch, kv_heads, 1, n_global, v_dim)
+        global_blocks = layout.block_of[g_safe]  # (B, n)
+
+    keys_per_block = top_k * k_block_len + n_global
+    item = query.element_size()
+    per_query_block = batch * kv_heads * (
+        group * q_block_len * keys_per_block * 4 + q_block_len * keys_per_block * (item + 9) + keys_per_block * (dim + v_dim) * item
+    )
+    chunk = max(1, min(q_blocks, config.chunk_bytes // max(per_query_block, 1)))
+
+    grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
+    out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)
+    for c0 in range(0, q_blocks, chunk):
+        c1 = min(q_blocks, c0 + chunk)
+        n = c1 - c0
+        sel = selection_indices[:, :, c0:c1]  # (B, Hkv, n, k)
+        sel_valid = selection_valid[:, :, c0:c1]
+        positions = layout.table[sel]  # (B, Hkv, n, k, block_len)
+        present = (positions >= 0) & sel_valid[..., None]
+        positions = positions.reshape(batch, kv_heads, n, top_k * k_block_len)
+        present = present.reshape(batch, kv_heads, n, top_k * k_block_len)
+        safe = positions.clamp(min=0)
+        index = (head_base + safe).reshape(-1)
+        keys = flat_keys.index_select(0, index).view(batch, kv_heads, n, top_k * k_block_len, dim)
+        values = flat_values.index_select(0, index).view(batch, kv_heads, n, top_k * k_block_len, v_dim)
+        if key_padding is not None:
+            present = present & torch.gather(key_padding[:, None, None, :].expand(-1, kv_heads, n, -1), 3, safe)
+        if n_global:
+            in_selected = (global_blocks[:, None, None, None, :] == sel[..., None]) & sel_valid[..., None]
+            g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
+            if key_padding is not None:
+                g_present = g_present & torch.gather(key_padding, 1, g_safe)[:, None, None, :]
+            keys = torch.cat([keys, global_keys.expand(-1, -1, n, -1, -1)], dim=3)
+            values = torch.cat([values, global_values.expand(-1, -1, n, -1, -1)], dim=3)
+            positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, n, -1)], dim=3)
+            safe = positions.clamp(min=0)
+            present = torch.cat([present, g_present], dim=3)
+
+        rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
+        absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
+        if mask4d is not None:
+            bias = _general_bias(present, positions, rows, absolute, mask4d, causal, dtype)
+        elif causal:
+            bias = _causal_bias(present, positions, absolute, k_block_len, top_k * k_block_len, dtype)
+        else:
+            bias = _bias_from_allowed(present, dtype)[:, :, :, None, :]  # one row, broadcast over the queries
+        bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys.shape[3])
+
+        if q_uniform:
+            chunk_queries = grouped_queries[:, :, :, c0 * q_block_len : c1 * q_block_len]
+        else:
+            chunk_queries = grouped_queries.index_select(3, rows.clamp(min=0).reshape(-1))
+        chunk_queries = chunk_queries.reshape(batch, kv_heads, group, n, q_block_len, dim).permute(0, 1, 3, 2, 4, 5)
+        chunk_queries = chunk_queries.reshape(batch * kv_heads * n, group, q_block_len, dim)
+        attended = F.scaled_dot_product_attention(
+            chunk_queries,
+            keys.reshape(batch * kv_heads * n, 1, keys.shape[3], dim),
+            values.reshape(batch * kv_heads * n, 1, keys.shape[3], v_dim),
+            attn_mask=bias,
+            scale=scaling,
+            enable_gqa=group > 1,
+        )
+        attended = attended.view(batch, kv_heads, n, group, q_block_len, v_dim).permute(0, 1, 3, 2, 4, 5)
+        out_blocks[:, :, :, c0:c1] = attended
+
+    out = out_blocks.view(batch, kv_heads, group, q_blocks * q_block_len, v_dim)
+    if not q_uniform:
+        out = out.index_select(3, torch.nonzero(q_table.reshape(-1) >= 0).squeeze(1))
+    out = out.reshape(batch, q_heads, q_len, v_dim)
+
+    if n_global:
+        _attend_global_rows(out, query, key, value, globals_table, q_offset, causal, key_padding, mask4d, scaling)
+    return out
+
+
+def _attend_global_rows(out, query, key, value, globals_table, q_offset, causal, key_padding, mask4d, scaling) -> None:
+    """Overwrite the output rows of global query tokens with dense attention over all keys they may read."""
+    k_len = key.shape[2]
+    gqa = query.shape[1] != key.shape[1]
+    for b in range(query.shape[0]):
+        positions = globals_table[b]
+        positions = positions[positions >= q_offset]
+        if positions.numel() == 0:
+            continue
+        rows = positions - q_offset
+        allowed = torch.ones(len(rows), k_len, dtype=torch.bool, device=query.device)
+        if causal:
+            allowed &= torch.arange(k_len, device=query.device)[None, :] <= positions[:, None]
+        if mask4d is not None:
+            allowed &= mask4d[b, 0].index_select(0, rows)
+        elif key_padding is not None:
+            allowed &= key_padding[b][None, :]
+        attended = F.scaled_dot_product_attention(
+            query[b : b + 1].index_select(2, rows),
+            key[b : b + 1],
+            value[b : b + 1],
+            attn_mask=_bias_from_allowed(allowed, query.dtype)[None, None],
+            scale=scaling,
+            enable_gqa=gqa,
+        )
+        out[b].index_copy_(1, rows, attended[0])
