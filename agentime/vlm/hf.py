@@ -422,6 +422,40 @@ class HFVLM:
             return np.zeros(0, dtype=np.float64)
         return self.yes_probability_chats(chats)
 
+    def first_token_generations(self, chats: Sequence[Sequence[ChatTurn]], top_logprobs: int = 0) -> list[Generation]:
+        """Greedy one-token answers for a batch of chats in one forward pass (what the server batches)."""
+        torch = self._torch
+        chats = [[(role, normalise_parts(parts)) for role, parts in chat] for chat in chats]
+        logprobs = self.next_token_logprobs(chats)
+        eos_ids = self._eos_ids()
+        results = []
+        for row in logprobs:
+            index = int(torch.argmax(row))
+            top = None
+            if top_logprobs > 0:
+                top = [self._top_entry(row, top_logprobs)]
+            stopped = index in eos_ids
+            ids = [] if stopped else [index]
+            results.append(Generation(
+                text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                tokens=[self.tokenizer.decode([i]) for i in ids],
+                logprobs=[float(row[index])] if ids else [],
+                top_logprobs=top if ids else ([] if top is not None else None),
+                finish_reason="stop" if stopped else "length",
+                token_ids=ids,
+            ))
+        return results
+
+    def _top_entry(self, row, k: int) -> dict[str, float]:
+        """The k most likely next tokens as text -> logprob (tokens that decode alike are pooled)."""
+        torch = self._torch
+        values, indices = torch.topk(row, min(int(k), row.shape[-1]))
+        entry: dict[str, float] = {}
+        for value, index in zip(values.tolist(), indices.tolist()):
+            text = self.tokenizer.decode([index])
+            entry[text] = float(np.logaddexp(entry[text], value)) if text in entry else float(value)
+        return entry
+
     # ---- generation -------------------------------------------------------------------------------
 
     def generate_chat(
@@ -454,16 +488,7 @@ class HFVLM:
             new_ids, finish_reason = new_ids[:-1], "stop"
         tokens = [self.tokenizer.decode([i]) for i in new_ids]
         logprobs = [float(steps[k, i]) for k, i in enumerate(new_ids)]
-        top = None
-        if top_logprobs > 0:
-            top = []
-            for k in range(len(new_ids)):
-                values, indices = torch.topk(steps[k], min(int(top_logprobs), steps.shape[-1]))
-                entry: dict[str, float] = {}
-                for value, index in zip(values.tolist(), indices.tolist()):
-                    text = self.tokenizer.decode([index])
-                    entry[text] = float(np.logaddexp(entry[text], value)) if text in entry else float(value)
-                top.append(entry)
+        top = [self._top_entry(steps[k], top_logprobs) for k in range(len(new_ids))] if top_logprobs > 0 else None
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, tokens=tokens, logprobs=logprobs, top_logprobs=top, finish_reason=finish_reason,
                           token_ids=new_ids)

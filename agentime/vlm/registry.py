@@ -1,0 +1,107 @@
+"""Model specs: one string names a model, this module turns it into a VLM or an Embedder.
+
+Forms:
+  `embedded:embedder|draft|target`       the models shipped in `agentime/models/<name>/`
+  `hf:/path/to/folder` or `hf:org/name`  any transformers image-text-to-text model (hub ids need network)
+  `openai:http://host:8000/v1#model`     any OpenAI-compatible server (`#model` optional when it serves one)
+A bare path is read as `hf:`, a bare http(s) URL as `openai:`. The CLI, UI and API accept these strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentime.vlm.errors import EmbeddedModelMissingError, ModelSpecError
+
+EMBEDDED_NAMES = ("embedder", "draft", "target")
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed spec: `kind` is embedded, hf or openai; `location` a name, path/id or URL."""
+
+    kind: str
+    location: str
+    model: str | None = None
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse a model spec string; raises ModelSpecError with the accepted forms."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelSpecError("empty model spec; use embedded:target, hf:/path/to/model or openai:URL#model")
+    spec = spec.strip()
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in ("embedded", "hf", "openai"):
+        if not rest:
+            raise ModelSpecError(f"model spec {spec!r} names no model after '{kind}:'")
+        if kind == "embedded":
+            if rest not in EMBEDDED_NAMES:
+                raise ModelSpecError(f"unknown embedded model {rest!r}; choose one of {', '.join(EMBEDDED_NAMES)}")
+            return ModelSpec("embedded", rest)
+        if kind == "openai":
+            url, _, model = rest.partition("#")
+            if not url.startswith(("http://", "https://")):
+                raise ModelSpecError(f"{spec!r}: an openai spec needs an http(s) URL, e.g. "
+                                     "openai:http://127.0.0.1:8000/v1#model")
+            return ModelSpec("openai", url, model or None)
+        return ModelSpec("hf", rest)
+    if spec.startswith(("http://", "https://")):
+        url, _, model = spec.partition("#")
+        return ModelSpec("openai", url, model or None)
+    return ModelSpec("hf", spec)
+
+
+def embedded_model_dir(name: str) -> Path:
+    """The folder of an embedded model; raises EmbeddedModelMissingError when it is not installed."""
+    folder = MODELS_DIR / name
+    if not (folder / "config.json").is_file():
+        raise EmbeddedModelMissingError(
+            f"the embedded {name} model is not installed (no {folder}/config.json): the embedded models are "
+            "trained by the project's training pipelines and shipped with the package. Meanwhile use a real "
+            "model: hf:/path/to/a/local/vlm (e.g. a Qwen2.5-VL or SmolVLM folder) or "
+            "openai:http://host:8000/v1#model for a server (vLLM, Ollama, `agentime serve`)"
+        )
+    return folder
+
+
+def _build_config(config_class, base: dict, options: dict):
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ModelSpecError(f"unknown option(s) {', '.join(unknown)} for {config_class.__name__}; "
+                             f"accepted: {', '.join(sorted(fields - set(base)))}")
+    values = {k: v for k, v in options.items() if v is not None}
+    return config_class(**{**base, **values})
+
+
+def load_vlm(spec: str, **options):
+    """A VLM for `spec`; `options` are fields of HFConfig or OpenAIConfig (device, max_batch, timeout_s ...)."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "openai":
+        from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
+
+        base = {"base_url": parsed.location}
+        if parsed.model:
+            base["model"] = parsed.model
+        return OpenAIVLM(_build_config(OpenAIConfig, base, options))
+    from agentime.vlm.hf import HFConfig, HFVLM
+
+    path = str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
+    base = {"path": path}
+    if parsed.kind == "embedded":
+        base["name"] = options.pop("name", None) or parsed.location
+    return HFVLM(_build_config(HFConfig, base, options))
+
+
+def load_embedder(spec: str, **options):
+    """An Embedder for `spec` (embedded or hf: SigLIP/CLIP-style dual encoders)."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "openai":
+        raise ModelSpecError("embedders run in process: use embedded:embedder or hf:/path/to/siglip")
+    from agentime.vlm.hf import HFConfig, HFEmbedder
+
+    path = str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
+    return HFEmbedder(_build_config(HFConfig, {"path": path}, options))
