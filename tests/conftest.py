@@ -1,7 +1,33 @@
-"""Shared test setup: offline model hubs, a private cache folder per test session."""
+"""Shared test setup: offline model hubs, and small real video files generated once per test session."""
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def real_videos() -> Path:
+    folder = SHARED / "real_videos"
+    assert folder.is_dir(), f"shared test data missing at {folder}"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(tmp_path_factory):
+    """A 4-minute synthetic video (4 fps, keyframe every 5 s) and the world it was rendered from."""
+    from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+
+    world = generate_world(321, WorldConfig(minutes=4))
+    path = write_video(world, tmp_path_factory.mktemp("synthetic") / "world.mp4")
+    return path, world
