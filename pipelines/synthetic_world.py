@@ -137,7 +137,7 @@ class World:
         for appearance in self.visible_at(t):
             draw_shape(image, appearance.shape, COLOURS[appearance.colour], appearance.position(t), appearance.size)
         for caption in self.captions_at(t):
-            scale = self.height / 120
+            scale = self.height / 80  # digits about 28% of the frame height: readable at 64 px
             thickness = max(2, int(round(scale * 2.5)))
             (w, h), base = cv2.getTextSize(caption.text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
             x = (self.width - w) // 2
@@ -217,7 +217,7 @@ class WorldConfig:
 
 def _moving_path(rng: random.Random, cfg: WorldConfig, size: int) -> tuple[float, float, float, float]:
     margin = size / 2 + 2
-    top = cfg.height * 0.3 + margin  # keep objects below the caption band
+    top = cfg.height * 0.36 + margin  # keep objects below the caption band
     xs = [rng.uniform(margin, cfg.width - margin) for _ in range(2)]
     ys = [rng.uniform(top, cfg.height - margin) for _ in range(2)]
     return xs[0], ys[0], xs[1], ys[1]
