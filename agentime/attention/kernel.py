@@ -275,11 +275,7 @@ def sparse_attention(
     flat_values = value.reshape(batch * kv_heads * k_len, v_dim)
     head_base = (torch.arange(batch * kv_heads, device=device) * k_len).view(batch, kv_heads, 1, 1)
     if n_global:
-        g_safe = globals_table.clamp(min=0)
-        g_index = (head_base.view(batch, kv_heads, 1) + g_safe[:, None, :]).reshape(-1)
-        global_keys = flat_keys.index_select(0, g_index).view(batch, kv_heads, 1, n_global, dim)
-        global_values = flat_values.index_select(0, g_index).view(batch, kv_heads, 1, n_global, v_dim)
-        global_blocks = layout.block_of[g_safe]  # (B, n)
+        global_blocks = layout.block_of[globals_table.clamp(min=0)]  # (B, n)
 
     keys_per_block = top_k * k_block_len + n_global
     item = query.element_size()
@@ -299,22 +295,18 @@ def sparse_attention(
         present = (positions >= 0) & sel_valid[..., None]
         positions = positions.reshape(batch, kv_heads, n, top_k * k_block_len)
         present = present.reshape(batch, kv_heads, n, top_k * k_block_len)
-        safe = positions.clamp(min=0)
-        index = (head_base + safe).reshape(-1)
-        keys = flat_keys.index_select(0, index).view(batch, kv_heads, n, top_k * k_block_len, dim)
-        values = flat_values.index_select(0, index).view(batch, kv_heads, n, top_k * k_block_len, v_dim)
-        if key_padding is not None:
-            present = present & torch.gather(key_padding[:, None, None, :].expand(-1, kv_heads, n, -1), 3, safe)
         if n_global:
+            # global keys go after the selected blocks, unless their block is selected already
             in_selected = (global_blocks[:, None, None, None, :] == sel[..., None]) & sel_valid[..., None]
             g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
-            if key_padding is not None:
-                g_present = g_present & torch.gather(key_padding, 1, g_safe)[:, None, None, :]
-            keys = torch.cat([keys, global_keys.expand(-1, -1, n, -1, -1)], dim=3)
-            values = torch.cat([values, global_values.expand(-1, -1, n, -1, -1)], dim=3)
             positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, n, -1)], dim=3)
-            safe = positions.clamp(min=0)
             present = torch.cat([present, g_present], dim=3)
+        safe = positions.clamp(min=0)
+        if key_padding is not None:
+            present = present & torch.gather(key_padding[:, None, None, :].expand(-1, kv_heads, n, -1), 3, safe)
+        index = (head_base + safe).reshape(-1)
+        keys = flat_keys.index_select(0, index).view(batch, kv_heads, n, keys_per_block, dim)
+        values = flat_values.index_select(0, index).view(batch, kv_heads, n, keys_per_block, v_dim)
 
         rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
         absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
