@@ -262,3 +262,33 @@ def test_api_key_from_env_and_concurrency_limit(fake, monkeypatch):
     explicit = fake((200, _completion("yes"), 0))
     _fake_client(explicit, api_key="given").generate(["hi"], 1)
     assert explicit.auth == ["Bearer given"]
+
+
+def test_concurrent_one_token_requests_share_a_forward_pass():
+    vlm = tiny_vlm("llava")
+
+    class Recording:
+        name = "recording"
+
+        def __init__(self):
+            self.batches = []
+
+        def first_token_generations(self, chats, top_logprobs=0):
+            self.batches.append(len(chats))
+            return vlm.first_token_generations(chats, top_logprobs)
+
+        def generate_chat(self, *args, **kwargs):
+            return vlm.generate_chat(*args, **kwargs)
+
+    recording = Recording()
+    server = serve_in_thread(recording, ServerConfig(max_batch=8, batch_wait_ms=300, max_batch_delay_ms=2000,
+                                                     max_top_logprobs=2000))
+    try:
+        client = OpenAIVLM(OpenAIConfig(server.base_url, image_format="png", top_logprobs=2000, max_concurrency=8))
+        clip = frames(8, seed=9)
+        remote = client.yes_probability(clip, "a yellow star")
+        np.testing.assert_allclose(remote, vlm.yes_probability(clip, "a yellow star"), atol=1e-5)
+        assert sum(recording.batches) == 8 and max(recording.batches) > 1
+        assert client.generate(["hello"], max_new_tokens=3).tokens == vlm.generate(["hello"], 3).tokens
+    finally:
+        server.stop()

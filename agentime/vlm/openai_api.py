@@ -106,6 +106,9 @@ class OpenAIVLM:
 
         self.config = cfg
         self._openai = openai
+        from openai.types.chat import ChatCompletion
+
+        self._completion_type = ChatCompletion
         base_url = check_base_url(cfg.base_url)
         api_key = cfg.api_key or os.environ.get(cfg.api_key_env) or "not-needed"
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=cfg.timeout_s,
@@ -205,7 +208,9 @@ class OpenAIVLM:
             kwargs["logprobs"] = True
             if top_logprobs > 0:
                 kwargs["top_logprobs"] = int(top_logprobs)
-        response = self._call(self.client.chat.completions.create, **kwargs)
+        # The client's low-level post skips its per-call walk over the request's typed dicts (milliseconds
+        # per request with inline images); retries, timeouts and errors are the same as `create`'s.
+        response = self._call(self.client.post, "/chat/completions", body=kwargs, cast_to=self._completion_type)
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise ServerError(f"{self.config.base_url} sent a malformed answer: {str(response)[:200]!r}")

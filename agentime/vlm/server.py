@@ -45,7 +45,8 @@ class ServerConfig:
     max_tokens_limit: int = 4096
     max_top_logprobs: int = 20
     max_batch: int = 16
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 5.0
+    max_batch_delay_ms: float = 50.0
 
 
 class RequestError(Exception):
@@ -76,10 +77,11 @@ class _Job:
 class Worker:
     """The single thread that runs the model; batches concurrent greedy one-token requests."""
 
-    def __init__(self, vlm, max_batch: int, batch_wait_ms: float):
+    def __init__(self, vlm, max_batch: int, batch_wait_ms: float, max_delay_ms: float = 50.0):
         self.vlm = vlm
         self.max_batch = max(1, int(max_batch))
         self.batch_wait_s = max(0.0, batch_wait_ms / 1000.0)
+        self.max_delay_s = max(self.batch_wait_s, max_delay_ms / 1000.0)
         self.jobs: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="agentime-vlm-worker", daemon=True)
         self.thread.start()
@@ -92,12 +94,14 @@ class Worker:
         self.jobs.put(None)
 
     def _collect(self, first: _Job) -> list[_Job]:
+        """Take the requests of one burst: keep waiting while each arrives within `batch_wait_s` of the
+        previous one (clients send a batch as a burst of concurrent requests), at most `max_delay_s` in all."""
         taken = [first]
-        deadline = time.monotonic() + self.batch_wait_s
+        limit = time.monotonic() + self.max_delay_s
         while len(taken) < self.max_batch:
-            remaining = deadline - time.monotonic()
+            wait = min(self.batch_wait_s, limit - time.monotonic())
             try:
-                job = self.jobs.get(timeout=remaining) if remaining > 0 else self.jobs.get_nowait()
+                job = self.jobs.get(timeout=wait) if wait > 0 else self.jobs.get_nowait()
             except queue.Empty:
                 break
             if job is None:
@@ -279,7 +283,7 @@ def build_app(vlm, config: ServerConfig | None = None):
 
     cfg = config or ServerConfig()
     model_name = cfg.model_name or vlm.name
-    worker = Worker(vlm, cfg.max_batch, cfg.batch_wait_ms)
+    worker = Worker(vlm, cfg.max_batch, cfg.batch_wait_ms, cfg.max_batch_delay_ms)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -325,7 +329,7 @@ def build_app(vlm, config: ServerConfig | None = None):
             chat, max_tokens, temperature, logprobs, top, stops = parse_request(body, cfg, model_name)
             job = _Job(chat, max_tokens, temperature, top if logprobs else 0, Future())
             result = await asyncio.wrap_future(worker.submit(job))
-            return completion_body(result, model_name, logprobs, stops)
+            return JSONResponse(completion_body(result, model_name, logprobs, stops))
         except RequestError as exc:
             return _error_response(exc.status, exc.message, exc.code, exc.param)
         except InvalidPromptError as exc:
@@ -401,7 +405,8 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--attn-implementation", default=None,
                         help="attention for the whole model, or vision=NAME,text=NAME")
     parser.add_argument("--max-batch", type=int, default=16, help="requests batched into one forward pass")
-    parser.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a batch waits to fill")
+    parser.add_argument("--batch-wait-ms", type=float, default=5.0,
+                        help="a batch keeps filling while requests arrive within this gap (default 5)")
     parser.add_argument("--max-request-mb", type=float, default=32.0, help="largest accepted request body")
     parser.add_argument("--max-top-logprobs", type=int, default=20, help="largest top_logprobs accepted")
     parser.add_argument("--trust-remote-code", action="store_true", help="run custom code from the model folder")
