@@ -207,3 +207,15 @@ def test_siglip_embedder_normalised_in_one_space():
     assert not np.allclose(images[0], images[1])
     with pytest.raises(UnsupportedArchitectureError, match="siglip"):
         HFEmbedder(HFConfig(str(tiny_model("llava"))))
+
+
+def test_processor_without_chat_template_falls_back_to_plain_prompt():
+    vlm = HFVLM(HFConfig(str(tiny_model("llava"))))
+    vlm.processor.chat_template = None
+    vlm.tokenizer.chat_template = None
+    parts = build_prompt(frames(2, seed=6), "Where is it?")
+    text, images = vlm.render([("user", parts)])
+    assert "<|im_start|>" not in text and text.count("<image>") == 2 and "Where is it?" in text
+    assert len(vlm.frame_spans(vlm.encode([[("user", parts)]])["input_ids"])[0]) == 2
+    out = vlm.generate(parts, max_new_tokens=2)
+    assert out.tokens and out.prompt_tokens > 32

@@ -1,0 +1,6 @@
+"""Vision-language models behind one protocol.
+
+`base` (the `VLM` and `Embedder` protocols, shared prompt conventions), `hf` (transformers, in process),
+`openai_api` (any OpenAI-compatible server), `server` (`agentime serve`), `registry` (model spec strings),
+`tiny` (tiny random models for tests and benchmarks). Importing this package loads nothing heavy.
+"""

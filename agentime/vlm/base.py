@@ -37,6 +37,7 @@ class Generation:
     top_logprobs: list[dict[str, float]] | None = None
     finish_reason: str = "stop"
     token_ids: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
 
 
 @runtime_checkable

@@ -491,7 +491,7 @@ class HFVLM:
         top = [self._top_entry(steps[k], top_logprobs) for k in range(len(new_ids))] if top_logprobs > 0 else None
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, tokens=tokens, logprobs=logprobs, top_logprobs=top, finish_reason=finish_reason,
-                          token_ids=new_ids)
+                          token_ids=new_ids, prompt_tokens=int(inputs["input_ids"].shape[1]))
 
     def generate(
         self, parts: Sequence[PromptPart], max_new_tokens: int = 64, *, temperature: float = 0.0,

@@ -264,10 +264,11 @@ def completion_body(result, model_name: str, logprobs: bool, stops: list[str]) -
             content.append(item)
         choice["logprobs"] = {"content": content}
     completion = len(result.tokens)
+    prompt = int(getattr(result, "prompt_tokens", 0) or 0)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
         "model": model_name, "choices": [choice],
-        "usage": {"prompt_tokens": 0, "completion_tokens": completion, "total_tokens": completion},
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
 
 
