@@ -11,6 +11,9 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "ask": "agentime.api",
+    "Session": "agentime.api",
+    "Answer": "agentime.api",
     "Config": "agentime.config",
     "VideoConfig": "agentime.config",
     "Frame": "agentime.video.frames",

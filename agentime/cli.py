@@ -1,4 +1,4 @@
-"""The `agentime` command line: `agentime ingest VIDEO`, more subcommands as the layers below grow.
+"""The `agentime` command line: `ask`, `ingest`, `serve`, `graph`.
 
 The CLI builds a `Config` from its options, calls the library and prints results; it holds no logic of its
 own. Errors a user can cause print one readable line and exit with status 2, never a traceback.
@@ -42,6 +42,49 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_on_stderr(message: str, fraction: float) -> None:
+    print(f"\r[{fraction * 100:5.1f}%] {message:<60}", end="" if fraction < 1 else "\n", file=sys.stderr,
+          flush=True)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from agentime.api import ask
+
+    config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
+                    video=VideoConfig(overview_fps=args.fps))
+    models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
+    answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
+                 models=models, config=config, progress=None if args.quiet else _progress_on_stderr)
+    if args.json:
+        print(json.dumps(answer.to_dict()))
+        return 0
+    from agentime.video.tafr import format_timestamp
+
+    label = f"{answer.choice}. {answer.text}" if answer.choice else answer.text
+    print(f"answer: {label}")
+    print(f"confidence: {answer.confidence:.2f} ({answer.strategy})")
+    for start, end in answer.spans:
+        print(f"span: {format_timestamp(start)} - {format_timestamp(end)}")
+    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score:.2f})" for e in answer.evidence))
+    stats = answer.stats
+    print(f"looked at {stats['target_frames']} target frames, {stats['draft_frames']} draft frames "
+          f"in {stats['seconds']:.1f} s of model time")
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from agentime.agent.graph import build_graph
+
+    print(build_graph().get_graph().draw_mermaid())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from agentime.vlm.server import serve_main
+
+    return serve_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentime", description="Answer questions about long videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(run=_ingest)
+
+    from agentime.search import NAMES
+
+    ask = commands.add_parser("ask", help="answer a question about a video")
+    ask.add_argument("video", help="path of a video file")
+    ask.add_argument("question")
+    ask.add_argument("--options", nargs="+", help="multiple-choice options, e.g. 'A. red' 'B. blue'")
+    ask.add_argument("--strategy", default="auto", choices=NAMES)
+    ask.add_argument("--target", default="embedded:target", help="target model spec")
+    ask.add_argument("--draft", default="embedded:draft", help="draft model spec ('' for none)")
+    ask.add_argument("--embedder", default="embedded:embedder", help="embedder spec ('' for none)")
+    ask.add_argument("--budget", type=int, default=None, help="target frames the search may look at")
+    ask.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
+    ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    ask.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ask.set_defaults(run=_ask)
+
+    serve = commands.add_parser("serve", help="serve a local VLM over an OpenAI-compatible HTTP API")
+    from agentime.vlm.server import add_serve_arguments
+
+    add_serve_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+    graph = commands.add_parser("graph", help="print the agent graph as Mermaid")
+    graph.set_defaults(run=_graph)
     return parser
 
 

@@ -1,0 +1,171 @@
+"""The public surface: `agentime.ask(video, question)` and `agentime.Session(video)`.
+
+`ask` answers one question; a `Session` keeps one video's cache, index and answers across questions and,
+with a checkpoint file, survives a process restart. Both validate their input, resolve model specs and run
+the agent graph (`agentime.agent.graph`); they hold no search logic.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from agentime.config import Config
+from agentime.errors import ConfigError
+from agentime.search import NAMES as STRATEGY_NAMES
+from agentime.search.base import SearchConfig
+from agentime.video.frames import Frame
+
+DEFAULT_MODELS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass
+class EvidenceFrame:
+    """A frame that supports the answer, with its timestamp and why it was kept."""
+
+    t: float
+    score: float
+    reason: str
+    source: str
+    frame: Frame | None = field(default=None, repr=False)
+
+
+@dataclass
+class Answer:
+    """An answer with the moments and frames that support it, how sure the search is, and how it searched."""
+
+    question: str
+    text: str
+    choice: str | None
+    spans: list[tuple[float, float]]
+    evidence: list[EvidenceFrame]
+    confidence: float
+    strategy: str
+    trace: list[dict]
+    stats: dict
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for item in data["evidence"]:
+            item.pop("frame", None)
+        return data
+
+
+def validate_question(question: str, options: Sequence[str] | None) -> tuple[str, list[str] | None]:
+    if not isinstance(question, str) or not question.strip():
+        raise ConfigError("the question is empty; ask something about the video")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ConfigError(f"the question has {len(question)} characters; keep it under {MAX_QUESTION_CHARS}")
+    if options is None:
+        return question.strip(), None
+    if isinstance(options, str) or not all(isinstance(o, str) and o.strip() for o in options):
+        raise ConfigError("options must be a list of non-empty strings, e.g. ['A. red', 'B. blue']")
+    if not 2 <= len(options) <= 10:
+        raise ConfigError(f"give between 2 and 10 options, got {len(options)}")
+    return question.strip(), [o.strip() for o in options]
+
+
+def _resolve(models: dict | None) -> dict:
+    from agentime.vlm.registry import load_embedder, load_vlm
+
+    wanted = {**DEFAULT_MODELS, **(models or {})}
+    unknown = set(wanted) - set(DEFAULT_MODELS)
+    if unknown:
+        raise ConfigError(f"unknown model roles {sorted(unknown)}; use target, draft and embedder")
+    if wanted["target"] is None:
+        raise ConfigError("a target model is required (a spec such as embedded:target or hf:/path)")
+    resolved = {}
+    for role, spec in wanted.items():
+        if spec is None or not isinstance(spec, str):
+            resolved[role] = spec
+        else:
+            resolved[role] = load_embedder(spec) if role == "embedder" else load_vlm(spec)
+    return resolved
+
+
+class Session:
+    """One video, many questions: the cache, index and evidence are reused; `history` lists past answers.
+
+    With `checkpoint` (a SQLite file) and a `session_id`, a new process resumes the same session.
+    """
+
+    def __init__(self, video: str | os.PathLike, *, models: dict | None = None, config: Config | None = None,
+                 session_id: str | None = None, checkpoint: str | os.PathLike | None = None,
+                 progress: Callable[[str, float], None] | None = None):
+        from agentime.agent.context import AgentContext
+        from agentime.agent.graph import build_graph
+        from agentime.video.source import open_video
+
+        self.video = os.fspath(Path(video).expanduser())
+        open_video(self.video, allow_truncated=True)  # fail early, with the video layer's errors
+        self.config = config or Config()
+        self.session_id = session_id or uuid.uuid4().hex
+        self._models = _resolve(models)
+        self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
+                                     embedder=self._models.get("embedder"), config=self.config, progress=progress)
+        self._base_search = SearchConfig()
+        self._checkpointer = None
+        if checkpoint is not None:
+            import sqlite3
+
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            self._checkpointer = SqliteSaver(sqlite3.connect(str(checkpoint), check_same_thread=False))
+        self._graph = build_graph(self._checkpointer)
+
+    def _run_config(self) -> dict:
+        return {"configurable": {"thread_id": self.session_id},
+                "recursion_limit": self._context.max_steps + 20}
+
+    @property
+    def history(self) -> list[dict]:
+        if self._checkpointer is None:
+            return list(getattr(self, "_history", []))
+        snapshot = self._graph.get_state(self._run_config())
+        return list(snapshot.values.get("history", [])) if snapshot and snapshot.values else []
+
+    def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
+            budget: int | None = None) -> Answer:
+        question, options = validate_question(question, options)
+        if strategy not in STRATEGY_NAMES:
+            raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+        self._context.search = self._base_search if budget is None else replace(self._base_search, budget=budget)
+        state = {"question": question, "options": options, "strategy": strategy,
+                 "video": {"path": self.video}}
+        result = self._graph.invoke(state, config=self._run_config(), context=self._context)
+        answer = self._to_answer(question, result)
+        if self._checkpointer is None:
+            self._history = [*getattr(self, "_history", []), result["history"][-1]]
+        return answer
+
+    def _to_answer(self, question: str, result: dict) -> Answer:
+        search, final = result["search"], result["answer"]
+        by_time = {e["t"]: e for e in search["evidence"]}
+        times = final["evidence_times"]
+        view = self._context.cache[result["video"]["directory"]][0]
+        frames = view.frames_at(times)
+        evidence = []
+        for t, frame in zip(times, frames, strict=True):
+            e = by_time.get(t, {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available",
+                                "source": "target"})
+            evidence.append(EvidenceFrame(t, float(e["score"]), e["reason"], e["source"], frame))
+        return Answer(question=question, text=final["text"], choice=final["choice"],
+                      spans=[tuple(s) for s in final["spans"]], evidence=evidence,
+                      confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],
+                      stats=search["stats"])
+
+
+def ask(video: str | os.PathLike, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
+        budget: int | None = None, models: dict | None = None, config: Config | None = None,
+        progress: Callable[[str, float], None] | None = None) -> Answer:
+    """Answer one question about a video; see `Answer` for what comes back."""
+    question, options = validate_question(question, options)
+    if budget is not None and (not isinstance(budget, int) or budget < 1):
+        raise ConfigError(f"the budget must be a positive number of target frames, got {budget!r}")
+    return Session(video, models=models, config=config, progress=progress).ask(
+        question, options=options, strategy=strategy, budget=budget)

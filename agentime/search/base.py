@@ -1,0 +1,86 @@
+"""Types shared by the search strategies: settings, evidence, trace steps, statistics, the search state.
+
+A search state is a plain dict of JSON-friendly values (times, scores, notes; never pixels), so the agent
+graph can checkpoint it; frames are fetched again from the video view when needed. No strategy logic here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from agentime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Knobs of the strategies; `budget` is in target-model frames."""
+
+    budget: int = 64
+    confidence_threshold: float = 0.8
+    relevance_threshold: float = 0.5
+    answer_frames: int = 8
+    uniform_first: int = 10  # spectemp: frames the target sees first
+    draft_proposals: int = 2  # spectemp: frames the draft proposes per round
+    rounds: int = 3  # spectemp: at most this many rounds
+    draft_fps: float = 1.0  # spectemp: the draft's scanning rate
+    zoom_fps: float = 2.0  # timesearch: sampling rate inside a spotlighted moment
+    zoom_seconds: float = 6.0  # timesearch: width of the zoom window
+    segments: int = 16  # timesearch: initial segments of the timeline
+    diversity: float = 0.5  # spectemp: penalty on proposals close to frames already picked
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise ConfigError(f"the budget must be a positive number of target frames, got {self.budget!r}")
+        if not 0 < self.confidence_threshold <= 1:
+            raise ConfigError("confidence_threshold must be in (0, 1]")
+        if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1:
+            raise ConfigError("rounds, uniform_first and draft_proposals must be >= 1")
+
+
+@dataclass
+class Evidence:
+    """A frame kept as evidence: its time, the model's score and why it was kept."""
+
+    t: float
+    score: float
+    reason: str
+    source: str = "target"
+
+
+@dataclass
+class TraceStep:
+    """One step of a search: what was looked at, by which model, with which scores and conclusion."""
+
+    step: str
+    model: str | None = None
+    times: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    note: str = ""
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchStats:
+    target_frames: int = 0
+    target_calls: int = 0
+    draft_frames: int = 0
+    draft_calls: int = 0
+    embedder_calls: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def new_state(strategy: str) -> dict:
+    """The empty search state every strategy starts from."""
+    return {
+        "strategy": strategy, "phase": "start", "done": False, "confidence": 0.0, "round": 0,
+        "scores": {},  # "t" -> target relevance of frames the target has seen
+        "draft_scores": {},
+        "evidence": [], "queue": [], "inspected": [], "trace": [], "stats": SearchStats().to_dict(),
+    }

@@ -1,0 +1,163 @@
+"""What a strategy may use while it searches: the video by time, the models, the index, and the ledger.
+
+`VideoView` serves frames by timestamp: overview frames from the ingest cache, other times decoded from the
+file. `SearchRuntime` wraps the models behind the protocols with the question's statements and counts every
+frame and call (the budget is in target frames: each distinct frame the target looks at counts once). It
+holds no search policy: strategies decide what to look at.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from agentime.index.frame_index import FrameIndex
+from agentime.search.base import SearchConfig
+from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
+from agentime.video.cache import OverviewStore, decode_chunk
+from agentime.video.frames import Frame
+from agentime.video.sampling import sample_frames
+from agentime.video.source import VideoInfo
+
+_CHUNK_CACHE = 8
+
+
+class VideoView:
+    """Frames of one ingested video by time; at most a few cached chunks in memory."""
+
+    def __init__(self, path: str, info: VideoInfo, store: OverviewStore, max_side: int):
+        self.path, self.info, self.store, self.max_side = path, info, store, max_side
+        self._chunks = store.chunk_paths()
+        self._chunk_times = []
+        for chunk in self._chunks:
+            with np.load(chunk, allow_pickle=False) as npz:
+                self._chunk_times.append(npz["times"])
+        self.overview_times = np.concatenate(self._chunk_times) if self._chunk_times else np.zeros(0)
+        self._chunk_starts = [float(t[0]) if t.size else float("inf") for t in self._chunk_times]
+        self._loaded: OrderedDict[int, dict[float, Frame]] = OrderedDict()
+
+    @property
+    def duration(self) -> float:
+        return self.info.duration
+
+    def overview_between(self, start: float, end: float) -> np.ndarray:
+        lo, hi = np.searchsorted(self.overview_times, [start, end], side="left")
+        return self.overview_times[lo:hi]
+
+    def _chunk_frames(self, index: int) -> dict[float, Frame]:
+        if index not in self._loaded:
+            self._loaded[index] = {f.t: f for f in decode_chunk(self._chunks[index])}
+            while len(self._loaded) > _CHUNK_CACHE:
+                self._loaded.popitem(last=False)
+        self._loaded.move_to_end(index)
+        return self._loaded[index]
+
+    def frames_at(self, times: Sequence[float]) -> list[Frame]:
+        """Frames at the given times, in the given order: cached overview frames, else decoded."""
+        out: dict[float, Frame] = {}
+        missing = []
+        for t in times:
+            chunk = bisect.bisect_right(self._chunk_starts, t + 1e-9) - 1
+            frame = self._chunk_frames(chunk).get(t) if chunk >= 0 else None
+            if frame is None:
+                missing.append(t)
+            else:
+                out[t] = frame
+        if missing:
+            decoded = sample_frames(self.path, timestamps=sorted(set(missing)), max_side=self.max_side)
+            for asked, frame in zip(sorted(set(missing)), decoded, strict=False):
+                out[asked] = Frame(asked, frame.image) if abs(frame.t - asked) < 1e-3 else frame
+        return [out[t] for t in times]
+
+
+class SearchRuntime:
+    """The question, the models and the video for one search, with a ledger of frames and calls."""
+
+    def __init__(self, question: str, view: VideoView, target, *, draft=None, embedder=None,
+                 index: FrameIndex | None = None, config: SearchConfig | None = None, options=None):
+        self.question, self.view, self.target, self.draft = question, view, target, draft
+        self.embedder, self.index, self.config, self.options = embedder, index, config or SearchConfig(), options
+        phrases = look_for(question)
+        self.statements = [relevance_statement(p) for p in phrases] or [question_relevance_statement(question)]
+        self.queries = phrases or [question]
+        self._query_scores: np.ndarray | None = None
+
+    # -- models --------------------------------------------------------------------------------------
+    def _relevance(self, model, times: Sequence[float]) -> np.ndarray:
+        frames = self.view.frames_at(list(times))
+        scores = np.zeros(len(frames))
+        for statement in self.statements:
+            scores = np.maximum(scores, np.asarray(model.yes_probability(frames, statement), dtype=float))
+        return scores
+
+    def target_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
+        if not len(times):
+            return np.zeros(0)
+        began = time.perf_counter()
+        scores = self._relevance(self.target, times)
+        self._charge(state, "target", times, began, calls=len(self.statements))
+        for t, s in zip(times, scores, strict=True):
+            state["scores"][_key(t)] = float(s)
+        return scores
+
+    def draft_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
+        if not len(times):
+            return np.zeros(0)
+        model = self.draft or self.target
+        began = time.perf_counter()
+        scores = self._relevance(model, times)
+        self._charge(state, "draft" if self.draft else "target", times, began, calls=len(self.statements))
+        for t, s in zip(times, scores, strict=True):
+            state["draft_scores"][_key(t)] = float(s)
+        return scores
+
+    def sufficiency(self, state: dict, times: Sequence[float]) -> float:
+        if not len(times):
+            return 0.0
+        began = time.perf_counter()
+        frames = self.view.frames_at(sorted(times))
+        probability = float(self.target.yes_probability([frames], sufficiency_statement(self.question))[0])
+        self._charge(state, "target", times, began, calls=1)
+        return probability
+
+    def _charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+        stats = state["stats"]
+        seen_key = f"_{who}_seen"
+        seen = set(state.setdefault(seen_key, []))
+        new = [_key(t) for t in times if _key(t) not in seen]
+        state[seen_key] = sorted(seen | set(new), key=float)
+        stats[f"{who}_frames"] += len(new)
+        stats[f"{who}_calls"] += calls
+        stats["seconds"] += time.perf_counter() - began
+
+    def target_frames_used(self, state: dict) -> int:
+        return int(state["stats"]["target_frames"])
+
+    def budget_left(self, state: dict) -> int:
+        return self.config.budget - self.target_frames_used(state)
+
+    # -- embedder --------------------------------------------------------------------------------------
+    def query_scores(self) -> np.ndarray | None:
+        """Embedder similarity of every overview frame to the question's phrases (max over phrases)."""
+        if self.index is None or self.embedder is None or len(self.index) == 0:
+            return None
+        if self._query_scores is None:
+            queries = self.embedder.embed_texts(self.queries)
+            self._query_scores = np.max(self.index.embeddings() @ queries.T, axis=1)
+        return self._query_scores
+
+
+def _key(t: float) -> str:
+    return f"{float(t):.3f}"
+
+
+def trace(state: dict, step: str, *, model: str | None = None, times=(), scores=(), note: str = "",
+          seconds: float = 0.0, **extra) -> None:
+    """Append one step to the state's trace."""
+    state["trace"].append({"step": step, "model": model, "times": [round(float(t), 3) for t in times],
+                           "scores": [round(float(s), 4) for s in scores], "note": note,
+                           "seconds": round(seconds, 4), "extra": extra})

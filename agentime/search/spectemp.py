@@ -1,0 +1,101 @@
+"""SpecTemp: a cheap draft VLM proposes frames, the expensive target VLM verifies them.
+
+The target first sees N uniform frames (default 10) and reflects. While it is not confident, it names the
+region to inspect next: around its most relevant frame so far, else around the embedder's best moment not yet
+inspected. The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
+salient for the question and diverse (a penalty for being close in time to frames already picked). The target
+scores the proposals and reflects over all kept evidence; a proposal it scores below the relevance threshold
+is rejected, and the trace says so. At most T rounds (default 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview
+from agentime.search.runtime import SearchRuntime, trace
+
+
+def _first_look(rt: SearchRuntime, state: dict) -> None:
+    times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.uniform_first))
+    scores = rt.target_relevance(state, times)
+    trace(state, "first_look", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
+    keep_evidence(state, times, scores, "uniform first look", "target", rt.config.relevance_threshold)
+    if state["evidence"]:
+        reflect(rt, state)
+    state["phase"] = "speculate"
+
+
+def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
+    width = max(4.0, rt.view.duration / rt.config.uniform_first)
+    inspected = [tuple(r) for r in state["inspected"]]
+
+    def fresh(t: float) -> bool:
+        return not any(a <= t < b for a, b in inspected)
+
+    query = rt.query_scores()
+    candidates = []
+    if query is not None:
+        order = np.argsort(-query)
+        candidates = [("embedder's best moment", float(rt.view.overview_times[i])) for i in order[:200]]
+    target_best = sorted(((v, float(k)) for k, v in state["scores"].items() if v >= rt.config.relevance_threshold),
+                         reverse=True)
+    candidates = [("target's most relevant frame", t) for _, t in target_best] + candidates
+    for why, centre in candidates:
+        if fresh(centre):
+            start = max(0.0, centre - width / 2)
+            return start, min(rt.view.duration, start + width), why
+    start = float(np.random.default_rng(state["round"]).uniform(0, max(0.0, rt.view.duration - width)))
+    return start, start + width, "unexplored region"
+
+
+def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndarray) -> list[float]:
+    """k salient, mutually diverse frames: greedy on score minus a penalty for nearness to picked frames."""
+    picked_before = [e["t"] for e in state["evidence"]]
+    proposals: list[float] = []
+    scale = max(2.0, rt.config.zoom_seconds)
+    for _ in range(min(rt.config.draft_proposals, len(times))):
+        best, best_value = None, -np.inf
+        for t, s in zip(times, scores, strict=True):
+            if t in proposals:
+                continue
+            near = [abs(t - p) for p in picked_before + proposals]
+            penalty = rt.config.diversity * float(np.exp(-min(near) / scale)) if near else 0.0
+            if s - penalty > best_value:
+                best, best_value = t, s - penalty
+        proposals.append(best)
+    return sorted(proposals)
+
+
+def _round(rt: SearchRuntime, state: dict) -> None:
+    state["round"] += 1
+    start, end, why = _name_region(rt, state)
+    state["inspected"].append([start, end])
+    step = 1.0 / rt.config.draft_fps
+    times = [round(t, 3) for t in np.arange(start, end, step)]
+    times = snap_to_overview(rt, times) if abs(rt.config.draft_fps - 1.0) < 1e-9 else times
+    draft_scores = rt.draft_relevance(state, times)
+    trace(state, "draft_scan", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
+          scores=[float(np.max(draft_scores))] if len(draft_scores) else [],
+          note=f"round {state['round']}: {len(times)} frames of {start:.0f}-{end:.0f} s ({why})")
+    proposals = _propose(rt, state, times, draft_scores)
+    verified = rt.target_relevance(state, proposals)
+    rejected = [t for t, s in zip(proposals, verified, strict=True) if s < rt.config.relevance_threshold]
+    trace(state, "verify", model="target", times=proposals, scores=verified,
+          note=("target overruled the draft on " + ", ".join(f"{t:.1f} s" for t in rejected)) if rejected
+          else "target accepted the draft's proposals", rejected=rejected,
+          draft_scores=[float(draft_scores[times.index(t)]) for t in proposals])
+    keep_evidence(state, proposals, verified, f"proposed by the draft in round {state['round']}", "draft",
+                  rt.config.relevance_threshold)
+    if state["evidence"]:
+        reflect(rt, state)
+
+
+def step(rt: SearchRuntime, state: dict) -> None:
+    if state["phase"] == "start":
+        _first_look(rt, state)
+    else:
+        _round(rt, state)
+    confident = state["confidence"] >= rt.config.confidence_threshold
+    if confident or state["round"] >= rt.config.rounds or rt.budget_left(state) <= 0:
+        state["done"] = True

@@ -1,0 +1,166 @@
+"""The search strategies and the agent graph, driven by models with perfect perception of the world.
+
+The oracle models (tests/oracle_models.py) isolate the search logic from model quality: a strategy that
+fails here has a logic bug. Quality with the shipped embedded models is measured by pipelines.bench_search.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import agentime
+from agentime.agent.graph import build_graph, route_search
+from agentime.config import Config
+from agentime.errors import ConfigError, VideoNotFoundError
+from oracle_models import OracleEmbedder, OracleVLM
+from pipelines.synthetic_questions import make_questions
+from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def needle_video(tmp_path_factory):
+    world = generate_world(42, WorldConfig(minutes=10))
+    path = write_video(world, tmp_path_factory.mktemp("search") / "needles.mp4")
+    return path, world, make_questions(world, "needles", 42)
+
+
+def oracle_models(world):
+    return {"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"), "embedder": OracleEmbedder(world)}
+
+
+def overlaps(span, truth) -> bool:
+    return min(span[1], truth[1]) - max(span[0], truth[0]) > 0
+
+
+@pytest.mark.parametrize("strategy", ["timesearch", "spectemp", "exhaustive"])
+def test_each_strategy_finds_the_planted_needle(needle_video, tmp_path, strategy):
+    path, world, questions = needle_video
+    for q in [q for q in questions if q["task_type"] == "needle"]:
+        answer = agentime.ask(path, q["question"], options=q["options"], strategy=strategy, budget=32,
+                              models=oracle_models(world), config=Config(cache_dir=tmp_path))
+        truth = q["answer_spans"][0]
+        assert answer.spans and overlaps(answer.spans[0], truth), (strategy, answer.spans, truth)
+        assert any(truth[0] - 1 <= e.t <= truth[1] + 1 for e in answer.evidence)
+        assert answer.confidence >= 0.8
+        if strategy != "exhaustive":
+            assert answer.stats["target_frames"] <= 32
+        steps = {s["step"] for s in answer.trace}
+        assert "answer" in steps and ({"spotlight", "zoom"} <= steps if strategy == "timesearch" else True)
+
+
+def test_uniform_sampling_misses_the_needle_at_the_same_budget(needle_video, tmp_path):
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "needle")
+    answer = agentime.ask(path, q["question"], strategy="uniform", budget=32, models=oracle_models(world),
+                          config=Config(cache_dir=tmp_path))
+    assert not any(overlaps(s, q["answer_spans"][0]) for s in answer.spans)
+
+
+def test_spectemp_uses_the_draft_and_few_target_frames(needle_video, tmp_path):
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "grounding")
+    answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=64,
+                          models=oracle_models(world), config=Config(cache_dir=tmp_path))
+    assert answer.choice == q["answer"]  # time-range options are matched to the found span
+    assert answer.stats["draft_frames"] > answer.stats["target_frames"]
+    assert [s["step"] for s in answer.trace][0] == "first_look"
+    assert any(s["step"] == "verify" for s in answer.trace)
+
+
+def test_draft_proposals_can_be_overruled(needle_video, tmp_path):
+    path, world, questions = needle_video
+
+    class WrongDraft(OracleVLM):
+        def yes_probability(self, frames_batch, statement):
+            return 1.0 - super().yes_probability(frames_batch, statement)  # proposes exactly the wrong frames
+
+    first_look = [60 * i + 30 for i in range(10)]  # spectemp's 10 uniform frames over 600 s
+    q = next(q for q in questions if q["task_type"] == "needle"
+             and not any(q["answer_spans"][0][0] <= t <= q["answer_spans"][0][1] for t in first_look))
+    models = {**oracle_models(world), "draft": WrongDraft(world, "wrong-draft")}
+    answer = agentime.ask(path, q["question"], strategy="spectemp", budget=64, models=models,
+                          config=Config(cache_dir=tmp_path))
+    verifications = [s for s in answer.trace if s["step"] == "verify"]
+    assert verifications and all(s["extra"]["rejected"] for s in verifications)
+    assert "overruled" in verifications[0]["note"]
+
+
+def test_graph_routing_loops_until_done():
+    assert route_search({"search": {"done": False}}) == "search_step"
+    assert route_search({"search": {"done": True}}) == "answer"
+    mermaid = build_graph().get_graph().draw_mermaid()
+    for node in ("prepare", "plan", "search_step", "answer"):
+        assert node in mermaid
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"question": "  "}, "empty"), ({"question": "x" * 3000}, "characters"),
+    ({"question": "q?", "options": ["only one"]}, "between 2 and 10"),
+    ({"question": "q?", "options": "A. red"}, "list of non-empty"),
+    ({"question": "q?", "budget": 0}, "positive"), ({"question": "q?", "budget": -3}, "positive"),
+    ({"question": "q?", "strategy": "psychic"}, "unknown strategy"),
+])
+def test_bad_questions_and_settings(needle_video, tmp_path, kwargs, match):
+    path, world, _ = needle_video
+    with pytest.raises(ConfigError, match=match):
+        agentime.ask(path, models=oracle_models(world), config=Config(cache_dir=tmp_path), **kwargs)
+
+
+def test_video_errors_surface_unchanged(tmp_path, needle_video):
+    with pytest.raises(VideoNotFoundError):
+        agentime.ask(tmp_path / "missing.mp4", "What is shown?", models=oracle_models(needle_video[1]))
+
+
+def test_unresolvable_model_spec(needle_video):
+    from agentime.vlm.errors import ModelNotFoundError, ModelSpecError
+
+    with pytest.raises((ModelSpecError, ModelNotFoundError)):
+        agentime.ask(needle_video[0], "What is shown?", models={"target": "hf:/no/such/model/folder"})
+
+
+SESSION_SCRIPT = """
+import json, sys
+sys.path.insert(0, "tests")
+from agentime.api import Session
+from agentime.config import Config
+from oracle_models import OracleEmbedder, OracleVLM
+from pipelines.synthetic_world import World
+world = World.load(sys.argv[3])
+models = {"target": OracleVLM(world), "draft": None, "embedder": OracleEmbedder(world)}
+session = Session(sys.argv[1], models=models, config=Config(cache_dir=sys.argv[2]), session_id="s1",
+                  checkpoint=sys.argv[2] + "/sessions.sqlite")
+if len(sys.argv) > 4:
+    session.ask(sys.argv[4], strategy="timesearch", budget=24)
+print(json.dumps([h["question"] for h in session.history]))
+"""
+
+
+def test_session_survives_a_process_restart(needle_video, tmp_path):
+    path, world, questions = needle_video
+    world_file = tmp_path / "world.json"
+    world.save(world_file)
+    run = [sys.executable, "-c", SESSION_SCRIPT, str(path), str(tmp_path), str(world_file)]
+    first = subprocess.run(run + [questions[0]["question"]], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(first.stdout.strip().splitlines()[-1]) == [questions[0]["question"]]
+    second = subprocess.run(run + [questions[2]["question"]], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(second.stdout.strip().splitlines()[-1]) == [questions[0]["question"], questions[2]["question"]]
+    restored = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert len(json.loads(restored.stdout.strip().splitlines()[-1])) == 2
+
+
+def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsys, monkeypatch):
+    from agentime import api
+    from agentime.cli import main
+
+    path, world, questions = needle_video
+    monkeypatch.setattr(api, "_resolve", lambda models: oracle_models(world))
+    q = next(q for q in questions if q["task_type"] == "grounding")
+    assert main(["ask", str(path), q["question"], "--options", *q["options"], "--cache", str(tmp_path),
+                 "--quiet", "--strategy", "timesearch"]) == 0
+    out = capsys.readouterr().out
+    assert f"answer: {q['answer']}." in out and "span: [00:" in out and "evidence:" in out
