@@ -164,3 +164,21 @@ def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsy
                  "--quiet", "--strategy", "timesearch"]) == 0
     out = capsys.readouterr().out
     assert f"answer: {q['answer']}." in out and "span: [00:" in out and "evidence:" in out
+
+
+def test_search_benchmark_summary_shape(tmp_path):
+    from pipelines.bench_search import run, summarise
+    from pipelines.make_benchmark import make_benchmark, video_seed
+
+    make_benchmark(tmp_path / "bench", videos=1, minutes=3, seed=99, progress=False)
+    world = generate_world(video_seed(99, 0), WorldConfig(minutes=3))
+    summary = run(tmp_path / "bench", ["uniform", "timesearch"], 16, oracle_models(world), None,
+                  tmp_path / "rows.jsonl", Config(cache_dir=tmp_path / "cache"))
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * summary["strategies"]["uniform"]["questions"]
+    for name in ("uniform", "timesearch"):
+        s = summary["strategies"][name]
+        assert set(s) >= {"accuracy", "accuracy_by_type", "miou", "r1_at_0.5", "target_frames", "draft_frames",
+                          "seconds_per_question"}
+        assert s == summarise([r for r in rows if r["strategy"] == name])
+    assert summary["strategies"]["timesearch"]["miou"] > summary["strategies"]["uniform"]["miou"]
