@@ -128,6 +128,8 @@ def _max_rss_mb() -> float:
 def run_worker(spec: dict) -> dict:
     """Time one implementation at one grid point; the SDPA worker also computes the error metrics afterwards."""
     torch.manual_seed(0)
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
     length, dtype, causal = spec["seq_len"], DTYPES[spec["dtype"]], spec["causal"]
     small = random_inputs(1024, dtype)
     sparse_attention(*small, SparseAttentionConfig(block_size=128, min_seq_len=0), causal=causal)
@@ -140,7 +142,9 @@ def run_worker(spec: dict) -> dict:
     else:
         call = lambda: sparse_attention(q, k, v, SETTINGS, causal=causal)  # noqa: E731
     times = []
+    out = None
     for _ in range(spec["repeats"]):
+        out = None  # the previous output must not count in this call's peak
         start = time.perf_counter()
         out = call()
         times.append(time.perf_counter() - start)
@@ -162,13 +166,13 @@ def measure(spec: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def kernel_rows(lengths: list[int], dtypes: list[str], log) -> list[dict]:
+def kernel_rows(lengths: list[int], dtypes: list[str], log, threads: int | None = None) -> list[dict]:
     rows = []
     for dtype in dtypes:
         for length in lengths:
             for causal in (True, False):
                 repeats = 3 if length <= 16384 else 1
-                spec = {"seq_len": length, "dtype": dtype, "causal": causal, "repeats": repeats}
+                spec = {"seq_len": length, "dtype": dtype, "causal": causal, "repeats": repeats, "threads": threads}
                 sparse = measure({**spec, "impl": "sparse"})
                 sdpa = measure({**spec, "impl": "sdpa"})
                 row = {
@@ -193,24 +197,25 @@ def kernel_rows(lengths: list[int], dtypes: list[str], log) -> list[dict]:
 
 
 def build_tiny_llava(tokens_per_side: int = 8, patch: int = 8):
-    """A randomly initialised LLaVA (SigLIP vision + Qwen2 text with 8 query / 2 KV heads of 64) from config."""
+    """A randomly initialised LLaVA from config, shaped like the planned embedded target: SigLIP 3 x 192 at
+    64 px with patch 8 (64 tokens per frame) and a Qwen2 text model 4 x 256 (4 query / 2 KV heads of 64)."""
     from transformers import LlavaConfig, LlavaForConditionalGeneration, Qwen2Config, SiglipVisionConfig
 
     vision = SiglipVisionConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=2,
+        hidden_size=192,
+        intermediate_size=768,
+        num_hidden_layers=3,
+        num_attention_heads=3,
         image_size=tokens_per_side * patch,
         patch_size=patch,
         vision_use_head=False,
     )
     text = Qwen2Config(
         vocab_size=512,
-        hidden_size=512,
+        hidden_size=256,
         intermediate_size=1024,
-        num_hidden_layers=2,
-        num_attention_heads=8,
+        num_hidden_layers=4,
+        num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=65536,
         pad_token_id=0,
@@ -383,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="a LLaVA-style model folder (default: tiny random LLaVA)")
     parser.add_argument("--frames", type=int, default=256)
     parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-model", action="store_true", help="only the kernel grid")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -405,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     log(format_header())
     result = {"settings": {k: getattr(SETTINGS, k) for k in ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")}}
     result["shape"] = {"batch": BATCH, "query_heads": Q_HEADS, "kv_heads": KV_HEADS, "head_dim": HEAD_DIM}
-    result["rows"] = kernel_rows(lengths, dtypes, log)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result["threads"] = torch.get_num_threads()
+    result["rows"] = kernel_rows(lengths, dtypes, log, args.threads)
     if not args.skip_model:
         result["captured_vlm"], result["end_to_end"] = model_parts(args.model, args.frames, args.questions, log)
     else:

@@ -250,8 +250,9 @@ def sparse_attention(
 
     # block selection
     key_weights = key_padding.float() if key_padding is not None else None
-    pooled_keys = block_means(key, layout.table, layout.uniform, key_weights)
-    pooled_queries = block_means(query, q_table, q_uniform, None)
+    pooled_keys = block_means(key, layout.block_of, k_blocks, layout.uniform, key_weights)
+    first_block = int(diagonal[0])
+    pooled_queries = block_means(query, layout.block_of[q_offset:] - first_block, q_blocks, q_uniform, None)
     allowed = torch.ones(1, q_blocks, k_blocks, dtype=torch.bool, device=device)
     if causal:
         allowed = allowed & (torch.arange(k_blocks, device=device)[None, :] <= diagonal[:, None])[None]
@@ -279,10 +280,16 @@ def sparse_attention(
 
     keys_per_block = top_k * k_block_len + n_global
     item = query.element_size()
+    # temporaries of one query block: gathered keys/values and their positions, the additive mask (plus the
+    # boolean pieces it is built from), and copies of its queries and outputs
     per_query_block = batch * kv_heads * (
-        group * q_block_len * keys_per_block * 4 + q_block_len * keys_per_block * (item + 9) + keys_per_block * (dim + v_dim) * item
+        keys_per_block * ((dim + v_dim) * item + 10)
+        + q_block_len * keys_per_block * (2 * item + 2)
+        + 3 * group * q_block_len * (dim + v_dim) * item
     )
-    chunk = max(1, min(q_blocks, config.chunk_bytes // max(per_query_block, 1)))
+    # stay well under the memory of the output itself, so the peak stays at or below dense SDPA's
+    budget = min(config.chunk_bytes, max(2**19, batch * q_heads * q_len * v_dim * item // 16))
+    chunk = max(1, min(q_blocks, budget // per_query_block))
 
     grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
     out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)

@@ -24,27 +24,31 @@ class BlockSelection:
     valid: torch.Tensor
 
 
-def block_means(x: torch.Tensor, table: torch.Tensor, uniform: bool, weights: torch.Tensor | None) -> torch.Tensor:
-    """Mean of x (B, H, L, D) over each block of `table` (blocks, block_len) in float32 -> (B, H, blocks, D).
+def block_means(
+    x: torch.Tensor, block_of: torch.Tensor, num_blocks: int, uniform: bool, weights: torch.Tensor | None
+) -> torch.Tensor:
+    """Mean of x (B, H, L, D) over the tokens of each block, in float32 -> (B, H, num_blocks, D).
 
-    weights: optional (B, L) float, 1 for tokens that count (padding excluded), 0 otherwise.
+    block_of: (L,) the block id of each token. uniform: blocks are consecutive and equally long (a reshape).
+    weights: optional (B, L), 1 for tokens that count (padding excluded), 0 otherwise.
     """
     batch, heads, length, dim = x.shape
-    blocks, block_len = table.shape
-    x = x.float()
-    if weights is None and uniform and blocks * block_len == length:
-        return x.view(batch, heads, blocks, block_len, dim).mean(dim=3)
-    flat = table.reshape(-1)
-    present = (flat >= 0).float()
-    safe = flat.clamp(min=0)
-    tokens = x.index_select(2, safe).view(batch, heads, blocks, block_len, dim)
-    weight = present.view(1, blocks, block_len).expand(batch, blocks, block_len)
-    if weights is not None:
-        weight = weight * weights.float().index_select(1, safe).view(batch, blocks, block_len)
-    weight = weight[:, None, :, :, None]
-    total = (tokens * weight).sum(dim=3)
-    count = weight.sum(dim=3).clamp(min=1.0)
-    return total / count
+    if weights is None and uniform and length % num_blocks == 0:
+        # reduced in the input dtype (CPU reductions accumulate in float32), so no float32 copy of x is made
+        return x.view(batch, heads, num_blocks, length // num_blocks, dim).mean(dim=3).float()
+    if weights is None:
+        counts = torch.bincount(block_of, minlength=num_blocks).float().view(1, num_blocks, 1)
+    else:
+        weights = weights.float()
+        counts = torch.zeros(batch, num_blocks, device=x.device).index_add_(1, block_of, weights)
+        counts = counts.view(batch, num_blocks, 1)
+    sums = torch.zeros(batch, heads, num_blocks, dim, device=x.device)
+    for head in range(heads):  # one head at a time keeps the float32 copy small
+        values = x[:, head].float()
+        if weights is not None:
+            values = values * weights[:, :, None]
+        sums[:, head].index_add_(1, block_of, values)
+    return sums / counts.clamp(min=1.0)[:, None]
 
 
 def select_blocks(
