@@ -409,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"settings: {SETTINGS}")
     log(format_header())
-    result = {"settings": {k: getattr(SETTINGS, k) for k in ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")}}
+    names = ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")
+    result = {"settings": {name: getattr(SETTINGS, name) for name in names}}
     result["shape"] = {"batch": BATCH, "query_heads": Q_HEADS, "kv_heads": KV_HEADS, "head_dim": HEAD_DIM}
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -68,14 +68,19 @@ def check_shapes(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, at
     k_len = key.shape[2]
     if attention_mask.dim() == 2:
         if tuple(attention_mask.shape) != (batch, k_len):
-            raise AttentionShapeError(f"a 2-D key padding mask must be ({batch}, {k_len}), got {tuple(attention_mask.shape)}")
-    elif attention_mask.dim() == 4:
-        if attention_mask.shape[1] != 1 or attention_mask.shape[0] not in (1, batch) or tuple(attention_mask.shape[2:]) != (q_len, k_len):
             raise AttentionShapeError(
-                f"a 4-D mask must be ({batch}, 1, {q_len}, {k_len}) (shared by all heads), got {tuple(attention_mask.shape)}"
+                f"a 2-D key padding mask must be ({batch}, {k_len}), got {tuple(attention_mask.shape)}"
+            )
+    elif attention_mask.dim() == 4:
+        shape = tuple(attention_mask.shape)
+        if shape[1] != 1 or shape[0] not in (1, batch) or shape[2:] != (q_len, k_len):
+            raise AttentionShapeError(
+                f"a 4-D mask must be ({batch}, 1, {q_len}, {k_len}) (shared by all heads), got {shape}"
             )
     else:
-        raise AttentionShapeError(f"attention_mask must be 2-D (B, Lk) or 4-D (B, 1, Lq, Lk), got {attention_mask.dim()}-D")
+        raise AttentionShapeError(
+            f"attention_mask must be 2-D (B, Lk) or 4-D (B, 1, Lq, Lk), got {attention_mask.dim()}-D"
+        )
 
 
 def _bias_from_allowed(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -115,20 +120,18 @@ def dense_attention(
     )
 
 
-def _causal_bias(present, positions, absolute, block_len: int, selected: int, dtype) -> torch.Tensor:
+def _causal_bias(head_bias, present, positions, absolute, tail_start: int, dtype) -> torch.Tensor:
     """(B, Hkv, n, rows, K) additive mask for causal attention over sorted selected blocks (+ global keys).
 
-    present: (B, Hkv, n, K) keys that exist and are not padding; positions: their token positions;
-    absolute: (n, rows) each query row's position (-1 for padding rows). Blocks before the last selected one are
-    wholly visible, so only the last block's columns and the global columns compare positions.
+    head_bias: (B, Hkv, n, tail_start) mask of the keys before the last selected block, which lie wholly in
+    the past of the query block; present/positions: (B, Hkv, n, K) of all keys; absolute: (n, rows) each query
+    row's position (-1 for padding rows). Only the last block's and the global keys' columns compare positions.
     """
     rows = absolute.shape[1]
-    head = present[..., : selected - block_len]
-    head = _bias_from_allowed(head, dtype)[:, :, :, None, :].expand(-1, -1, -1, rows, -1)
-    tail_present = present[..., selected - block_len :]
-    tail_positions = positions[..., selected - block_len :]
+    head = head_bias[:, :, :, None, :].expand(-1, -1, -1, rows, -1)
+    tail_positions = positions[..., tail_start:]
     visible = tail_positions[:, :, :, None, :] <= absolute[None, None, :, :, None]
-    tail = _bias_from_allowed(tail_present[:, :, :, None, :] & visible, dtype)
+    tail = _bias_from_allowed(present[..., tail_start:][:, :, :, None, :] & visible, dtype)
     return torch.cat([head, tail], dim=-1)
 
 
@@ -291,39 +294,56 @@ def sparse_attention(
     budget = min(config.chunk_bytes, max(2**19, batch * q_heads * q_len * v_dim * item // 16))
     chunk = max(1, min(q_blocks, budget // per_query_block))
 
+    # Which keys each query block reads, for all blocks at once (token positions, whether each one counts, and
+    # its row in the flattened keys): small integer tables, so the loop below only gathers and attends.
+    positions = layout.table[selection_indices]  # (B, Hkv, QB, k, block_len)
+    present = (positions >= 0) & selection_valid[..., None]
+    positions = positions.reshape(batch, kv_heads, q_blocks, top_k * k_block_len)
+    present = present.reshape(batch, kv_heads, q_blocks, top_k * k_block_len)
+    if n_global:
+        # global keys go after the selected blocks, unless their block is selected already
+        in_selected = global_blocks[:, None, None, None, :] == selection_indices[..., None]
+        in_selected = in_selected & selection_valid[..., None]
+        g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
+        positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)], dim=3)
+        present = torch.cat([present, g_present], dim=3)
+    if key_padding is not None:
+        padding = key_padding[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)
+        present = present & torch.gather(padding, 3, positions.clamp(min=0))
+    gather_index = head_base + positions.clamp(min=0)
+    selected = top_k * k_block_len
+    if mask4d is None and causal:
+        head_bias = _bias_from_allowed(present[..., : selected - k_block_len], dtype)
+    elif mask4d is None:
+        key_bias = _bias_from_allowed(present, dtype)
+
     grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
     out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)
     for c0 in range(0, q_blocks, chunk):
         c1 = min(q_blocks, c0 + chunk)
         n = c1 - c0
-        sel = selection_indices[:, :, c0:c1]  # (B, Hkv, n, k)
-        sel_valid = selection_valid[:, :, c0:c1]
-        positions = layout.table[sel]  # (B, Hkv, n, k, block_len)
-        present = (positions >= 0) & sel_valid[..., None]
-        positions = positions.reshape(batch, kv_heads, n, top_k * k_block_len)
-        present = present.reshape(batch, kv_heads, n, top_k * k_block_len)
-        if n_global:
-            # global keys go after the selected blocks, unless their block is selected already
-            in_selected = (global_blocks[:, None, None, None, :] == sel[..., None]) & sel_valid[..., None]
-            g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
-            positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, n, -1)], dim=3)
-            present = torch.cat([present, g_present], dim=3)
-        safe = positions.clamp(min=0)
-        if key_padding is not None:
-            present = present & torch.gather(key_padding[:, None, None, :].expand(-1, kv_heads, n, -1), 3, safe)
-        index = (head_base + safe).reshape(-1)
-        keys = flat_keys.index_select(0, index).view(batch, kv_heads, n, keys_per_block, dim)
-        values = flat_values.index_select(0, index).view(batch, kv_heads, n, keys_per_block, v_dim)
+        index = gather_index[:, :, c0:c1].reshape(-1)
+        keys = flat_keys.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, dim)
+        values = flat_values.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, v_dim)
 
         rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
         absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
         if mask4d is not None:
-            bias = _general_bias(present, positions, rows, absolute, mask4d, causal, dtype)
+            bias = _general_bias(
+                present[:, :, c0:c1], positions[:, :, c0:c1], rows, absolute, mask4d, causal, dtype
+            )
         elif causal:
-            bias = _causal_bias(present, positions, absolute, k_block_len, top_k * k_block_len, dtype)
+            bias = _causal_bias(
+                head_bias[:, :, c0:c1],
+                present[:, :, c0:c1],
+                positions[:, :, c0:c1],
+                absolute,
+                selected - k_block_len,
+                dtype,
+            )
         else:
-            bias = _bias_from_allowed(present, dtype)[:, :, :, None, :]  # one row, broadcast over the queries
-        bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys.shape[3])
+            bias = key_bias[:, :, c0:c1, None, :]  # one row, broadcast over the queries
+        bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys_per_block)
 
         if q_uniform:
             chunk_queries = grouped_queries[:, :, :, c0 * q_block_len : c1 * q_block_len]
@@ -333,8 +353,8 @@ def sparse_attention(
         chunk_queries = chunk_queries.reshape(batch * kv_heads * n, group, q_block_len, dim)
         attended = F.scaled_dot_product_attention(
             chunk_queries,
-            keys.reshape(batch * kv_heads * n, 1, keys.shape[3], dim),
-            values.reshape(batch * kv_heads * n, 1, keys.shape[3], v_dim),
+            keys,
+            values,
             attn_mask=bias,
             scale=scaling,
             enable_gqa=group > 1,

@@ -52,7 +52,15 @@ def make_attention_forward(config: SparseAttentionConfig) -> Callable:
         if unsupported is not None:
             warn_once(f"hf:{unsupported}", f"agentime sparse attention does not support {unsupported}; using SDPA")
             return _transformers_sdpa(
-                module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+                module,
+                query,
+                key,
+                value,
+                attention_mask,
+                dropout=dropout,
+                scaling=scaling,
+                is_causal=is_causal,
+                **kwargs,
             )
 
         module_causal = bool(getattr(module, "is_causal", True))
