@@ -6,7 +6,8 @@
 Kernel grid (B=1, 8 query heads, 2 KV heads, head dim 64, causal and non-causal): time and peak memory of
 `torch.nn.functional.scaled_dot_product_attention` (GQA via `enable_gqa`, as transformers calls it) and of the
 sparse kernel, each measured in its own child process (peak = the child's maximum resident memory above its
-resident memory once the inputs exist); output error against dense on (a) random inputs and (b) inputs with
+resident memory once the inputs exist, with glibc's mmap threshold fixed so freed buffers leave at once);
+output error against dense on (a) random inputs and (b) inputs with
 planted needles (a few strong keys that one run of queries must find; recall = share of those queries whose
 sparse output carries at least half the needle value the dense output carries, counted over the query/head
 pairs whose dense output carries at least a quarter of it).
@@ -160,7 +161,9 @@ def run_worker(spec: dict) -> dict:
 
 def measure(spec: dict) -> dict:
     cmd = [sys.executable, "-m", "pipelines.bench_attention", "--worker", json.dumps(spec)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # a fixed mmap threshold makes glibc return freed buffers at once, so resident memory tracks live memory
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed for {spec}:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from agentime.attention import SparseAttentionConfig, current_frame_layout, frame_boundaries
+from agentime.attention import SparseAttentionConfig, current_frame_layout, frame_boundaries, prompt_text_positions
 from agentime.attention.layout import build_block_layout, fixed_block_starts, frame_block_starts
 from agentime.errors import AttentionConfigError
 
@@ -74,3 +74,10 @@ def test_config_from_dict_rejects_unknown_keys():
 def test_settings_and_context_import_without_torch():
     code = "import sys, agentime.attention as a; a.SparseAttentionConfig(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_prompt_text_positions_are_the_text_around_the_frames():
+    spans = [(5, 15), (18, 28)]
+    assert prompt_text_positions(spans, 32) == [0, 1, 2, 3, 4, 28, 29, 30, 31]
+    assert prompt_text_positions(spans, 32, max_tokens=3) == [29, 30, 31]
+    assert prompt_text_positions([], 4) == [0, 1, 2, 3]

@@ -5,7 +5,13 @@ without torch; the kernel (`sparse_attention`) and `register_sparse_attention` l
 """
 
 from agentime.attention.config import ATTENTION_NAME, SparseAttentionConfig
-from agentime.attention.context import FrameLayout, current_frame_layout, frame_boundaries, make_frame_layout
+from agentime.attention.context import (
+    FrameLayout,
+    current_frame_layout,
+    frame_boundaries,
+    make_frame_layout,
+    prompt_text_positions,
+)
 
 _LAZY = {
     "sparse_attention": "agentime.attention.kernel",
@@ -22,6 +28,7 @@ __all__ = [
     "current_frame_layout",
     "frame_boundaries",
     "make_frame_layout",
+    "prompt_text_positions",
     *_LAZY,
 ]
 

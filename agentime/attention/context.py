@@ -112,6 +112,20 @@ def frame_boundaries(
         _CURRENT.reset(token)
 
 
+def prompt_text_positions(spans: Sequence[Span], seq_len: int, max_tokens: int = 1024) -> list[int]:
+    """Token positions of the prompt's text around the frames: before the first frame (the instructions) and
+    after the last one (the question), i.e. the natural global tokens. Timestamps between frames are left out.
+    At most `max_tokens` are kept, the ones closest to the end (the question) first.
+    """
+    if not spans:
+        positions = list(range(seq_len))
+    else:
+        first_start = min(start for start, _ in spans)
+        last_end = max(end for _, end in spans)
+        positions = list(range(0, min(first_start, seq_len))) + list(range(last_end, seq_len))
+    return positions[-max_tokens:] if max_tokens > 0 else []
+
+
 def current_frame_layout() -> FrameLayout | None:
     """The layout published by the innermost active `frame_boundaries`, or None."""
     return _CURRENT.get()

@@ -310,7 +310,6 @@ def sparse_attention(
     if key_padding is not None:
         padding = key_padding[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)
         present = present & torch.gather(padding, 3, positions.clamp(min=0))
-    gather_index = head_base + positions.clamp(min=0)
     selected = top_k * k_block_len
     if mask4d is None and causal:
         head_bias = _bias_from_allowed(present[..., : selected - k_block_len], dtype)
@@ -322,7 +321,7 @@ def sparse_attention(
     for c0 in range(0, q_blocks, chunk):
         c1 = min(q_blocks, c0 + chunk)
         n = c1 - c0
-        index = gather_index[:, :, c0:c1].reshape(-1)
+        index = (head_base + positions[:, :, c0:c1].clamp(min=0)).reshape(-1)
         keys = flat_keys.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, dim)
         values = flat_values.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, v_dim)
 
