@@ -5,7 +5,14 @@ import sys
 
 import pytest
 
-from agentime.attention import SparseAttentionConfig, current_frame_layout, frame_boundaries, prompt_text_positions
+from agentime.attention import (
+    SparseAttentionConfig,
+    clear_frame_boundaries,
+    current_frame_layout,
+    frame_boundaries,
+    prompt_text_positions,
+    publish_frame_boundaries,
+)
 from agentime.attention.layout import build_block_layout, fixed_block_starts, frame_block_starts
 from agentime.errors import AttentionConfigError
 
@@ -81,3 +88,13 @@ def test_prompt_text_positions_are_the_text_around_the_frames():
     assert prompt_text_positions(spans, 32) == [0, 1, 2, 3, 4, 28, 29, 30, 31]
     assert prompt_text_positions(spans, 32, max_tokens=3) == [29, 30, 31]
     assert prompt_text_positions([], 4) == [0, 1, 2, 3]
+
+
+def test_publish_and_clear_without_a_with_block():
+    token = publish_frame_boundaries([(1, 5)], seq_len=10)
+    assert current_frame_layout().spans == (((1, 5),),)
+    clear_frame_boundaries(token)
+    assert current_frame_layout() is None
+    publish_frame_boundaries([(2, 6)])
+    clear_frame_boundaries()
+    assert current_frame_layout() is None

@@ -7,10 +7,12 @@ without torch; the kernel (`sparse_attention`) and `register_sparse_attention` l
 from agentime.attention.config import ATTENTION_NAME, SparseAttentionConfig
 from agentime.attention.context import (
     FrameLayout,
+    clear_frame_boundaries,
     current_frame_layout,
     frame_boundaries,
     make_frame_layout,
     prompt_text_positions,
+    publish_frame_boundaries,
 )
 
 _LAZY = {
@@ -25,10 +27,12 @@ __all__ = [
     "ATTENTION_NAME",
     "FrameLayout",
     "SparseAttentionConfig",
+    "clear_frame_boundaries",
     "current_frame_layout",
     "frame_boundaries",
     "make_frame_layout",
     "prompt_text_positions",
+    "publish_frame_boundaries",
     *_LAZY,
 ]
 

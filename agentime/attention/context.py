@@ -126,6 +126,24 @@ def prompt_text_positions(spans: Sequence[Span], seq_len: int, max_tokens: int =
     return positions[-max_tokens:] if max_tokens > 0 else []
 
 
+def publish_frame_boundaries(
+    spans: Sequence[Span] | Sequence[Sequence[Span]] = (),
+    global_positions: Sequence[int] | Sequence[Sequence[int]] = (),
+    seq_len: int | None = None,
+) -> contextvars.Token:
+    """Like `frame_boundaries` for callers that cannot wrap the model call in a `with` block (e.g. an input
+    hook): publishes the layout until `clear_frame_boundaries(token)`; a later publish replaces it."""
+    return _CURRENT.set(make_frame_layout(spans, global_positions, seq_len))
+
+
+def clear_frame_boundaries(token: contextvars.Token | None = None) -> None:
+    """Undo `publish_frame_boundaries` (with its token), or drop any published layout (without one)."""
+    if token is not None:
+        _CURRENT.reset(token)
+    else:
+        _CURRENT.set(None)
+
+
 def current_frame_layout() -> FrameLayout | None:
     """The layout published by the innermost active `frame_boundaries`, or None."""
     return _CURRENT.get()
