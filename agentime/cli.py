@@ -1,4 +1,4 @@
-"""The `agentime` command line: `ask`, `ingest`, `serve`, `graph`.
+"""The `agentime` command line: `ask`, `ingest`, `serve`, `graph`, `eval`, `ui`.
 
 The CLI builds a `Config` from its options, calls the library and prints results; it holds no logic of its
 own. Errors a user can cause print one readable line and exit with status 2, never a traceback.
@@ -85,6 +85,24 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_main(args)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from agentime.eval.command import eval_main
+
+    return eval_main(args)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    # The web UI lives in the top-level `ui` package of a source checkout, beside `agentime/`.
+    checkout = str(Path(__file__).resolve().parent.parent)
+    if (Path(checkout) / "ui" / "launch.py").is_file() and checkout not in sys.path:
+        sys.path.insert(0, checkout)
+    try:
+        from ui.launch import ui_main
+    except ImportError as exc:
+        raise AgentimeError(f"the web UI is not installed here ({exc}); run `python app.py` from a checkout") from exc
+    return ui_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentime", description="Answer questions about long videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = commands.add_parser("graph", help="print the agent graph as Mermaid")
     graph.set_defaults(run=_graph)
+
+    evaluate = commands.add_parser("eval", help="evaluate on a benchmark: per-question JSONL and metrics.json")
+    from agentime.eval.command import add_eval_arguments
+
+    add_eval_arguments(evaluate)
+    evaluate.set_defaults(run=_eval)
+
+    ui = commands.add_parser("ui", help="start the web UI (Gradio) on 127.0.0.1:7860")
+    ui.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    ui.add_argument("--target", default="embedded:target", help="default target model spec")
+    ui.add_argument("--draft", default="embedded:draft", help="default draft model spec ('' for none)")
+    ui.add_argument("--embedder", default="embedded:embedder", help="default embedder spec ('' for none)")
+    ui.add_argument("--allowed-dir", action="append", default=[], dest="allowed_dirs",
+                    help="folder whose videos may be opened by path (repeatable)")
+    ui.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
+    ui.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    ui.set_defaults(run=_ui)
     return parser
 
 
