@@ -197,3 +197,15 @@ def test_bad_masks_raise():
 def test_bad_settings_raise(settings, message):
     with pytest.raises(AttentionConfigError, match=message):
         SparseAttentionConfig(**settings)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_shared_mask_fast_path_matches_the_general_mask_path(causal):
+    q, k, v = qkv(batch=1, length=1024)
+    config = SparseAttentionConfig(block_size=32, top_k=4, min_seq_len=0, chunk_bytes=1)
+    fast = sparse_attention(q, k, v, config, causal=causal)
+    allowed = torch.ones(1024, 1024, dtype=torch.bool)
+    if causal:
+        allowed = allowed.tril()
+    general = sparse_attention(q, k, v, config, causal=False, attention_mask=allowed[None, None])
+    assert (fast - general).abs().max() < 1e-5

@@ -311,10 +311,22 @@ def sparse_attention(
         padding = key_padding[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)
         present = present & torch.gather(padding, 3, positions.clamp(min=0))
     selected = top_k * k_block_len
+    # Query blocks whose gathered keys all count need no per-block mask: none at all without causality, and
+    # under causality (aligned blocks, the last selected block being the query block's own) one shared mask,
+    # open everywhere but the upper triangle of that last block.
+    complete = present.all(dim=-1)
     if mask4d is None and causal:
         head_bias = _bias_from_allowed(present[..., : selected - k_block_len], dtype)
+        shared_bias = None
+        if q_uniform and n_global == 0:
+            own = selection_indices[..., -1] == diagonal
+            plain = (complete & own).flatten(0, 1).all(dim=0).tolist()
+            triangle = torch.ones(q_block_len, k_block_len, dtype=torch.bool, device=device).tril()
+            shared_bias = torch.zeros(1, 1, q_block_len, keys_per_block, dtype=dtype, device=device)
+            shared_bias[..., selected - k_block_len :] = _bias_from_allowed(triangle, dtype)
     elif mask4d is None:
         key_bias = _bias_from_allowed(present, dtype)
+        plain = complete.flatten(0, 1).all(dim=0).tolist()
 
     grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
     out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)
@@ -331,6 +343,10 @@ def sparse_attention(
             bias = _general_bias(
                 present[:, :, c0:c1], positions[:, :, c0:c1], rows, absolute, mask4d, causal, dtype
             )
+        elif causal and shared_bias is not None and all(plain[c0:c1]):
+            bias = shared_bias.expand(batch * kv_heads * n, -1, -1, -1)
+        elif not causal and all(plain[c0:c1]):
+            bias = None
         elif causal:
             bias = _causal_bias(
                 head_bias[:, :, c0:c1],
@@ -342,7 +358,8 @@ def sparse_attention(
             )
         else:
             bias = key_bias[:, :, c0:c1, None, :]  # one row, broadcast over the queries
-        bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys_per_block)
+        if bias is not None and bias.dim() == 5:
+            bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys_per_block)
 
         if q_uniform:
             chunk_queries = grouped_queries[:, :, :, c0 * q_block_len : c1 * q_block_len]
