@@ -1,0 +1,58 @@
+"""The UI's configuration: where to listen, default models, which folders videos may be opened from, limits.
+
+Built once from command-line options and Gradio's usual environment variables (`GRADIO_SERVER_NAME`,
+`GRADIO_SERVER_PORT`); the rest of the UI takes this object and reads no environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class UISettings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    target: str = "embedded:target"
+    draft: str | None = "embedded:draft"
+    embedder: str | None = "embedded:embedder"
+    allowed_dirs: tuple[Path, ...] = ()
+    max_upload_mb: float = 2048.0
+    cache_dir: Path | None = None
+    fps: float = 1.0
+    default_budget: int = 32
+    concurrency: int = 2  # questions answered at once across all users
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        if not self.max_upload_mb > 0:
+            raise ConfigError(f"max upload must be > 0 MB, got {self.max_upload_mb}")
+
+    @property
+    def default_models(self) -> dict:
+        return {"target": self.target, "draft": self.draft or None, "embedder": self.embedder or None}
+
+    @classmethod
+    def from_args(cls, args, environ: Mapping[str, str] = os.environ) -> UISettings:
+        host = args.host or environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+        port_text = args.port if args.port is not None else environ.get("GRADIO_SERVER_PORT", "7860")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ConfigError(f"GRADIO_SERVER_PORT must be a port number, got {port_text!r}") from None
+        dirs = []
+        for d in args.allowed_dirs or []:
+            path = Path(d).expanduser().resolve()
+            if not path.is_dir():
+                raise ConfigError(f"allowed folder {d} does not exist")
+            dirs.append(path)
+        return cls(host=host, port=port, target=args.target, draft=args.draft or None,
+                   embedder=args.embedder or None, allowed_dirs=tuple(dirs), max_upload_mb=args.max_upload_mb,
+                   cache_dir=Path(args.cache).expanduser() if args.cache else None)
