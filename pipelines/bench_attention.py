@@ -47,11 +47,12 @@ SETTINGS = SparseAttentionConfig(block_size=128, top_k=8, sink_blocks=1, local_b
 
 
 def random_inputs(length: int, dtype: torch.dtype, seed: int = 0):
+    """Standard normal q, k, v made directly in `dtype` (no float32 transient inflating the memory baseline)."""
     gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(BATCH, Q_HEADS, length, HEAD_DIM, generator=gen)
-    k = torch.randn(BATCH, KV_HEADS, length, HEAD_DIM, generator=gen)
-    v = torch.randn(BATCH, KV_HEADS, length, HEAD_DIM, generator=gen)
-    return q.to(dtype), k.to(dtype), v.to(dtype)
+    q = torch.randn(BATCH, Q_HEADS, length, HEAD_DIM, generator=gen, dtype=dtype)
+    k = torch.randn(BATCH, KV_HEADS, length, HEAD_DIM, generator=gen, dtype=dtype)
+    v = torch.randn(BATCH, KV_HEADS, length, HEAD_DIM, generator=gen, dtype=dtype)
+    return q, k, v
 
 
 def needle_inputs(length: int, dtype: torch.dtype, causal: bool, needles: int = 8, seed: int = 1):

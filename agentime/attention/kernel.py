@@ -120,17 +120,38 @@ def dense_attention(
     )
 
 
-def _causal_bias(head_bias, present, positions, absolute, tail_start: int, dtype) -> torch.Tensor:
+def _chunk_keys(table, sel, sel_valid, globals_table, global_blocks, key_padding):
+    """Token positions (B, Hkv, n, K) of the keys a chunk of query blocks reads, and whether each counts.
+
+    K = the selected blocks' tokens, then the global tokens (which do not count where their block is selected
+    already, so that no key is read twice); padding slots and padding keys do not count.
+    """
+    batch, kv_heads, n, top_k = sel.shape
+    positions = table[sel]  # (B, Hkv, n, k, block_len)
+    present = (positions >= 0) & sel_valid[..., None]
+    positions = positions.reshape(batch, kv_heads, n, -1)
+    present = present.reshape(batch, kv_heads, n, -1)
+    if globals_table is not None:
+        in_selected = (global_blocks[:, None, None, None, :] == sel[..., None]) & sel_valid[..., None]
+        g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
+        positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, n, -1)], dim=3)
+        present = torch.cat([present, g_present], dim=3)
+    if key_padding is not None:
+        padding = key_padding[:, None, None, :].expand(-1, kv_heads, n, -1)
+        present = present & torch.gather(padding, 3, positions.clamp(min=0))
+    return positions, present
+
+
+def _causal_bias(present, positions, absolute, tail_start: int, dtype) -> torch.Tensor:
     """(B, Hkv, n, rows, K) additive mask for causal attention over sorted selected blocks (+ global keys).
 
-    head_bias: (B, Hkv, n, tail_start) mask of the keys before the last selected block, which lie wholly in
-    the past of the query block; present/positions: (B, Hkv, n, K) of all keys; absolute: (n, rows) each query
-    row's position (-1 for padding rows). Only the last block's and the global keys' columns compare positions.
+    present/positions: (B, Hkv, n, K) of the gathered keys; absolute: (n, rows) each query row's position (-1
+    for padding rows). The keys before the last selected block lie wholly in the past of the query block, so
+    only the last block's and the global keys' columns compare positions.
     """
     rows = absolute.shape[1]
-    head = head_bias[:, :, :, None, :].expand(-1, -1, -1, rows, -1)
-    tail_positions = positions[..., tail_start:]
-    visible = tail_positions[:, :, :, None, :] <= absolute[None, None, :, :, None]
+    head = _bias_from_allowed(present[..., :tail_start], dtype)[:, :, :, None, :].expand(-1, -1, -1, rows, -1)
+    visible = positions[..., tail_start:][:, :, :, None, :] <= absolute[None, None, :, :, None]
     tail = _bias_from_allowed(present[..., tail_start:][:, :, :, None, :] & visible, dtype)
     return torch.cat([head, tail], dim=-1)
 
@@ -278,8 +299,7 @@ def sparse_attention(
     flat_keys = key.reshape(batch * kv_heads * k_len, dim)
     flat_values = value.reshape(batch * kv_heads * k_len, v_dim)
     head_base = (torch.arange(batch * kv_heads, device=device) * k_len).view(batch, kv_heads, 1, 1)
-    if n_global:
-        global_blocks = layout.block_of[globals_table.clamp(min=0)]  # (B, n)
+    global_blocks = layout.block_of[globals_table.clamp(min=0)] if n_global else None  # (B, n)
 
     keys_per_block = top_k * k_block_len + n_global
     item = query.element_size()
@@ -294,70 +314,41 @@ def sparse_attention(
     budget = min(config.chunk_bytes, max(2**19, batch * q_heads * q_len * v_dim * item // 16))
     chunk = max(1, min(q_blocks, budget // per_query_block))
 
-    # Which keys each query block reads, for all blocks at once (token positions, whether each one counts, and
-    # its row in the flattened keys): small integer tables, so the loop below only gathers and attends.
-    positions = layout.table[selection_indices]  # (B, Hkv, QB, k, block_len)
-    present = (positions >= 0) & selection_valid[..., None]
-    positions = positions.reshape(batch, kv_heads, q_blocks, top_k * k_block_len)
-    present = present.reshape(batch, kv_heads, q_blocks, top_k * k_block_len)
-    if n_global:
-        # global keys go after the selected blocks, unless their block is selected already
-        in_selected = global_blocks[:, None, None, None, :] == selection_indices[..., None]
-        in_selected = in_selected & selection_valid[..., None]
-        g_present = (globals_table >= 0)[:, None, None, :] & ~in_selected.any(dim=3)
-        positions = torch.cat([positions, globals_table[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)], dim=3)
-        present = torch.cat([present, g_present], dim=3)
-    if key_padding is not None:
-        padding = key_padding[:, None, None, :].expand(-1, kv_heads, q_blocks, -1)
-        present = present & torch.gather(padding, 3, positions.clamp(min=0))
     selected = top_k * k_block_len
-    # Query blocks whose gathered keys all count need no per-block mask: none at all without causality, and
-    # under causality (aligned blocks, the last selected block being the query block's own) one shared mask,
-    # open everywhere but the upper triangle of that last block.
-    complete = present.all(dim=-1)
-    if mask4d is None and causal:
-        head_bias = _bias_from_allowed(present[..., : selected - k_block_len], dtype)
-        shared_bias = None
-        if q_uniform and n_global == 0:
-            own = selection_indices[..., -1] == diagonal
-            plain = (complete & own).flatten(0, 1).all(dim=0).tolist()
-            triangle = torch.ones(q_block_len, k_block_len, dtype=torch.bool, device=device).tril()
-            shared_bias = torch.zeros(1, 1, q_block_len, keys_per_block, dtype=dtype, device=device)
-            shared_bias[..., selected - k_block_len :] = _bias_from_allowed(triangle, dtype)
-    elif mask4d is None:
-        key_bias = _bias_from_allowed(present, dtype)
-        plain = complete.flatten(0, 1).all(dim=0).tolist()
+    shared_bias = None
+    if mask4d is None and causal and q_uniform and n_global == 0:
+        # query blocks whose gathered keys all count and whose last selected block is their own share one
+        # mask: open everywhere but the upper triangle of that last block
+        triangle = torch.ones(q_block_len, k_block_len, dtype=torch.bool, device=device).tril()
+        shared_bias = torch.zeros(1, 1, q_block_len, keys_per_block, dtype=dtype, device=device)
+        shared_bias[..., selected - k_block_len :] = _bias_from_allowed(triangle, dtype)
 
     grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
     out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)
     for c0 in range(0, q_blocks, chunk):
         c1 = min(q_blocks, c0 + chunk)
         n = c1 - c0
-        index = (head_base + positions[:, :, c0:c1].clamp(min=0)).reshape(-1)
+        sel = selection_indices[:, :, c0:c1]
+        positions, present = _chunk_keys(
+            layout.table, sel, selection_valid[:, :, c0:c1], globals_table, global_blocks, key_padding
+        )
+        index = (head_base + positions.clamp(min=0)).reshape(-1)
         keys = flat_keys.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, dim)
         values = flat_values.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, v_dim)
 
         rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
         absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
+        complete = bool(present.all())
         if mask4d is not None:
-            bias = _general_bias(
-                present[:, :, c0:c1], positions[:, :, c0:c1], rows, absolute, mask4d, causal, dtype
-            )
-        elif causal and shared_bias is not None and all(plain[c0:c1]):
+            bias = _general_bias(present, positions, rows, absolute, mask4d, causal, dtype)
+        elif causal and shared_bias is not None and complete and bool((sel[..., -1] == diagonal[c0:c1]).all()):
             bias = shared_bias.expand(batch * kv_heads * n, -1, -1, -1)
-        elif not causal and all(plain[c0:c1]):
-            bias = None
         elif causal:
-            bias = _causal_bias(
-                head_bias[:, :, c0:c1],
-                present[:, :, c0:c1],
-                positions[:, :, c0:c1],
-                absolute,
-                selected - k_block_len,
-                dtype,
-            )
+            bias = _causal_bias(present, positions, absolute, selected - k_block_len, dtype)
+        elif complete:
+            bias = None
         else:
-            bias = key_bias[:, :, c0:c1, None, :]  # one row, broadcast over the queries
+            bias = _bias_from_allowed(present, dtype)[:, :, :, None, :]  # one row, broadcast over the queries
         if bias is not None and bias.dim() == 5:
             bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys_per_block)
 
