@@ -202,3 +202,25 @@ def test_bad_options_and_missing_model_are_messages(demo, tmp_path):
     assert out[0].startswith("**Error:**") and "at least two options" in out[0]
     out = list(callbacks.ask("What?", "", "auto", 8, CHOICES[0], "", "", "", state, settings=settings))[-1]
     assert out[0].startswith("**Error:**") and "Traceback" not in out[0]
+
+
+def test_command_lines_share_options_and_refuse_bad_settings_readably(tmp_path):
+    import subprocess
+    import sys
+
+    from agentime.cli import build_parser
+    from ui.launch import add_ui_arguments
+    from ui_support import ROOT
+
+    argv = ["--host", "127.0.0.1", "--port", "7999", "--target", "hf:/m", "--draft", "", "--embedder", "",
+            "--allowed-dir", str(tmp_path), "--max-upload-mb", "5", "--cache", str(tmp_path)]
+    from_cli = vars(build_parser().parse_args(["ui", *argv]))
+    standalone = argparse.ArgumentParser()
+    add_ui_arguments(standalone)
+    from_app = vars(standalone.parse_args(argv))
+    assert {k: v for k, v in from_cli.items() if k not in ("command", "run")} == from_app
+
+    for cmd in ([sys.executable, "-m", "agentime.cli", "ui", "--port", "0"],
+                [sys.executable, "app.py", "--allowed-dir", str(tmp_path / "nowhere")]):
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr

@@ -22,6 +22,9 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ui_main(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the UI runs offline; no usage pings
     from ui.app import launch
     from ui.settings import UISettings
 
