@@ -137,9 +137,11 @@ def test_timing_policy_decides_when_available_and_errors_fall_back():
 
     now = datetime.now(timezone.utc)
     turns = [turn("What is red?", 1)]
-    decision = TimingAdvisor(Policy()).decide(turns, "And what is red now?", now, 120.0)
+    decision = TimingAdvisor(Policy()).decide(turns, "And what is red?", now, 120.0)
     assert not decision.call and decision.by_policy and "still fresh" in decision.reason
     assert decision.reuse is turns[0]
+    uncovered = TimingAdvisor(Policy()).decide(turns, "How many blue stars are there?", now, 120.0)
+    assert uncovered.call and "no earlier answer covers this question" in uncovered.reason
     roles = [m["role"] for m in seen["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert all("time" in m for m in seen["messages"]) and seen["tools"][0]["function"]["name"] == "search_video"
@@ -224,3 +226,14 @@ def test_command_lines_share_options_and_refuse_bad_settings_readably(tmp_path):
                 [sys.executable, "app.py", "--allowed-dir", str(tmp_path / "nowhere")]):
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_shipped_timing_policy_reads_the_chat_when_installed():
+    advisor = TimingAdvisor()
+    now = datetime.now(timezone.utc)
+    turns = [turn("When does the red circle appear?", 3)]
+    decision = advisor.decide(turns, "When does the red circle appear?", now, 120.0)
+    if advisor.unavailable:
+        pytest.skip(advisor.unavailable)
+    assert decision.by_policy and decision.reason.startswith("timing policy:")
+    assert "could not decide" not in decision.reason  # the policy accepted the conversation as built

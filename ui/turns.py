@@ -4,7 +4,8 @@ The conversation so far (questions, tool calls and their results, answers, each 
 time-aware policy (`agentime.timing.ToolTimingPolicy.decide`), with the video search described as a tool
 whose information changes when a live recording grows. When that policy cannot be loaded or cannot read
 the conversation, a plain rule decides instead and says so: search on the first question, on a question not
-asked before, and when the recording has grown; otherwise repeat the known answer.
+asked before, and when the recording has grown; otherwise repeat the known answer. Either way a question
+that no earlier answer covers is searched: there is no known evidence to answer it from.
 """
 
 from __future__ import annotations
@@ -59,12 +60,20 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+def similarity(a: str, b: str) -> float:
+    """Shared words over all words of two questions (Jaccard)."""
+    wa, wb = _words(a), _words(b)
+    return len(wa & wb) / max(1, len(wa | wb))
+
+
 def closest_turn(turns: list[Turn], question: str) -> Turn | None:
     """The earlier turn whose question shares the most words with `question` (latest on ties)."""
     if not turns:
         return None
-    wanted = _words(question)
-    return max(reversed(turns), key=lambda t: len(wanted & _words(t.question)) / max(1, len(wanted | _words(t.question))))
+    return max(reversed(turns), key=lambda t: similarity(question, t.question))
+
+
+KNOWN = 0.6  # an earlier question this similar is taken to have the same answer
 
 
 def conversation(turns: list[Turn], question: str, now: datetime, video_seconds: float) -> list[dict]:
@@ -116,6 +125,9 @@ class TimingAdvisor:
             try:
                 decision = policy.decide(conversation(turns, question, now, video_seconds), [SEARCH_TOOL], now)
                 reason = f"timing policy: {decision.reason} (p(call) = {decision.probability:.2f})"
+                if not decision.call and similarity(question, reuse.question) < KNOWN:
+                    return RefreshDecision(True, reason + "; but no earlier answer covers this question, so "
+                                           "the video is searched", True)
                 return RefreshDecision(bool(decision.call), reason, True, None if decision.call else reuse)
             except Exception as exc:  # noqa: BLE001
                 fallback = f"timing policy could not decide ({type(exc).__name__}: {exc}); rule: "
@@ -124,7 +136,6 @@ class TimingAdvisor:
         grown = video_seconds - turns[-1].video_seconds
         if grown > 0.5:
             return RefreshDecision(True, fallback + f"the recording grew by {grown:.0f} s since the last search", False)
-        same = [t for t in turns if _words(t.question) == _words(question)]
-        if same:
-            return RefreshDecision(False, fallback + "same question as before and no new footage", False, same[-1])
+        if similarity(question, reuse.question) >= KNOWN:
+            return RefreshDecision(False, fallback + "same question as before and no new footage", False, reuse)
         return RefreshDecision(True, fallback + "a new question: searching the video", False)
