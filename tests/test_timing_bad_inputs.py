@@ -1,0 +1,103 @@
+"""Imperfect conversations: documented fallbacks apply and real errors are TimingError, never a crash."""
+
+import json
+
+import pytest
+
+from agentime.errors import TimingError
+from agentime.timing.conversation import read_conversation
+from agentime.timing.policy import ToolTimingPolicy
+
+TOOLS = [{"type": "function", "function": {"name": "get_crypto_price", "description": "Live crypto price.", "parameters": {}}}]
+
+
+def history(times=("2025-01-01T10:00:00Z", "2025-01-01T10:00:02Z", "2025-01-01T10:00:03Z", "2025-01-01T10:00:05Z")):
+    call = {"id": "c1", "type": "function", "function": {"name": "get_crypto_price", "arguments": '{"coin": "BTC"}'}}
+    messages = [
+        {"role": "user", "content": "BTC price?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_crypto_price", "content": '{"price": 64000}'},
+        {"role": "assistant", "content": "BTC is at 64,000 USD."},
+    ]
+    for message, moment in zip(messages, times):
+        if moment is not None:
+            message["time"] = moment
+    return messages
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return ToolTimingPolicy()
+
+
+def test_untimed_messages_inherit_and_fully_untimed_means_one_sitting(policy):
+    messages = history(times=(None, None, None, None)) + [{"role": "user", "content": "Is it above 60k?"}]
+    conversation = read_conversation(messages, TOOLS)
+    assert conversation.elapsed_seconds_since_tool_result() == 0.0
+    assert any("one sitting" in note for note in conversation.notes)
+    decision = policy.decide(messages, TOOLS)
+    assert decision.elapsed_seconds == 0.0 and any("one sitting" in n for n in decision.notes)
+    partly = history(times=("2025-01-01T10:00:00Z", None, None, None)) + [
+        {"role": "user", "content": "Is it above 60k?", "time": "2025-01-01T12:00:00Z"}
+    ]
+    assert read_conversation(partly, TOOLS).elapsed_seconds_since_tool_result() == 7200.0
+
+
+def test_naive_and_offset_timestamps_are_read_as_utc():
+    naive = history(times=("2025-01-01T10:00:00", "2025-01-01T10:00:02", "2025-01-01T10:00:03", "2025-01-01T10:00:05"))
+    naive.append({"role": "user", "content": "and now?", "time": "2025-01-01T13:00:03+02:00"})  # 11:00:03 UTC
+    assert read_conversation(naive, TOOLS).elapsed_seconds_since_tool_result() == 3600.0
+
+
+def test_times_going_backwards_are_clamped_or_rejected_when_strict():
+    messages = history() + [{"role": "user", "content": "and now?", "time": "2024-12-31T10:00:00Z"}]
+    conversation = read_conversation(messages, TOOLS)
+    assert conversation.elapsed_seconds_since_tool_result() == 2.0
+    assert any("backwards" in note for note in conversation.notes)
+    with pytest.raises(TimingError, match="earlier"):
+        read_conversation(messages, TOOLS, strict=True)
+    earlier_now = read_conversation(history() + [{"role": "user", "content": "x"}], TOOLS, now="2020-01-01T00:00:00Z")
+    assert earlier_now.elapsed_seconds_since_tool_result() == 0.0
+
+
+def test_unknown_role_bad_time_and_shapes_raise_timing_error(policy):
+    with pytest.raises(TimingError, match="unknown role 'robot'"):
+        policy.decide(history() + [{"role": "robot", "content": "beep"}], TOOLS)
+    with pytest.raises(TimingError, match="ISO-8601"):
+        read_conversation(history() + [{"role": "user", "content": "x", "time": "yesterday"}], TOOLS)
+    with pytest.raises(TimingError, match="non-empty list"):
+        policy.decide([], TOOLS)
+    with pytest.raises(TimingError, match="no user message"):
+        read_conversation([{"role": "system", "content": "hi"}], TOOLS)
+    with pytest.raises(TimingError, match="no function name"):
+        read_conversation(history() + [{"role": "user", "content": "x"}], [{"type": "function", "function": {}}])
+    with pytest.raises(TimingError, match="tool_calls"):
+        read_conversation([{"role": "assistant", "content": None, "tool_calls": "oops"}, {"role": "user", "content": "x"}])
+
+
+def test_malformed_tool_call_json_is_kept_as_text(policy):
+    messages = history()
+    messages[1]["tool_calls"][0]["function"]["arguments"] = '{"coin": BTC'
+    messages.append({"role": "user", "content": "Check the price again please", "time": "2025-01-01T10:30:00Z"})
+    conversation = read_conversation(messages, TOOLS)
+    assert conversation.messages[1].tool_calls[0].arguments is None
+    assert conversation.messages[1].tool_calls[0].raw_arguments == '{"coin": BTC'
+    decision = policy.decide(messages, TOOLS)
+    assert 0.0 <= decision.probability <= 1.0 and any("not JSON" in n for n in decision.notes)
+
+
+def test_no_tools_means_answer_directly(policy):
+    messages = history() + [{"role": "user", "content": "Check the price again", "time": "2025-01-03T10:00:00Z"}]
+    for tools in (None, []):
+        decision = policy.decide(messages, tools)
+        assert decision.call is False and "no tools" in decision.reason
+    assert policy.decide(messages, TOOLS).call is True  # the same turn with a tool on offer
+
+
+def test_content_parts_and_dict_tool_results_are_read():
+    messages = history()
+    messages[2]["content"] = {"price": 64000}
+    messages.append({"role": "user", "content": [{"type": "text", "text": "and now?"}], "time": "2025-01-01T10:01:00Z"})
+    conversation = read_conversation(messages, TOOLS)
+    assert json.loads(conversation.messages[2].content) == {"price": 64000}
+    assert conversation.messages[-1].content == "and now?"

@@ -1,0 +1,130 @@
+"""The shipped policy: each context pattern moves the decision the right way, elapsed time and the
+tool's pace matter, quality holds on unseen generated domains and the shared split, and the latency
+is reported (not asserted)."""
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from agentime.timing.format import conversation_at, read_tictoc_dir
+from agentime.timing.metrics import normalized_alignment
+from agentime.timing.policy import ToolTimingPolicy
+from pipelines import make_tictoc
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "tictoc" / "train"
+START = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> str:
+    return (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tool(name: str, description: str) -> dict:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {"type": "object", "properties": {}}}}
+
+
+FARES = [
+    tool("lookup_airfare", "Look up current airfares between two airports for a travel date."),
+    tool("purchase_ticket", "Purchase a ticket on a given flight for a passenger."),
+]
+
+
+def fare_conversation(follow_up: str, elapsed: float, result: str | None = None, answer: str | None = None) -> list[dict]:
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup_airfare", "arguments": '{"from": "BOS", "to": "DEN"}'}}
+    return [
+        {"role": "system", "content": "You help travellers plan trips.", "time": at(0)},
+        {"role": "user", "content": "How much is a flight from Boston to Denver on May 3?", "time": at(0)},
+        {"role": "assistant", "content": None, "tool_calls": [call], "time": at(2)},
+        {"role": "tool", "tool_call_id": "c1", "name": "lookup_airfare",
+         "content": result or '{"from": "BOS", "to": "DEN", "lowest_fare_usd": 243, "carrier": "JetBlue"}', "time": at(3)},
+        {"role": "assistant", "content": answer or "The lowest fare from Boston to Denver on May 3 is 243 USD with JetBlue.", "time": at(6)},
+        {"role": "user", "content": follow_up, "time": at(3 + elapsed)},
+    ]
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return ToolTimingPolicy()
+
+
+def p(policy, messages, tools=FARES) -> float:
+    return policy.decide(messages, tools).probability
+
+
+def test_probability_grows_with_elapsed_time(policy):
+    question = "Would 243 dollars fit a 300 dollar budget?"
+    probabilities = [p(policy, fare_conversation(question, e)) for e in (30, 3 * 3600, 20 * 86400)]
+    assert probabilities[0] < probabilities[1] < probabilities[2]
+    assert not policy.decide(fare_conversation(question, 30), FARES).call
+    assert policy.decide(fare_conversation(question, 20 * 86400), FARES).call
+
+
+def test_timescale_follows_how_fast_the_tool_world_changes(policy):
+    def timescale(tools, system):
+        messages = [{"role": "system", "content": system, "time": at(0)}, {"role": "user", "content": "hello", "time": at(1)}]
+        return policy.decide(messages, tools).timescale_seconds
+
+    monitor = timescale([tool("read_bedside_monitor", "Live heart rate and blood oxygen of a patient in intensive care.")], "You assist ICU nurses.")
+    fares = timescale(FARES, "You help travellers plan trips.")
+    degree = timescale([tool("program_requirements", "Courses and credits required to graduate from a university degree program.")], "You advise students.")
+    assert monitor < fares < degree
+    assert monitor < 600 and degree > 7 * 86400
+
+
+def test_answer_in_conversation_leans_to_answering(policy):
+    in_context = p(policy, fare_conversation("So the JetBlue fare was 243 dollars, right?", 1800))
+    new_item = p(policy, fare_conversation("What does a flight from Chicago to Miami on June 9 cost?", 1800))
+    assert in_context < new_item
+
+
+def test_failed_last_call_leans_to_calling(policy):
+    question = "What was the fare again?"
+    ok = p(policy, fare_conversation(question, 600))
+    failed = p(policy, fare_conversation(question, 600, result='{"status": "error", "message": "upstream fare service timed out"}',
+                                         answer="Sorry, the fare search did not work this time."))
+    assert failed > ok
+
+
+def test_explicit_request_to_check_again_leans_to_calling(policy):
+    plain = p(policy, fare_conversation("OK, 243 it is.", 120))
+    again = p(policy, fare_conversation("Could you search the fare one more time to make sure it's current?", 120))
+    assert again > plain
+    assert policy.decide(fare_conversation("Could you search the fare one more time to make sure it's current?", 120), FARES).call
+
+
+def test_confirming_a_proposed_action_leans_to_calling(policy):
+    proposal = "The lowest fare is 243 USD with JetBlue. Shall I purchase this ticket for you?"
+    confirmed = p(policy, fare_conversation("Yes, go ahead and buy it.", 60, answer=proposal))
+    declined = p(policy, fare_conversation("Thanks, that's all for now.", 60, answer=proposal))
+    assert confirmed > declined
+    assert policy.decide(fare_conversation("Yes, go ahead and buy it.", 60, answer=proposal), FARES).call
+
+
+def test_quality_on_unseen_generated_domains_and_the_shared_split(policy, tmp_path):
+    # held-out domains were never in training; seed 12345 was never used for generation in training
+    labeled = make_tictoc.generate(make_tictoc.select_domains("heldout"), per_domain=6, seed=12345)
+    decisions = policy.decide_many([conversation_at(i.sample, i.level) for i in labeled])
+    heldout = normalized_alignment([i.prefer_tool for i in labeled], [d.call for d in decisions])
+    shared = read_tictoc_dir(SHARED)
+    shared_decisions = policy.decide_many([conversation_at(i.sample, i.level) for i in shared])
+    fit = normalized_alignment([i.prefer_tool for i in shared], [d.call for d in shared_decisions])
+    print(json.dumps({"heldout_domains_alignment": heldout, "samples": len(labeled), "shared_split_alignment": fit}))
+    assert heldout >= 0.85
+    assert fit >= 0.90
+
+
+def test_decision_latency_is_reported(policy):
+    messages = fare_conversation("Is it still 243?", 4000)
+    policy.decide(messages, FARES)  # warm-up
+    timings = []
+    for index in range(20):
+        messages[-1]["content"] = f"Is it still 243? ({index})"  # a new user turn each time: no cache hit
+        started = time.perf_counter()
+        policy.decide(messages, FARES)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    print(json.dumps({"decision_latency_ms_median": 1000 * timings[len(timings) // 2]}))
+    assert all(t > 0 for t in timings)
