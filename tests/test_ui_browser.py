@@ -59,7 +59,8 @@ def browser(server):
 
 def status_includes(*words: str) -> str:
     tests = " || ".join(f"s.includes({w!r})" for w in words)
-    return f"(() => {{ const e = document.querySelector('#status'); const s = e ? e.innerText : ''; return {tests}; }})()"
+    return ("(() => { const e = document.querySelector('#status'); const s = e ? e.innerText : ''; "
+            f"return {tests}; }})()")
 
 
 def open_page(browser, server):

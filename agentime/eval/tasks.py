@@ -1,14 +1,17 @@
 """Task readers: each benchmark's published annotation format, with its published field names, to `EvalItem`s.
 
-| task | annotation file | video file |
-| --- | --- | --- |
-| synthetic | `questions.json` of `pipelines.make_benchmark` | `video_path` (relative to the videos folder) |
-| videomme | Video-MME records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`, `question_id`, `task_type`, `question`, `options`, `answer`) as JSON, JSONL or parquet | `<videoID>.mp4` |
-| lvbench | `video_info.meta.jsonl` (`key`, `qa`: `uid`, `question` with `(A)`..`(D)` lines, `answer`, `question_type`, `time_reference`) | `<key>.mp4` |
-| longvideobench | `lvb_val.json` (`id`, `video_id`, `video_path`, `question`, `candidates`, `correct_choice`, `duration_group`, `question_category`, `topic_category`, `level`) | `video_path` |
-| egoschema | `questions.json` (`q_uid`, `question`, `option 0`..`option 4`) with `subset_answers.json` ({q_uid: index}) beside it, or an `answer` per record | `<q_uid>.mp4` |
-| charades_sta | `charades_sta_test.txt` lines `VID START END##sentence` | `<VID>.mp4` |
-| tempcompass | `questions/multi-choice.json` or `questions/yes_no.json` ({video_id: {dimension: [{question, answer}]}}) | `<video_id>.mp4` |
+- synthetic: `questions.json` of `pipelines.make_benchmark`; video `video_path` (relative to the videos folder).
+- videomme: Video-MME records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`, `question_id`,
+  `task_type`, `question`, `options`, `answer`) as JSON, JSON lines or parquet; video `<videoID>.mp4`.
+- lvbench: `video_info.meta.jsonl` (`key`, `qa`: `uid`, `question` with `(A)`..`(D)` lines, `answer`,
+  `question_type`, `time_reference`); video `<key>.mp4`.
+- longvideobench: `lvb_val.json` (`id`, `video_id`, `video_path`, `question`, `candidates`, `correct_choice`,
+  `duration_group`, `question_category`, `topic_category`, `level`); video `video_path`.
+- egoschema: `questions.json` (`q_uid`, `question`, `option 0`..`option 4`) with `subset_answers.json`
+  ({q_uid: index}) beside it, or an `answer` per record; video `<q_uid>.mp4`.
+- charades_sta: `charades_sta_test.txt`, lines `VID START END##sentence`; video `<VID>.mp4`.
+- tempcompass: `questions/multi-choice.json` or `questions/yes_no.json`
+  ({video_id: {dimension: [{question, answer}]}}); video `<video_id>.mp4`.
 
 A record that does not fit raises `AnnotationError` naming the first bad record. Readers only read: scoring
 and metrics live in `agentime.eval.metrics`.
@@ -145,7 +148,8 @@ def split_options(text: str, pattern: re.Pattern) -> tuple[str, tuple[str, ...]]
 def read_lvbench(path: Path) -> list[EvalItem]:
     items = []
     for i, raw in enumerate(_as_list(load_records(path), path, "lvbench")):
-        video = _check(raw, ("key", "qa"), path, "lvbench", f"{i} ({raw.get('key', '?') if isinstance(raw, dict) else '?'})")
+        name = raw.get("key", "?") if isinstance(raw, dict) else "?"
+        video = _check(raw, ("key", "qa"), path, "lvbench", f"{i} ({name})")
         if not isinstance(video["qa"], list):
             raise _fail(path, "lvbench", f"{i} ({video['key']})", "has a qa that is not a list", "qa: [{uid, ...}]")
         for j, qa in enumerate(video["qa"]):
