@@ -30,25 +30,26 @@ def block_means(
     """Mean of x (B, H, L, D) over the tokens of each block, in float32 -> (B, H, num_blocks, D).
 
     block_of: (L,) the block id of each token. uniform: blocks are consecutive and equally long (a reshape).
-    weights: optional (B, L), 1 for tokens that count (padding excluded), 0 otherwise.
+    weights: optional (B, L), 1 for tokens that count (padding excluded), 0 otherwise. Half-precision inputs
+    are converted slice by slice, so no float32 copy of the whole of x is ever made.
     """
     batch, heads, length, dim = x.shape
-    if weights is None and uniform and length % num_blocks == 0:
-        # reduced in the input dtype (CPU reductions accumulate in float32), so no float32 copy of x is made
-        return x.view(batch, heads, num_blocks, length // num_blocks, dim).mean(dim=3).float()
+    if weights is None and uniform and length % num_blocks == 0 and x.dtype == torch.float32:
+        return x.view(batch, heads, num_blocks, length // num_blocks, dim).mean(dim=3)
     if weights is None:
-        counts = torch.bincount(block_of, minlength=num_blocks).float().view(1, num_blocks, 1)
+        counts = torch.bincount(block_of, minlength=num_blocks).float().view(1, 1, num_blocks, 1)
     else:
         weights = weights.float()
         counts = torch.zeros(batch, num_blocks, device=x.device).index_add_(1, block_of, weights)
-        counts = counts.view(batch, num_blocks, 1)
+        counts = counts.view(batch, 1, num_blocks, 1)
     sums = torch.zeros(batch, heads, num_blocks, dim, device=x.device)
-    for head in range(heads):  # one head at a time keeps the float32 copy small
-        values = x[:, head].float()
+    step = max(1, (1 << 20) // max(1, batch * heads * dim))  # about 4 MB of float32 per slice
+    for start in range(0, length, step):
+        part = x[:, :, start : start + step].float()
         if weights is not None:
-            values = values * weights[:, :, None]
-        sums[:, head].index_add_(1, block_of, values)
-    return sums / counts.clamp(min=1.0)[:, None]
+            part = part * weights[:, None, start : start + step, None]
+        sums.index_add_(2, block_of[start : start + step], part)
+    return sums / counts.clamp(min=1.0)
 
 
 def select_blocks(
