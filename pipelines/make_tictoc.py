@@ -231,7 +231,9 @@ horoscope_daily|get_horoscope|Return today's horoscope for a sign.|sign|Aries;Le
 charity_donation_total|get_campaign_total|Return the running total of a live fundraising campaign.|campaign|Red Nose Day;Giving Tuesday;Marathon appeal;Flood relief|total raised|USD|600
 """
 
-HELDOUT_EVERY = 6  # every 6th domain (in table order) is kept out of training for the unseen-domain test
+# every 6th domain (table order, offset 4) is kept out of training for the unseen-domain test; the offset
+# is the one that leaves out the fewest topics the shared TicToc split also covers (2 of 31)
+HELDOUT_EVERY, HELDOUT_OFFSET = 6, 4
 ACTIONS = (
     ("set_alert", "Create an alert that notifies the user when a value changes.", "set an alert for {item}"),
     ("share_report", "Send the latest figures to a colleague or a team channel.", "send these figures about {item} to your team"),
@@ -268,7 +270,7 @@ def select_domains(which: str) -> list[Domain]:
     domains = load_domains()
     if which == "all":
         return domains
-    heldout = [d for i, d in enumerate(domains) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
+    heldout = [d for i, d in enumerate(domains) if i % HELDOUT_EVERY == HELDOUT_OFFSET]
     if which == "heldout":
         return heldout
     if which == "train":
@@ -321,6 +323,10 @@ RECHECK_TEMPLATES = (
     "Could you run the lookup once more to be sure?",
     "Check again please, I want the latest {quantity}.",
     "Can you re-fetch {item}? I want an up-to-date number.",
+    "Would you mind pulling the {quantity} for {item} one more time?",
+    "Verify that figure for me with a new lookup.",
+    "Query {tool} again so we have fresh numbers.",
+    "Has the {quantity} moved since? Please look.",
 )
 FAILURE_RESULTS = (
     '{{"status": "error", "message": "Service temporarily unavailable. Please try again later."}}',

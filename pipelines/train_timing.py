@@ -26,7 +26,7 @@ from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder
 from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, read_cues, scalar_features
 from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
 from agentime.timing.metrics import alignment_report, best_threshold
-from agentime.timing.policy import DEFAULT_WEIGHTS, PolicyWeights, timescale_log10
+from agentime.timing.policy import DEFAULT_WEIGHTS, TIME_GAP_CLIP, PolicyWeights, timescale_log10
 from pipelines import make_tictoc
 
 PROTOTYPE_PHRASES = {
@@ -257,7 +257,8 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
     for step in range(config.steps):
         timescale = anchor_timescale + timescale_input @ timescale_weight + timescale_bias
         slope = torch.nn.functional.softplus(slope_raw) + 0.1
-        logit = slope * (scalars[:, 0] - timescale) + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
+        gap = torch.clamp(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
+        logit = slope * gap + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
         loss = (torch.nn.functional.binary_cross_entropy_with_logits(logit, labels, reduction="none") * sample_weight).sum()
         if known.any():
             loss = loss + config.timescale_aux_weight * ((timescale - target_timescale)[known] ** 2).mean()
@@ -289,14 +290,14 @@ def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
     emb = features.embeddings
     timescale = timescale_log10(weights, emb)
     scalars = features.scalars.copy()
-    time_term = weights.elapsed_slope * (scalars[:, 0] - timescale)
+    time_term = weights.elapsed_slope * np.clip(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
     scalars[:, 0] = 0.0
     logit = time_term + scalars @ weights.scalar_weight + emb[:, 1] @ weights.user_weight + weights.bias
     return 1.0 / (1.0 + np.exp(-logit))
 
 
 def load_all(config: TrainConfig) -> tuple[FeatureSet, FeatureSet, np.ndarray]:
-    cache = EmbeddingCache(Path(config.run_dir) / "embeddings.npz", SentenceEncoder(batch_size=128))
+    cache = EmbeddingCache(Path(config.run_dir) / "embeddings.npz", SentenceEncoder(batch_size=128, threads=None))
     prototypes = prototype_vectors(cache)
     generated = make_tictoc.generate(make_tictoc.select_domains("train"), config.per_domain, config.seed)
     synthetic = build_features(generated, cache, prototypes, make_tictoc.timescales(), shared=False)

@@ -19,6 +19,7 @@ from agentime.errors import TimingError
 
 EMBEDDING_DIM = 384
 MAX_TOKENS = 128
+SMALL_BATCH = 8
 
 
 def bundled_encoder_path() -> Path:
@@ -32,9 +33,21 @@ def bundled_encoder_path() -> Path:
 
 
 class SentenceEncoder:
-    """`encode(texts) -> (N, 384) float32` unit vectors; thread-safe, with an LRU cache of `cache_size` texts."""
+    """`encode(texts) -> (N, 384) float32` unit vectors; thread-safe, with an LRU cache of `cache_size` texts.
 
-    def __init__(self, model_path: str | Path | None = None, cache_size: int = 4096, batch_size: int = 64):
+    `threads` caps torch's intra-op threads while encoding (None: the process setting). One thread is
+    the default: a decision embeds one to four short texts, where one thread is fastest, and on a busy
+    CPU several threads stall each other. Small batches always run on one thread.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        cache_size: int = 4096,
+        batch_size: int = 64,
+        threads: int | None = 1,
+    ):
+        self.threads = threads
         self.model_path = Path(model_path) if model_path is not None else None
         self.cache_size = cache_size
         self.batch_size = batch_size
@@ -71,6 +84,22 @@ class SentenceEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         ordered = [texts[i] for i in order]
         chunks = []
+        threads = torch.get_num_threads()
+        wanted = 1 if len(texts) <= SMALL_BATCH else (self.threads or threads)
+        if wanted != threads:
+            torch.set_num_threads(wanted)
+        try:
+            chunks = self._run_batches(ordered)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        vectors[order] = np.concatenate(chunks)
+        return vectors
+
+    def _run_batches(self, ordered: list[str]) -> list[np.ndarray]:
+        torch = self._torch
+        chunks = []
         with torch.inference_mode():
             for start in range(0, len(ordered), self.batch_size):
                 batch = self._tokenizer(
@@ -84,9 +113,7 @@ class SentenceEncoder:
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
                 chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        vectors[order] = np.concatenate(chunks)
-        return vectors
+        return chunks
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [t if t.strip() else "(empty)" for t in (str(x) for x in texts)]

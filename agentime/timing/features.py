@@ -40,6 +40,15 @@ PROPOSAL_PATTERN = re.compile(
     r"confirm|proceed|go ahead)\b",
     re.IGNORECASE,
 )
+RECHECK_PATTERN = re.compile(
+    r"\b(again|refresh|re-?check|re-?fetch|re-?run|re-?try|once more|up[- ]to[- ]date|anything new|any update|"
+    r"any luck|has it changed|look it up|one more time|make sure|double[- ]check|verify|fresh)\b",
+    re.IGNORECASE,
+)
+CONFIRM_PATTERN = re.compile(
+    r"^\W*(yes|yep|yeah|sure|ok(ay)?|please do|go ahead|do it|confirm(ed)?|proceed|absolutely|that would be great)\b",
+    re.IGNORECASE,
+)
 TOKEN_PATTERN = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d+(?:[.,:]\d+)*")
 
 SCALAR_FEATURES = (
@@ -59,6 +68,8 @@ SCALAR_FEATURES = (
     "sim_user_confirm",
     "sim_user_action",
     "sim_user_small_talk",
+    "user_words_recheck",
+    "user_words_confirm",  # only when the assistant proposed something
 )
 PROTOTYPE_NAMES = ("recheck", "confirm", "action", "small_talk")
 
@@ -90,6 +101,8 @@ class ConversationCues:
     user_turns_since_result: int
     user_words: int
     user_asks_question: bool
+    user_words_recheck: bool
+    user_words_confirm: bool
     last_tool_name: str | None
 
 
@@ -174,6 +187,7 @@ def read_cues(conversation: Conversation) -> ConversationCues:
     user_words = _content_words(user)
     overlap = sum(w in earlier_words for w in user_words) / len(user_words) if user_words else 1.0
     novel = len(_names(user) - {w.lower() for w in TOKEN_PATTERN.findall(earlier_text)})
+    proposed = bool(PROPOSAL_PATTERN.search(previous_assistant[-300:])) and "?" in previous_assistant[-300:]
     texts = ConversationTexts(
         tools=tools_text(conversation, last_tool),
         user=_clip(user) or "(empty)",
@@ -185,13 +199,14 @@ def read_cues(conversation: Conversation) -> ConversationCues:
         elapsed_seconds=elapsed,
         result_failed=failed,
         assistant_apologised=apologised,
-        assistant_proposed_action=bool(PROPOSAL_PATTERN.search(previous_assistant[-300:]))
-        and "?" in previous_assistant[-300:],
+        assistant_proposed_action=proposed,
         word_overlap=overlap,
         novel_names=novel,
         user_turns_since_result=turns_since,
         user_words=len(user.split()),
         user_asks_question="?" in user,
+        user_words_recheck=bool(RECHECK_PATTERN.search(user)),
+        user_words_confirm=bool(CONFIRM_PATTERN.search(user)) and proposed,
         last_tool_name=last_tool,
     )
 
@@ -217,6 +232,8 @@ def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: 
             float(user @ result) if has_result else 0.0,
             float(user @ answer) if has_result else 0.0,
             *[float(s) for s in prototype_sims],
+            float(cues.user_words_recheck),
+            float(cues.user_words_confirm),
         ],
         dtype=np.float32,
     )

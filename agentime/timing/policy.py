@@ -25,6 +25,8 @@ from agentime.timing.conversation import Conversation, read_conversation
 from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder, shared_encoder
 from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, ConversationCues, read_cues, scalar_features
 
+TIME_GAP_CLIP = 2.0  # decades: beyond 100x fresher or staler, elapsed time adds no further evidence,
+# so explicit context (a request to check again, a confirmation) can still outweigh it
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "tictoc_policy.safetensors"
 CUE_PHRASES = {
     "result_failed": "the last tool call failed",
@@ -39,6 +41,8 @@ CUE_PHRASES = {
     "sim_user_action": "the user asks for an action",
     "sim_user_small_talk": "the user is making small talk",
     "no_prior_result": "no tool result yet",
+    "user_words_recheck": "the user asks for current information",
+    "user_words_confirm": "the user says yes",
 }
 
 
@@ -184,7 +188,7 @@ class ToolTimingPolicy:
         w = self.weights
         scalars = scalar_features(cues, embeddings, w.prototypes)
         timescale = self.timescale_log10(embeddings)
-        time_term = w.elapsed_slope * (scalars[0] - timescale)
+        time_term = w.elapsed_slope * float(np.clip(scalars[0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP))
         contributions = w.scalar_weight * scalars
         contributions[0] = time_term
         user_term = float(w.user_weight @ embeddings[1])
