@@ -45,6 +45,7 @@ ATTN_PART_KEYS = {"vision": "vision_config", "text": "text_config"}
 # A chat turn for `generate_chat`: a role and its parts (text and frames).
 ChatTurn = tuple[str, Sequence[PromptPart]]
 InputHook = Callable[[object, list], None]
+SPARSE_ATTENTION = "agentime_sparse"
 
 
 @dataclass
@@ -59,6 +60,7 @@ class HFConfig:
     trust_remote_code: bool = False
     local_files_only: bool | None = None
     name: str | None = None
+    sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
 
 
 def hub_offline() -> bool:
@@ -248,12 +250,30 @@ def frame_token_spans(input_ids, image_token_id: int) -> list:
     return [(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2])]
 
 
+def uses_sparse_attention(cfg: HFConfig) -> bool:
+    """True when any model part is asked to run agentime's sparse attention."""
+    names = cfg.attn_implementation.values() if isinstance(cfg.attn_implementation, dict) else [cfg.attn_implementation]
+    return SPARSE_ATTENTION in names
+
+
+def publish_frame_layout(input_ids, spans) -> None:
+    """Input hook: hand each prompt's frame spans and text positions to the sparse attention kernel."""
+    from agentime.attention import prompt_text_positions, publish_frame_boundaries
+
+    length = int(input_ids.shape[1])
+    publish_frame_boundaries(spans, [prompt_text_positions(row, length) for row in spans], seq_len=length)
+
+
 def _load_model(auto_class, source: str, cfg: HFConfig, local_files_only: bool):
     device, dtype = select_device_dtype(cfg.device, cfg.dtype)
     kwargs = dict(dtype=dtype, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code)
     attn = attn_implementation_argument(cfg.attn_implementation)
     if attn is not None:
         kwargs["attn_implementation"] = attn
+    if uses_sparse_attention(cfg):
+        from agentime.attention import SparseAttentionConfig, register_sparse_attention
+
+        register_sparse_attention(SparseAttentionConfig.from_dict(cfg.sparse_attention or {}))
     try:
         model = auto_class.from_pretrained(source, **kwargs)
     except OSError as exc:
@@ -302,7 +322,7 @@ class HFVLM:
             self.image_token_id = getattr(self.model.config, "image_token_index", None)
         text_config = self.model.config.get_text_config()
         self.max_context = int(getattr(text_config, "max_position_embeddings", 0) or 0) or None
-        self.input_hooks: list[InputHook] = []
+        self.input_hooks: list[InputHook] = [publish_frame_layout] if uses_sparse_attention(cfg) else []
         self._yes_ids, self._no_ids = self._answer_token_ids()
         self._lock = threading.RLock()
         self._torch = torch
