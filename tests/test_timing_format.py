@@ -86,3 +86,11 @@ def test_malformed_files_raise_timing_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TimingError, match="no prefer"):
         read_tictoc_dir(tmp_path / "empty")
+
+
+def test_importing_the_timing_package_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, agentime.timing, agentime.agent.timing_gate; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
