@@ -226,11 +226,14 @@ class ToolTimingPolicy:
                 f"last tool result {format_duration(cues.elapsed_seconds)} ago; this information stays fresh "
                 f"for about {format_duration(timescale)}, so it is likely {state}"
             )
-        ranked = sorted(range(1, len(SCALAR_FEATURES)), key=lambda i: -abs(contributions[i]))
-        cues_text = [
-            f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'+' if contributions[i] > 0 else '-'})"
-            for i in ranked[:2]
-            if SCALAR_FEATURES[i] in CUE_PHRASES and abs(contributions[i]) > 0.5
+        weights = self.weights.scalar_weight
+        values = np.divide(contributions, weights, out=np.zeros_like(contributions), where=weights != 0)
+        # name only cues that are present (similarities count from 0.5 up), not constant offsets
+        present = [
+            i for i in range(1, len(SCALAR_FEATURES))
+            if SCALAR_FEATURES[i] in CUE_PHRASES and values[i] > 0.5 and abs(contributions[i]) > 0.5
         ]
+        ranked = sorted(present, key=lambda i: -abs(contributions[i]))
+        cues_text = [f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'+' if contributions[i] > 0 else '-'})" for i in ranked[:2]]
         verdict = "call the tool" if call else "answer from the conversation"
         return f"{verdict}: {timing}" + (f"; {', '.join(cues_text)}" if cues_text else "")
