@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from agentime.agent.refresh import TimingAdvisor, Turn
 from agentime.config import Config
 from agentime.errors import ConfigError
 from agentime.search import NAMES as STRATEGY_NAMES
 from agentime.search.base import SearchConfig
 from agentime.video.frames import Frame
+from agentime.video.source import open_video
 
 DEFAULT_MODELS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 MAX_QUESTION_CHARS = 2000
@@ -91,15 +94,18 @@ class Session:
     """One video, many questions: the cache, index and evidence are reused; `history` lists past answers.
 
     With `checkpoint` (a SQLite file) and a `session_id`, a new process resumes the same session.
+    With `live=True` the video is a recording that keeps growing: before each question the time-aware policy
+    decides between refreshing (ingest the new footage, search again) and answering from the evidence
+    already gathered; the decision and its reason are the first step of the answer's trace. `clock` (a
+    function returning an aware datetime) replaces the wall clock, e.g. in tests.
     """
 
     def __init__(self, video: str | os.PathLike, *, models: dict | None = None, config: Config | None = None,
                  session_id: str | None = None, checkpoint: str | os.PathLike | None = None,
-                 progress: Callable[[str, float], None] | None = None):
+                 progress: Callable[[str, float], None] | None = None, live: bool = False,
+                 clock: Callable[[], datetime] | None = None, timing_policy=None):
         from agentime.agent.context import AgentContext
         from agentime.agent.graph import build_graph
-        from agentime.video.source import open_video
-
         self.video = os.fspath(Path(video).expanduser())
         open_video(self.video, allow_truncated=True)  # fail early, with the video layer's errors
         self.config = config or Config()
@@ -108,6 +114,11 @@ class Session:
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
                                      embedder=self._models.get("embedder"), config=self.config, progress=progress)
         self._base_search = SearchConfig()
+        self.live = live
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._advisor = TimingAdvisor(policy=timing_policy)
+        self._turns: list[Turn] = []
+        self._answers: list[Answer] = []
         self._checkpointer = None
         if checkpoint is not None:
             import sqlite3
@@ -135,19 +146,37 @@ class Session:
         if strategy not in STRATEGY_NAMES:
             raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}")
         self._context.search = self._base_search if budget is None else replace(self._base_search, budget=budget)
-        state = {"question": question, "options": options, "strategy": strategy,
-                 "video": {"path": self.video}}
-        result = self._graph.invoke(state, config=self._run_config(), context=self._context)
-        answer = self._to_answer(question, result)
-        if self._checkpointer is None:
-            self._history = [*getattr(self, "_history", []), result["history"][-1]]
+        now = self._clock()
+        decision = None
+        if self.live:
+            video_seconds = open_video(self.video, allow_truncated=True).info.duration
+            decision = self._advisor.decide(self._turns, question, now, video_seconds)
+        if decision is not None and not decision.call and decision.reuse is not None:
+            previous = self._answers[self._turns.index(decision.reuse)]
+            answer = replace(previous, question=question, trace=list(previous.trace),
+                             stats={**previous.stats, "target_frames": 0, "draft_frames": 0, "target_calls": 0,
+                                    "draft_calls": 0, "seconds": 0.0})
+        else:
+            state = {"question": question, "options": options, "strategy": strategy,
+                     "video": {"path": self.video, "live": self.live}}
+            result = self._graph.invoke(state, config=self._run_config(), context=self._context)
+            answer = self._to_answer(question, result)
+            if self._checkpointer is None:
+                self._history = [*getattr(self, "_history", []), result["history"][-1]]
+        if decision is not None:
+            answer.trace.insert(0, {"step": "timing_gate", "model": "timing policy" if decision.by_policy else "rule",
+                                    "times": [], "scores": [], "note": decision.reason, "seconds": 0.0,
+                                    "extra": {"refreshed": decision.call}})
+            self._turns.append(Turn(question, now, decision.call, decision.reason, answer.text, answer.confidence,
+                                    video_seconds, [e.t for e in answer.evidence], list(answer.spans)))
+            self._answers.append(answer)
         return answer
 
     def _to_answer(self, question: str, result: dict) -> Answer:
         search, final = result["search"], result["answer"]
         by_time = {e["t"]: e for e in search["evidence"]}
         times = final["evidence_times"]
-        view = self._context.cache[result["video"]["directory"]][0]
+        view = self._context.cache[(result["video"]["directory"], result["video"]["frames"])][0]
         frames = view.frames_at(times)
         evidence = []
         for t, frame in zip(times, frames, strict=True):

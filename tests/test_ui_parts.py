@@ -14,7 +14,7 @@ from ui import callbacks
 from ui.models import CHOICES, specs_for
 from ui.settings import UISettings
 from ui.timeline import timeline_svg
-from ui.turns import TimingAdvisor, Turn
+from agentime.agent.refresh import TimingAdvisor, Turn
 from ui.videos import check_upload, resolve_path
 from ui_support import make_demo_video, make_tiny_model
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from agentime.errors import AgentimeError, ConfigError
 from ui.models import load_models, specs_for
 from ui.timeline import clock, timeline_svg
-from ui.turns import TimingAdvisor, Turn
+from agentime.agent.refresh import TimingAdvisor, Turn
 from ui.videos import check_upload, open_path
 
 log = logging.getLogger("agentime.ui")

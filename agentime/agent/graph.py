@@ -19,10 +19,11 @@ from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime, VideoView
 from agentime.video.ingest import ingest
+from agentime.video.live_ingest import ingest_live
 
 
 def _view_and_index(state: AgentState, ctx: AgentContext) -> tuple[VideoView, FrameIndex | None]:
-    key = state["video"]["directory"]
+    key = (state["video"]["directory"], state["video"]["frames"])  # a live overview grows: new key
     if key not in ctx.cache:
         from agentime.video.cache import OverviewStore
         from agentime.video.source import VideoInfo
@@ -33,7 +34,7 @@ def _view_and_index(state: AgentState, ctx: AgentContext) -> tuple[VideoView, Fr
         index = None
         if ctx.embedder is not None:
             index = FrameIndex.load(view.store.directory, ctx.embedder.name)
-            if index is None:
+            if index is None or len(index) != len(view.overview_times):
                 ctx.report("indexing frames", 0.1)
                 index = FrameIndex.build(ctx.embedder, view.store.iter_frames())
                 index.save(view.store.directory)
@@ -50,9 +51,10 @@ def _runtime(state: AgentState, ctx: AgentContext) -> SearchRuntime:
 def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     ctx.report("ingesting video", 0.0)
-    result = ingest(state["video"]["path"], ctx.config)
+    live = bool(state["video"].get("live"))
+    result = ingest_live(state["video"]["path"], ctx.config) if live else ingest(state["video"]["path"], ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
-             "info": result.info.to_dict(), "frames": result.frames}
+             "info": result.info.to_dict(), "frames": result.frames, "live": live}
     _view_and_index({**state, "video": video}, ctx)
     return {"video": video}
 

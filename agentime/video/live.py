@@ -57,6 +57,14 @@ def read_tail(path: str | os.PathLike, since: float, *, fps: float = 1.0, max_si
     return Tail(since, frames, info)
 
 
+def with_first_frame(path: str | os.PathLike, tail: Tail, max_side: int | None) -> list[Frame]:
+    """A first read of a recording keeps its frame at t = 0 too (`read_tail` returns frames after `since`)."""
+    if not tail.info.duration:
+        return tail.frames
+    first = list(sample_frames(path, timestamps=[0.0], max_side=max_side))
+    return first + [f for f in tail.frames if f.t > first[0].t]
+
+
 class LiveRecording:
     """A growing video file read incrementally; `poll()` returns what was added since the last poll."""
 
@@ -71,9 +79,7 @@ class LiveRecording:
         """New frames since the last poll; `final=True` once the recording has ended, to get its last frames."""
         tail = read_tail(self.path, max(0.0, self.seen_until), fps=self.fps, max_side=self.max_side, final=final)
         if self.seen_until < 0:  # first poll: include the frame at t = 0
-            first = list(sample_frames(self.path, timestamps=[0.0], max_side=self.max_side)) if tail.info.duration else []
-            frames = first + [f for f in tail.frames if not first or f.t > first[0].t]
-            tail = Tail(0.0, frames, tail.info)
+            tail = Tail(0.0, with_first_frame(self.path, tail, self.max_side), tail.info)
         if tail.frames:
             self.seen_until = tail.frames[-1].t
         self.info = tail.info

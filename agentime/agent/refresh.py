@@ -1,4 +1,5 @@
-"""A chat turn's first decision: search the video again (call the tools) or answer from known evidence.
+"""Each question's first decision in a session: search the video again (call the tools) or answer from
+the evidence already gathered. Used by `agentime.Session` on live recordings and by the web UI's chat.
 
 The conversation so far (questions, tool calls and their results, answers, each with its time) goes to the
 time-aware policy (`agentime.timing.ToolTimingPolicy.decide`), with the video search described as a tool
