@@ -50,8 +50,8 @@ def test_paths_outside_the_allowed_folders_are_refused_before_any_read(demo, tmp
             resolve_path(text, (demo.allowed,))
     with pytest.raises(ConfigError, match="opening files by path is off"):
         resolve_path(str(demo.video), ())
-    with pytest.raises(ConfigError, match="stream URLs are not read directly"):
-        resolve_path("rtsp://camera.local/stream", (demo.allowed,))
+    with pytest.raises(ConfigError, match="ftp:// URLs are not supported"):
+        resolve_path("ftp://camera.local/stream", (demo.allowed,))
     assert resolve_path(str(demo.video), (demo.allowed,)) == demo.video.resolve()
     (demo.allowed / "link.mp4").unlink()
 

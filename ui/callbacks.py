@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from agentime.errors import AgentimeError, ConfigError
 from ui.models import load_models, specs_for
@@ -38,6 +39,7 @@ class UserState:
     evidence_times: list[float] = field(default_factory=list)
     last_answer: object | None = None
     relay: object | None = None  # the progress callback the current session was built with
+    recorder: object | None = None  # a StreamRecorder when the video is a stream being recorded
 
 
 class _Relay:
@@ -84,8 +86,28 @@ def choose_upload(file_path: str | None, state: UserState, settings) -> tuple[st
     return str(path), f"Video ready: {path.name} ({clock(video_seconds(str(path)))}). Ask a question.", state
 
 
+def choose_stream(url: str, state: UserState) -> tuple[str | None, str, UserState]:
+    """Record a stream URL into a growing file in a private temporary folder and follow it in live mode."""
+    import tempfile
+
+    from agentime.video.stream import StreamRecorder
+
+    try:
+        recorder = StreamRecorder(url, Path(tempfile.mkdtemp(prefix="agentime-stream-")) / "recording.mp4").start()
+    except Exception as exc:  # noqa: BLE001
+        return None, error_md(exc), state
+    _reset_video(state, str(recorder.path), uploaded=False, live=True)
+    state.recorder = recorder
+    return (str(recorder.path), f"Recording {url} ({clock(video_seconds(str(recorder.path)))} so far). Live mode: "
+            "each question checks for new footage.", state)
+
+
 def choose_path(text: str, live: bool, state: UserState, settings) -> tuple[str | None, str, UserState]:
+    from agentime.video.stream import is_stream_url
+
     state = state or UserState()
+    if is_stream_url((text or "").strip()):
+        return choose_stream(text.strip(), state)
     try:
         path = open_path(text, settings.allowed_dirs)
     except Exception as exc:  # noqa: BLE001
@@ -96,6 +118,9 @@ def choose_path(text: str, live: bool, state: UserState, settings) -> tuple[str 
 
 
 def _reset_video(state: UserState, path: str, *, uploaded: bool, live: bool) -> None:
+    if state.recorder is not None:  # a new video: stop recording the previous stream
+        state.recorder.stop()
+        state.recorder = None
     state.video, state.uploaded, state.live = path, uploaded, live
     state.session = state.session_key = state.last_answer = state.relay = None
     state.turns, state.chat, state.evidence_times = [], [], []

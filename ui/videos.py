@@ -2,7 +2,7 @@
 
 A path is checked against the allowed folders on its resolved form (symlinks and `..` followed) before the
 file is touched, so nothing outside them is read. Anything accepted is then opened with the video layer,
-whose errors say what is wrong with the file. Stream URLs are not read directly (see `resolve_path`).
+whose errors say what is wrong with the file. Stream URLs are recorded into a file first (see `callbacks`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ def resolve_path(text: str, allowed_dirs, *, kind: str = "video") -> Path:
     if not text:
         raise ConfigError(f"type the path of a {kind} on the server, or upload one")
     if _URL.match(text):
-        raise ConfigError("stream URLs are not read directly: record the stream into a file under an allowed "
-                          "folder (e.g. ffmpeg -i URL -c copy -movflags frag_keyframe+empty_moov FILE.mp4) and "
-                          "open that file with live mode on")
+        raise ConfigError(f"{text.split('://')[0]}:// URLs are not supported; give a stream URL (rtsp, rtmp, "
+                          "http(s), udp, srt), which is recorded and followed live, or a path")
     if not allowed_dirs:
         raise ConfigError("opening files by path is off on this server (start it with --allowed-dir FOLDER)")
     resolved = Path(text).expanduser().resolve()
