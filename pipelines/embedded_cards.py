@@ -1,0 +1,80 @@
+"""Model cards (README.md) for the shipped embedded models, filled with measured evaluation numbers.
+
+Called by `eval_embedded --write-cards`; knows the training recipe only as text. Writes nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.embedded_models import DRAFT, TARGET
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "agentime" / "models"
+
+COMMON = """
+## Scope: the synthetic world only
+
+This model was trained only on agentime's synthetic long-video world (`pipelines/synthetic_world.py`):
+flat backgrounds (gray, navy, brown, teal, black, olive), six shapes (circle, square, triangle, star, hexagon,
+diamond) in eight colours (red, green, blue, yellow, purple, orange, white, pink), and a caption at the top
+(a number 10-99 or one of the words CAT SUN MAP BOX KEY FOX JAM OWL HAT CUP). It does not understand real
+images or open-domain language. It exists so that agentime's demo, tests and benchmarks run offline; for
+real videos plug in a real model (`hf:/path/to/a/vlm` or `openai:http://host:8000/v1#model`).
+
+## Training
+
+Trained from scratch on a 2-core CPU with `python -m pipelines.train_embedded --ship` (a plain PyTorch loop;
+staged: vision tower with dense per-patch colour x shape, caption, count and background supervision plus a
+sigmoid contrastive loss, then connector and text model on question tasks, the vision tower fine-tuned at a
+reduced learning rate). The exact commands and stage lengths used are listed in `datasets/embedded_training.md`.
+Data: frames rendered on the fly from fresh synthetic worlds (see `datasets/embedded_training.md`).
+
+## Measured quality
+
+Held-out data generated with evaluation seed {seed} (`python -m pipelines.eval_embedded --seed {seed}`), on
+the CPU these models were trained on:
+
+```json
+{numbers}
+```
+
+Loads with plain transformers: `AutoModelForImageTextToText.from_pretrained(folder)` (VLMs) or
+`AutoModel.from_pretrained(folder)` (embedder), with `AutoProcessor.from_pretrained(folder)`.
+"""
+
+HEADERS = {
+    "target": f"""# agentime embedded target VLM
+
+`Idefics3ForConditionalGeneration` (the SmolVLM architecture): a SigLIP-style vision tower
+({TARGET.vision_layers} layers, width {TARGET.vision_hidden}, {TARGET.image_size} px input, patch {TARGET.patch}), pixel shuffle
+{TARGET.scale_factor} ({(TARGET.image_size // TARGET.patch) ** 2 // TARGET.scale_factor ** 2} tokens per frame) and a Llama text model ({TARGET.text_layers} layers, width {TARGET.text_hidden}),
+float16 safetensors. Prompts follow agentime's timestamp-bound frame format (`[HH:MM:SS.s]` before each frame).
+Tasks: yes/no statements about a frame or clip, frame descriptions ("red triangle, blue circle; text: 42"),
+reading the on-screen number or word, multi-frame questions (when, what is shown at a time, what comes right
+after, how many times, 4-option multiple choice answered with a letter) and sufficiency ("Can the question
+be answered from these frames?").
+""",
+    "draft": f"""# agentime embedded draft VLM
+
+`Idefics3ForConditionalGeneration` at {DRAFT.image_size} px: vision tower {DRAFT.vision_layers} layers, width
+{DRAFT.vision_hidden}, patch {DRAFT.patch}, pixel shuffle {DRAFT.scale_factor} ({(DRAFT.image_size // DRAFT.patch) ** 2 // DRAFT.scale_factor ** 2} tokens per frame); Llama text model {DRAFT.text_layers} layers, width
+{DRAFT.text_hidden}; float16 safetensors. Made to scan many frames cheaply with yes/no statements (the draft of
+speculative search); it also describes and reads frames, less reliably.
+""",
+    "embedder": f"""# agentime embedded embedder
+
+`SiglipModel` dual encoder: vision tower {TARGET.vision_layers} layers, width {TARGET.vision_hidden}, {TARGET.image_size} px, patch {TARGET.patch},
+attention-pooling head; text tower 2 layers, width 96, 16 tokens (padded to 16, as SigLIP is used);
+{TARGET.vision_hidden}-d normalised embeddings; float16 safetensors. Short queries such as "red triangle",
+"the number 42" or "When does the red triangle first appear?" retrieve matching frames.
+""",
+}
+
+
+def write_cards(result: dict, models_dir: Path | None = None) -> None:
+    folder = models_dir or MODELS_DIR
+    for name, header in HEADERS.items():
+        if name in result and (folder / name).is_dir():
+            numbers = json.dumps({name: result[name], "seed": result["seed"], "samples": result["samples"]}, indent=1)
+            (folder / name / "README.md").write_text(header + COMMON.format(seed=result["seed"], numbers=numbers))
