@@ -24,6 +24,7 @@ from agentime.video.source import open_video
 
 DEFAULT_MODELS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 MAX_QUESTION_CHARS = 2000
+DRAFT_MAX_BATCH = 32
 
 
 @dataclass
@@ -86,7 +87,9 @@ def _resolve(models: dict | None) -> dict:
         if spec is None or not isinstance(spec, str):
             resolved[role] = spec
         else:
-            resolved[role] = load_embedder(spec) if role == "embedder" else load_vlm(spec)
+            # A small draft is cheap per frame, so fixed per-call costs dominate unless its batches are large.
+            resolved[role] = (load_embedder(spec) if role == "embedder"
+                              else load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec))
     return resolved
 
 

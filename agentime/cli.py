@@ -20,6 +20,9 @@ def _offline_default() -> None:
     # A hub id that cannot be reached otherwise takes ~25 s to fail; users with network can unset these.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The CLI reports its own progress; library progress bars and config notices would drown it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _ingest(args: argparse.Namespace) -> int:

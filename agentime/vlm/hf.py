@@ -104,6 +104,24 @@ def _read_json(path: Path) -> dict:
         raise VLMError(f"cannot read {path}: {exc}") from exc
 
 
+def _check_safetensors(path: Path) -> None:
+    """A safetensors file whose header lists more bytes than the file holds was cut short or is corrupted."""
+    try:
+        with open(path, "rb") as f:
+            header_size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(header_size)) if 0 < header_size < 100_000_000 else None
+    except (OSError, ValueError) as exc:
+        raise VLMError(f"{path} is corrupted or truncated (unreadable header: {exc}); restore or re-save the "
+                       "weights") from exc
+    if not isinstance(header, dict):
+        raise VLMError(f"{path} is corrupted or truncated (no valid header); restore or re-save the weights")
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    needed = 8 + header_size + max(ends, default=0)
+    if path.stat().st_size < needed:
+        raise VLMError(f"{path} is corrupted or truncated: it holds {path.stat().st_size} bytes, its header "
+                       f"describes {needed}; restore or re-save the weights")
+
+
 def _check_folder(folder: Path, *, embedder: bool, trust_remote_code: bool) -> dict:
     """Architecture and processor checks on a local folder; returns its config.json."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -127,6 +145,12 @@ def _check_folder(folder: Path, *, embedder: bool, trust_remote_code: bool) -> d
             f"{folder}: unknown model_type {model_type!r} for this transformers version; supported: "
             + ", ".join(sorted(supported))
         )
+    weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    if not weights:
+        raise ModelNotFoundError(f"{folder} has no weights file (model.safetensors or model-*.safetensors); save the "
+                                 "model there with model.save_pretrained(folder)")
+    for path in folder.glob("*.safetensors"):
+        _check_safetensors(path)
     if not any((folder / name).is_file() for name in PROCESSOR_FILES) or not any(
         (folder / name).is_file() for name in TOKENIZER_FILES
     ):
