@@ -109,6 +109,7 @@ class Session:
                  clock: Callable[[], datetime] | None = None, timing_policy=None):
         from agentime.agent.context import AgentContext
         from agentime.agent.graph import build_graph
+
         self.video = os.fspath(Path(video).expanduser())
         open_video(self.video, allow_truncated=True)  # fail early, with the video layer's errors
         self.config = config or Config()
