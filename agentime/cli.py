@@ -106,6 +106,19 @@ def _ui(args: argparse.Namespace) -> int:
     return ui_main(args)
 
 
+def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `agentime ui` (and `python app.py`, which runs the same command)."""
+    parser.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--target", default="embedded:target", help="default target model spec")
+    parser.add_argument("--draft", default="embedded:draft", help="default draft model spec ('' for none)")
+    parser.add_argument("--embedder", default="embedded:embedder", help="default embedder spec ('' for none)")
+    parser.add_argument("--allowed-dir", action="append", default=[], dest="allowed_dirs",
+                        help="folder whose videos (and model folders) may be opened by path; repeatable")
+    parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
+    parser.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentime", description="Answer questions about long videos.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,15 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_eval)
 
     ui = commands.add_parser("ui", help="start the web UI (Gradio) on 127.0.0.1:7860")
-    ui.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
-    ui.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
-    ui.add_argument("--target", default="embedded:target", help="default target model spec")
-    ui.add_argument("--draft", default="embedded:draft", help="default draft model spec ('' for none)")
-    ui.add_argument("--embedder", default="embedded:embedder", help="default embedder spec ('' for none)")
-    ui.add_argument("--allowed-dir", action="append", default=[], dest="allowed_dirs",
-                    help="folder whose videos may be opened by path (repeatable)")
-    ui.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
-    ui.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    add_ui_arguments(ui)
     ui.set_defaults(run=_ui)
     return parser
 

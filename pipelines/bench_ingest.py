@@ -54,8 +54,8 @@ def _frame_times(source, fps: float, method: str, max_side: int) -> np.ndarray:
 def run(video: str, fps: float, repeats: int, max_side: int) -> dict:
     source = open_video(video)
     info = source.info
-    targets = plan_sampling(source, fps=fps).targets
-    chosen = plan_sampling(source, fps=fps).method
+    plan = plan_sampling(source, fps=fps)
+    targets, chosen = plan.targets, plan.method
 
     runs = {"agentime": lambda: _frame_times(source, fps, "auto", max_side)}
     runs.update({m: (lambda m=m: _frame_times(source, fps, m, max_side)) for m in METHODS})

@@ -9,28 +9,13 @@ Tasks: synthetic, videomme, lvbench, longvideobench, egoschema, charades_sta, te
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+
+from agentime.cli import main as cli_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from agentime.errors import AgentimeError
-    from agentime.eval.command import add_eval_arguments, eval_main
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_eval_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return eval_main(args)
-    except AgentimeError as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("evaluate: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    return cli_main(["eval", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

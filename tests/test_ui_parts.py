@@ -211,7 +211,7 @@ def test_command_lines_share_options_and_refuse_bad_settings_readably(tmp_path):
     import sys
 
     from agentime.cli import build_parser
-    from ui.launch import add_ui_arguments
+    from agentime.cli import add_ui_arguments
     from ui_support import ROOT
 
     argv = ["--host", "127.0.0.1", "--port", "7999", "--target", "hf:/m", "--draft", "", "--embedder", "",

@@ -102,7 +102,6 @@ def layout_from_starts(starts: Sequence[int], device: torch.device | str = "cpu"
     starts = [int(s) for s in starts]
     if len(starts) < 2 or starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
         raise AttentionConfigError(f"block boundaries must start at 0 and strictly increase, got {starts[:8]}...")
-    length = starts[-1]
     bounds = torch.tensor(starts, dtype=torch.long)
     sizes = bounds[1:] - bounds[:-1]
     block_len = int(sizes.max())

@@ -66,10 +66,6 @@ class FrameIndex:
     def embeddings(self) -> np.ndarray:
         return self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
 
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """Similarity of every indexed frame to one query embedding, in time order."""
-        return self.embeddings() @ np.asarray(query, np.float32).reshape(-1)
-
     def top_moments(self, query: np.ndarray, k: int = 10) -> list[Moment]:
         if len(self) == 0:
             return []

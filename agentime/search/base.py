@@ -1,4 +1,4 @@
-"""Types shared by the search strategies: settings, evidence, trace steps, statistics, the search state.
+"""Types shared by the search strategies: settings, statistics and the empty search state.
 
 A search state is a plain dict of JSON-friendly values (times, scores, notes; never pixels), so the agent
 graph can checkpoint it; frames are fetched again from the video view when needed. No strategy logic here.
@@ -6,7 +6,7 @@ graph can checkpoint it; frames are fetched again from the video view when neede
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from agentime.errors import ConfigError
 
@@ -35,32 +35,6 @@ class SearchConfig:
             raise ConfigError("confidence_threshold must be in (0, 1]")
         if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1:
             raise ConfigError("rounds, uniform_first and draft_proposals must be >= 1")
-
-
-@dataclass
-class Evidence:
-    """A frame kept as evidence: its time, the model's score and why it was kept."""
-
-    t: float
-    score: float
-    reason: str
-    source: str = "target"
-
-
-@dataclass
-class TraceStep:
-    """One step of a search: what was looked at, by which model, with which scores and conclusion."""
-
-    step: str
-    model: str | None = None
-    times: list[float] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    note: str = ""
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -32,10 +32,7 @@ class VideoView:
     def __init__(self, path: str, info: VideoInfo, store: OverviewStore, max_side: int):
         self.path, self.info, self.store, self.max_side = path, info, store, max_side
         self._chunks = store.chunk_paths()
-        self._chunk_times = []
-        for chunk in self._chunks:
-            with np.load(chunk, allow_pickle=False) as npz:
-                self._chunk_times.append(npz["times"])
+        self._chunk_times = store.chunk_times()
         self.overview_times = np.concatenate(self._chunk_times) if self._chunk_times else np.zeros(0)
         self._chunk_starts = [float(t[0]) if t.size else float("inf") for t in self._chunk_times]
         self._loaded: OrderedDict[int, dict[float, Frame]] = OrderedDict()
@@ -134,11 +131,8 @@ class SearchRuntime:
         stats[f"{who}_calls"] += calls
         stats["seconds"] += time.perf_counter() - began
 
-    def target_frames_used(self, state: dict) -> int:
-        return int(state["stats"]["target_frames"])
-
     def budget_left(self, state: dict) -> int:
-        return self.config.budget - self.target_frames_used(state)
+        return self.config.budget - int(state["stats"]["target_frames"])
 
     # -- embedder --------------------------------------------------------------------------------------
     def query_scores(self) -> np.ndarray | None:

@@ -131,20 +131,19 @@ class OverviewStore:
         atomic_write_bytes(path, encode_chunk(frames, quality))
         return path
 
+    def chunk_times(self) -> list[np.ndarray]:
+        """The frame times of each complete chunk, in chunk order (no pixels are read)."""
+        times = []
+        for path in self.chunk_paths():
+            with np.load(path, allow_pickle=False) as npz:
+                times.append(npz["times"])
+        return times
+
     def last_time(self) -> tuple[int, float | None, int]:
         """(chunks written, time of the last stored frame or None, frames stored) for resuming."""
-        paths = self.chunk_paths()
-        if not paths:
-            return 0, None, 0
-        frames = 0
-        last = None
-        for path in paths:
-            with np.load(path, allow_pickle=False) as npz:
-                times = npz["times"]
-            frames += int(times.size)
-            if times.size:
-                last = float(times[-1])
-        return len(paths), last, frames
+        times = self.chunk_times()
+        last = next((float(t[-1]) for t in reversed(times) if t.size), None)
+        return len(times), last, int(sum(t.size for t in times))
 
     def iter_frames(self, *, allow_partial: bool = False) -> Iterator[Frame]:
         """Stream the stored frames in time order, one chunk in memory at a time."""
@@ -152,13 +151,6 @@ class OverviewStore:
             raise CacheError(f"the overview in {self.directory} is incomplete; run the ingest again to finish it")
         for path in self.chunk_paths():
             yield from decode_chunk(path)
-
-    def times(self) -> np.ndarray:
-        parts = []
-        for path in self.chunk_paths():
-            with np.load(path, allow_pickle=False) as npz:
-                parts.append(npz["times"])
-        return np.concatenate(parts) if parts else np.zeros(0)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

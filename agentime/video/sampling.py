@@ -153,13 +153,9 @@ def to_rgb(frame, max_side: int | None) -> np.ndarray:
     import cv2
 
     width, height = frame.width, frame.height
-    scale = 1.0 if not max_side else min(1.0, max_side / max(width, height))
     if frame.format.name == "yuv420p" and width % 2 == 0 and height % 2 == 0:
-        rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(rgb)
+        return _downscale(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420), max_side)
+    scale = 1.0 if not max_side else min(1.0, max_side / max(width, height))
     size = (max(2, round(width * scale)), max(2, round(height * scale)))
     return frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
 
@@ -272,7 +268,13 @@ def _sample_opencv(source: VideoSource, plan: SamplingPlan, max_side: int | None
 def _bgr_to_rgb(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
     import cv2
 
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return _downscale(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side)
+
+
+def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    """`rgb` with its longer side at most `max_side` pixels (area interpolation), contiguous."""
+    import cv2
+
     height, width = rgb.shape[:2]
     if max_side and max(width, height) > max_side:
         scale = max_side / max(width, height)

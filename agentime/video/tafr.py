@@ -78,11 +78,6 @@ def build_prompt(
     return parts
 
 
-def prompt_frames(parts: Sequence[PromptPart]) -> list[Frame]:
-    """The frames of a prompt, in order."""
-    return [p for p in parts if isinstance(p, Frame)]
-
-
 def burn_in_timestamp(frame: Frame, *, scale: float | None = None) -> Frame:
     """Return a copy of `frame` with its timestamp drawn in the top-left corner (white on a dark box)."""
     import cv2

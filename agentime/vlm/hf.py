@@ -318,11 +318,14 @@ def _load_model(auto_class, source: str, cfg: HFConfig, local_files_only: bool):
     return model.to(device).eval(), device
 
 
-def _prepare(cfg: HFConfig, *, embedder: bool):
+def _load(cfg: HFConfig, auto_class, *, embedder: bool):
+    """(name, processor, model, device) of the model `cfg` names, after the folder checks."""
     source, local_files_only = resolve_model_source(cfg.path, cfg.local_files_only)
     if Path(source).is_dir():
         _check_folder(Path(source), embedder=embedder, trust_remote_code=cfg.trust_remote_code)
-    return source, local_files_only
+    processor = load_processor(source, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code)
+    model, device = _load_model(auto_class, source, cfg, local_files_only)
+    return cfg.name or Path(source).name or source, processor, model, device
 
 
 class HFVLM:
@@ -333,13 +336,8 @@ class HFVLM:
         from transformers import AutoModelForImageTextToText
 
         self.config = cfg
-        source, local_files_only = _prepare(cfg, embedder=False)
-        self.name = cfg.name or Path(source).name or source
+        self.name, self.processor, self.model, self.device = _load(cfg, AutoModelForImageTextToText, embedder=False)
         self.max_batch = max(1, int(cfg.max_batch))
-        self.processor = load_processor(
-            source, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code
-        )
-        self.model, self.device = _load_model(AutoModelForImageTextToText, source, cfg, local_files_only)
         self.tokenizer = self.processor.tokenizer
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
         if self.image_token_id is None:
@@ -564,13 +562,8 @@ class HFEmbedder:
         from transformers import AutoModel
 
         self.config = cfg
-        source, local_files_only = _prepare(cfg, embedder=True)
-        self.name = cfg.name or Path(source).name or source
+        self.name, self.processor, self.model, self.device = _load(cfg, AutoModel, embedder=True)
         self.max_batch = max(1, int(cfg.max_batch))
-        self.processor = load_processor(
-            source, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code
-        )
-        self.model, self.device = _load_model(AutoModel, source, cfg, local_files_only)
         self._torch = torch
         self._siglip = self.model.config.model_type.startswith("siglip")
         text_config = self.model.config.get_text_config()
