@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agentime.search.prompts import relevance_statement, sufficiency_statement
 from agentime.video.frames import Frame
 from agentime.video.tafr import build_prompt, format_timestamp, timestamped_frames
 from agentime.vlm.base import YES_NO_INSTRUCTION, describe_parts, yes_no_parts
@@ -194,16 +195,28 @@ def negative_object(rng: random.Random, present: set[str]) -> str:
     return rng.choice([c for c in COMBOS if c not in present])
 
 
-def yes_no_example(rng: random.Random, truth: FrameTruth, *, objects_only: bool = False) -> Example:
-    """A yes/no statement about an object (mostly), a colour, a shape or the text, half true."""
+def object_statement(rng: random.Random, name: str) -> str:
+    """Half the time the search's own relevance statement ("There is a red triangle."), else a paraphrase."""
+    if rng.random() < 0.5:
+        return relevance_statement(name)
+    return rng.choice(STATEMENT_TEMPLATES).format(o=name)
+
+
+YES_NO_KINDS = {"object": 7, "colour": 1, "shape": 1, "text": 1}
+
+
+def yes_no_example(rng: random.Random, truth: FrameTruth, *, objects_only: bool = False,
+                   kinds: dict[str, float] = YES_NO_KINDS) -> Example:
+    """A yes/no statement about an object (mostly), a colour, a shape or the text, half true; `kinds` weighs
+    the statement kinds."""
     present = truth.names
-    kind = "object" if objects_only else rng.choices(["object", "colour", "shape", "text"], [7, 1, 1, 1])[0]
+    kind = "object" if objects_only else rng.choices(list(kinds), list(kinds.values()))[0]
     want = rng.random() < 0.5
     if kind == "object" or (kind in ("colour", "shape") and not present and want):
         kind = "object"
         name = rng.choice(sorted(present)) if want and present else negative_object(rng, present)
         answer = name in present
-        statement = rng.choice(STATEMENT_TEMPLATES).format(o=name)
+        statement = object_statement(rng, name)
     elif kind == "colour":
         colours = {n.split()[0] for n in present}
         colour = rng.choice(sorted(colours)) if want and colours else rng.choice(
@@ -232,7 +245,8 @@ def read_example(truth: FrameTruth) -> Example:
 
 
 def sufficiency_parts(frames: list[Frame], question: str) -> list:
-    return timestamped_frames(frames) + [f"Question: {question}\n{SUFFICIENCY_INSTRUCTION} {YES_NO_INSTRUCTION}"]
+    """The reflection prompt exactly as the search scores it (`sufficiency_statement` through `yes_no_parts`)."""
+    return yes_no_parts(frames, sufficiency_statement(question))
 
 
 # ---- clips and multi-frame tasks ---------------------------------------------------------------------------

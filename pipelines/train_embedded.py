@@ -15,6 +15,10 @@ Stages (each resumes from its last checkpoint and is skipped once done):
                  vision frozen
   target_refresh (chain `refresh`) a target checkpoint with the vision tower of a longer-trained embedder,
                  trained again on single frames
+  target_focus   (chain `target-focus`) an exported target folder trained again on single frames, mostly yes/no
+                 with shape statements up-weighted, at a low learning rate; then target_focus_clips: single
+                 frames mixed with sufficiency and multi-frame questions, vision frozen
+  draft_focus    (chain `draft-focus`) the same single-frame focus for an exported draft folder
 Data is generated on the fly from fresh synthetic worlds; the stream of a stage is a pure function of
 (seed, stage, step), so a resumed run sees the same data. A plain PyTorch loop: AdamW, warmup + cosine, a
 stage ends at `steps` or `minutes`, whichever comes first (the schedule follows the further of the two).
@@ -68,6 +72,12 @@ class TrainConfig:
         "draft_frames": StageConfig(steps=4000, minutes=20, batch=16, lr=2e-3, vision_lr_scale=0.5),
         "target_clips": StageConfig(steps=3000, minutes=15, batch=8, lr=5e-4, eval_every=150),
         "target_refresh": StageConfig(steps=2000, minutes=13, batch=16, lr=7e-4, vision_lr_scale=0.3),
+        "target_focus": StageConfig(steps=14000, minutes=60, batch=16, lr=3e-4, vision_lr_scale=0.2,
+                                    eval_every=250, checkpoint_every=250),
+        "target_focus_clips": StageConfig(steps=6000, minutes=30, batch=8, lr=2e-4, eval_every=250,
+                                          checkpoint_every=250),
+        "draft_focus": StageConfig(steps=20000, minutes=90, batch=16, lr=3e-4, vision_lr_scale=0.3,
+                                   eval_every=250, checkpoint_every=250),
     })
 
 
@@ -204,11 +214,12 @@ def embedder_batch(rng: random.Random, size: int):
 
 # ---- VLM stages --------------------------------------------------------------------------------------------
 
-def single_frame_example(rng: random.Random, weights: dict[str, float]) -> data.Example:
+def single_frame_example(rng: random.Random, weights: dict[str, float],
+                         kinds: dict[str, float] = data.YES_NO_KINDS) -> data.Example:
     task = rng.choices(list(weights), list(weights.values()))[0]
     truth = data.random_frame(rng)
     if task == "yes_no":
-        return data.yes_no_example(rng, truth)
+        return data.yes_no_example(rng, truth, kinds=kinds)
     if task == "describe":
         return data.describe_example(truth)
     return data.read_example(truth)
@@ -217,11 +228,21 @@ def single_frame_example(rng: random.Random, weights: dict[str, float]) -> data.
 CLIP_FRAMES = [2, 3, 4, 4, 6, 8, 8, 12, 16]
 
 
-def clip_stage_batch(rng: random.Random, size: int) -> list[data.Example]:
+CLIP_MODES = {"single": 3, "sufficiency": 2, "multi": 5}
+# Focus stages: statements about shapes are the slowest to learn (colour alone is learned in a few hundred
+# steps), so they are up-weighted, and single frames are mostly yes/no, the signal the searches run on.
+FOCUS_KINDS = {"object": 5, "colour": 1.5, "shape": 2.5, "text": 1}
+FOCUS_MIX = {"yes_no": 0.7, "describe": 0.2, "read": 0.1}
+
+
+def clip_stage_batch(rng: random.Random, size: int, modes: dict[str, float] = CLIP_MODES,
+                     single: dict[str, float] | None = None, kinds: dict[str, float] = data.YES_NO_KINDS
+                     ) -> list[data.Example]:
     """One task per batch, so all rows have the same number of frames (no image padding)."""
-    mode = rng.choices(["single", "sufficiency", "multi"], [3, 2, 5])[0]
+    mode = rng.choices(list(modes), list(modes.values()))[0]
     if mode == "single":
-        return [single_frame_example(rng, {"yes_no": 0.5, "describe": 0.25, "read": 0.25}) for _ in range(size)]
+        single = single or {"yes_no": 0.5, "describe": 0.25, "read": 0.25}
+        return [single_frame_example(rng, single, kinds) for _ in range(size)]
     frames = rng.choice(CLIP_FRAMES)
     if mode == "sufficiency":
         return [data.sufficiency_example(rng, data.random_clip(rng, min(frames, 8))) for _ in range(size)]
@@ -231,7 +252,7 @@ def clip_stage_batch(rng: random.Random, size: int) -> list[data.Example]:
 def validation_sets(seed: int, kind: str) -> dict[str, list[data.Example]]:
     rng = random.Random(f"{seed}-validation-{kind}")
     sets = {
-        "yes_no": [data.yes_no_example(rng, data.random_frame(rng), objects_only=True) for _ in range(48)],
+        "yes_no": [data.yes_no_example(rng, data.random_frame(rng), objects_only=True) for _ in range(96)],
         "describe": [data.describe_example(data.random_frame(rng)) for _ in range(32)],
         "read": [data.read_example(data.random_frame(rng)) for _ in range(32)],
     }
@@ -400,6 +421,44 @@ def refresh_target(cfg: TrainConfig, tokenizer, ship: bool, start_from: Path, vi
         save_folder(target, target_proc, MODELS_DIR / "target")
 
 
+def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> None:
+    """Stage `{which}_focus`: an exported VLM folder (`start_from`, e.g. the shipped model) trained again on
+    single frames, mostly yes/no with shape statements up-weighted, at a low learning rate; for the target then
+    `target_focus_clips`: sufficiency and multi-frame questions mixed with single frames, vision frozen."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    out = Path(cfg.out)
+    model = AutoModelForImageTextToText.from_pretrained(start_from, dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(start_from)
+    trainer = VLMTrainer(model)
+    frame_sets = validation_sets(cfg.seed, "frames")
+    stage = f"{which}_focus"
+
+    def frame_step(rng):
+        examples = [single_frame_example(rng, FOCUS_MIX, FOCUS_KINDS) for _ in range(cfg.stages[stage].batch)]
+        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, examples))
+        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
+
+    run_stage(stage, cfg, trainer, frame_step, lambda: vlm_eval(model, processor, frame_sets))
+    load_weights(out / stage, trainer)
+    if ship:
+        save_folder(model, processor, MODELS_DIR / which)
+    if which != "target":
+        return
+    clip_sets = validation_sets(cfg.seed, "clips")
+    modes = {"single": 5, "sufficiency": 2, "multi": 3}
+
+    def clip_step(rng):
+        examples = clip_stage_batch(rng, cfg.stages["target_focus_clips"].batch, modes, FOCUS_MIX, FOCUS_KINDS)
+        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, examples))
+        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
+
+    run_stage("target_focus_clips", cfg, trainer, clip_step, lambda: vlm_eval(model, processor, clip_sets))
+    load_weights(out / "target_focus_clips", trainer)
+    if ship:
+        save_folder(model, processor, MODELS_DIR / which)
+
+
 def train(cfg: TrainConfig, ship: bool, chains: list[str], start_from=None, vision_from=None) -> None:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -415,6 +474,9 @@ def train(cfg: TrainConfig, ship: bool, chains: list[str], start_from=None, visi
         refresh_target(cfg, tokenizer, ship, Path(start_from), Path(vision_from))
     if "draft" in chains:
         train_draft(cfg, tokenizer, ship)
+    for which in ("target", "draft"):
+        if f"{which}-focus" in chains:
+            focus_vlm(cfg, which, ship, Path(start_from or MODELS_DIR / which))
 
 
 class VLMVisionTrainer(nn.Module):
@@ -439,12 +501,15 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ship", action="store_true", help="export each trained model to agentime/models/")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every stage's steps and minutes")
-    parser.add_argument("--start-from", default=None, help="refresh: target checkpoint folder to start from")
+    parser.add_argument("--start-from", default=None, help="refresh: target checkpoint folder to start from; "
+                        "target-focus/draft-focus: an exported model folder (default: the shipped one)")
     parser.add_argument("--vision-from", default=None, help="refresh: embedder checkpoint folder for the vision")
-    parser.add_argument("--chain", choices=["all", "target", "draft", "embedder", "refresh"], default="all",
+    parser.add_argument("--chain", choices=["all", "target", "draft", "embedder", "refresh", "target-focus",
+                                            "draft-focus"], default="all",
                         help="target: embedder and target stages; draft: draft stages (two processes can share "
                              "work); embedder: the embedder stage alone (e.g. to train it longer); refresh: "
-                             "target_refresh (see --start-from, --vision-from)")
+                             "target_refresh (see --start-from, --vision-from); target-focus, draft-focus: "
+                             "the focus stages")
     args = parser.parse_args(argv)
     cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads)
     for stage in cfg.stages.values():
