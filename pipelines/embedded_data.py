@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentime.search.prompts import relevance_statement, sufficiency_statement
+from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement, sufficiency_statement
 from agentime.video.frames import Frame
 from agentime.video.tafr import build_prompt, format_timestamp, timestamped_frames
 from agentime.vlm.base import YES_NO_INSTRUCTION, describe_parts, yes_no_parts
@@ -294,7 +294,8 @@ def _options(rng: random.Random, correct: str, pool: list[str]) -> tuple[list[st
 
 
 def clip_question(rng: random.Random, clip: list[FrameTruth], kind: str) -> Example | None:
-    """One multi-frame question of `kind` (when, what_at, after, count, choice), or None if the clip has none."""
+    """One multi-frame question of `kind` (when, what_at, after, needle, count, choice), or None if the clip has
+    none."""
     frames = [c.frame for c in clip]
     shown = sorted({n for c in clip for n in c.names})
     if kind == "when":
@@ -316,6 +317,14 @@ def clip_question(rng: random.Random, clip: list[FrameTruth], kind: str) -> Exam
             return None
         name, nxt = rng.choice(pairs)
         return Example(build_prompt(frames, f"Which object appears right after the {name}?"), nxt, "after")
+    if kind == "needle":
+        numbers = {n: {c.caption for c in clip if n in c.names and c.caption and c.caption.isdigit()} for n in shown}
+        names = [n for n, found in numbers.items() if len(found) == 1]
+        if not names:
+            return None
+        name = rng.choice(names)
+        question = f"What number is shown while the {name} is on screen?"
+        return Example(build_prompt(frames, question), numbers[name].pop(), "needle")
     if kind == "count":
         if shown and rng.random() < 0.85:
             name = rng.choice(shown)
@@ -325,7 +334,7 @@ def clip_question(rng: random.Random, clip: list[FrameTruth], kind: str) -> Exam
         return Example(build_prompt(frames, question), str(len(runs(clip, name))), "count")
     if kind == "choice":
         base = None
-        for sub in rng.sample(["when", "after", "count"], 3):
+        for sub in rng.sample(["when", "after", "count", "needle"], 4):
             base = clip_question(rng, clip, sub)
             if base is not None:
                 break
@@ -336,13 +345,15 @@ def clip_question(rng: random.Random, clip: list[FrameTruth], kind: str) -> Exam
             pool = [format_timestamp(c.t) for c in clip]
         elif base.task == "after":
             pool = shown + rng.sample(COMBOS, 6)
+        elif base.task == "needle":
+            pool = [str(n) for n in rng.sample(range(10, 100), 8)]
         else:
             pool = [str(k) for k in range(0, 6)]
         choices, letter = _options(rng, base.answer, pool)
         if len(choices) < 4:
             return None
-        parts = build_prompt(frames, question, options=choices)
-        parts[-1] += "\n" + LETTER_INSTRUCTION
+        # Exactly as the search's final answer asks (`agentime.search.answer`).
+        parts = build_prompt(frames, question, options=choices) + [ANSWER_INSTRUCTION]
         return Example(parts, letter, "choice", options=list("ABCD"), extra={"of": base.task})
     raise ValueError(f"unknown clip question kind {kind!r}")
 
@@ -369,7 +380,10 @@ def sufficiency_example(rng: random.Random, clip: list[FrameTruth]) -> Example:
     return Example(sufficiency_parts([c.frame for c in clip], question), "yes" if answer else "no", "sufficiency")
 
 
-def clip_example(rng: random.Random, frames: int, kinds=("when", "what_at", "after", "count", "choice")) -> Example:
+CLIP_KINDS = ("when", "what_at", "after", "needle", "count", "choice")
+
+
+def clip_example(rng: random.Random, frames: int, kinds=CLIP_KINDS) -> Example:
     """A multi-frame question over a fresh clip; retries until the clip supports one."""
     while True:
         clip = random_clip(rng, frames)

@@ -29,7 +29,7 @@ from agentime.vlm.base import normalise_parts
 from pipelines import embedded_data as data
 from pipelines.embedded_batches import vlm_batch, vlm_loss_and_hits
 
-MULTI_KINDS = ("when", "what_at", "after", "count", "choice")
+MULTI_KINDS = data.CLIP_KINDS
 
 
 def load_models(models: str | None, names=("target", "draft", "embedder"), max_batch: int = 32) -> dict:

@@ -258,7 +258,7 @@ def validation_sets(seed: int, kind: str) -> dict[str, list[data.Example]]:
     }
     if kind == "clips":
         sets["sufficiency"] = [data.sufficiency_example(rng, data.random_clip(rng, 4)) for _ in range(24)]
-        for q in ("when", "what_at", "after", "count", "choice"):
+        for q in data.CLIP_KINDS:
             sets[q] = [data.clip_example(rng, 6, kinds=(q,)) for _ in range(12)]
     return sets
 
