@@ -315,6 +315,16 @@ NEW_ITEM_TEMPLATES = (
     "Now can you get the {quantity} for {new}?",
     "Please look up {new} as well.",
     "And how is {new} doing on {quantity}?",
+    "How about {new}?",
+    "Could you also check {new}?",
+    "Same question for {new}, please.",
+    "And {new}? What's its {quantity}?",
+    "I'd also like the {quantity} of {new}.",
+    "What does {new} show?",
+    "Is {new} any better?",
+    "Can you compare that with {new}?",
+    "One more: {new}.",
+    "Do the same for {new}.",
 )
 RECHECK_TEMPLATES = (
     "Can you check the {quantity} again?",
@@ -420,8 +430,8 @@ ID_SUFFIX = {
     "usr_confirm": "_usr_confirm",
 }
 PATTERN_WEIGHTS = (
-    ("in_context", 0.42),
-    ("new_item", 0.12),
+    ("in_context", 0.38),
+    ("new_item", 0.16),
     ("request_repeat", 0.12),
     ("rep_after_failure", 0.1),
     ("usr_confirm", 0.12),

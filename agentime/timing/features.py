@@ -3,12 +3,14 @@
 Two kinds of evidence: the texts the sentence encoder embeds (what the tools and system prompt say, the
 user's latest message, the last tool result) and cheap cues read from the conversation's structure and
 wording (time since the last tool result, whether that call failed, whether the user's words are
-already in the conversation, whether the assistant just proposed an action). Scoring lives in
+already in the conversation, whether the item the user asks about appears in the conversation and in the
+last tool result, whether the assistant just proposed an action). Scoring lives in
 `policy.py`; this module never loads a model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentime.errors import TimingError
 from agentime.timing.conversation import TOOL_RESULT_ROLES, Conversation
 
 NO_RESULT_LOG_ELAPSED = 8.0  # log10 seconds (about 3 years): "never fetched" reads as very stale
@@ -70,6 +73,8 @@ SCALAR_FEATURES = (
     "sim_user_small_talk",
     "user_words_recheck",
     "user_words_confirm",  # only when the assistant proposed something
+    "unseen_item_words",
+    "item_words_in_result",
 )
 PROTOTYPE_NAMES = ("recheck", "confirm", "action", "small_talk")
 
@@ -104,6 +109,8 @@ class ConversationCues:
     user_words_recheck: bool
     user_words_confirm: bool
     last_tool_name: str | None
+    unseen_item_words: int
+    item_words_in_result: float
 
 
 def _clip(text: str) -> str:
@@ -113,6 +120,62 @@ def _clip(text: str) -> str:
 
 def _content_words(text: str) -> list[str]:
     return [w.lower() for w in TOKEN_PATTERN.findall(text) if len(w) >= 3 and w.lower() not in STOPWORDS]
+
+
+@functools.lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Whole words of the sentence encoder's vocabulary (common English); empty if the package is missing."""
+    try:
+        from agentime.timing.encoder import bundled_encoder_path
+
+        lines = (bundled_encoder_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    except (TimingError, OSError):
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+def _item_words(text: str, numbered: set[str]) -> list[str]:
+    """Words that can name the item the user asks about: identifiers with digits, capitalised names and
+    words rare enough to be missing from the encoder's vocabulary. Common words ("remind", "double")
+    mostly describe the request, and bare numbers are values ("in 45 minutes", "up by 10%") unless they
+    follow a word that numbers items earlier in the conversation (`numbered`: "bed" in "bed 12")."""
+    names = _names(text)
+    common = common_words()
+    tokens = [w.lower().split("'")[0] for w in TOKEN_PATTERN.findall(text.replace("_", " "))]
+    words = []
+    for index, word in enumerate(tokens):
+        if word in STOPWORDS:
+            continue
+        if re.fullmatch(r"[\d.,:]+", word):
+            if index > 0 and tokens[index - 1] in numbered:
+                words.append(word)
+        elif len(word) >= 3 and (word in names or any(c.isdigit() for c in word) or
+                                 any(part and part not in common for part in word.split("-"))):
+            words.append(word)
+    return list(dict.fromkeys(words))
+
+
+def _numbered_words(text: str) -> set[str]:
+    """Words directly followed by a number ("bed 3", "lot 118"): they name numbered items."""
+    return {w.lower() for w in re.findall(r"([A-Za-z]+)[ #\-]?\d", text)}
+
+
+def _mentioned(word: str, seen: set[str]) -> bool:
+    """`word` or its singular/plural form is in `seen`."""
+    return word in seen or word.rstrip("s") in seen or word + "s" in seen or word.removesuffix("es") in seen
+
+
+def _background_words(conversation: Conversation) -> set[str]:
+    """What the tools and the system prompt say: words that describe the task, not the item asked about."""
+    parts = []
+    for tool in conversation.tools:
+        parts += [tool.name.replace("_", " "), tool.description, json.dumps(tool.parameters)]
+    parts += [m.content for m in conversation.messages if m.role in ("system", "developer")]
+    return {w.lower() for w in TOKEN_PATTERN.findall(" ".join(parts).replace("_", " "))}
+
+
+def _tokens(text: str) -> set[str]:
+    return {w.lower() for w in TOKEN_PATTERN.findall(text.replace("_", " "))}
 
 
 def _names(text: str) -> set[str]:
@@ -187,6 +250,19 @@ def read_cues(conversation: Conversation) -> ConversationCues:
     user_words = _content_words(user)
     overlap = sum(w in earlier_words for w in user_words) / len(user_words) if user_words else 1.0
     novel = len(_names(user) - {w.lower() for w in TOKEN_PATTERN.findall(earlier_text)})
+    # the item asked about: the user's words that the tools and system prompt do not explain; a new item is
+    # one the conversation never mentioned, while the answer already given covers the words of the last result
+    called = " ".join(c.raw_arguments for m in messages[:user_index] for c in m.tool_calls)
+    earlier_with_calls = earlier_text + " " + called
+    background = _background_words(conversation)
+    item_words = [w for w in _item_words(user, _numbered_words(earlier_with_calls)) if w not in background]
+    seen = _tokens(earlier_with_calls)
+    unseen_items = sum(not _mentioned(w, seen) for w in item_words)
+    if result_index is None or not item_words:
+        in_result = 0.0
+    else:
+        covered = _tokens(result_text + " " + answer_text)
+        in_result = sum(_mentioned(w, covered) for w in item_words) / len(item_words)
     proposed = bool(PROPOSAL_PATTERN.search(previous_assistant[-300:])) and "?" in previous_assistant[-300:]
     texts = ConversationTexts(
         tools=tools_text(conversation, last_tool),
@@ -208,6 +284,8 @@ def read_cues(conversation: Conversation) -> ConversationCues:
         user_words_recheck=bool(RECHECK_PATTERN.search(user)),
         user_words_confirm=bool(CONFIRM_PATTERN.search(user)) and proposed,
         last_tool_name=last_tool,
+        unseen_item_words=unseen_items,
+        item_words_in_result=in_result,
     )
 
 
@@ -234,6 +312,8 @@ def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: 
             *[float(s) for s in prototype_sims],
             float(cues.user_words_recheck),
             float(cues.user_words_confirm),
+            float(cues.unseen_item_words > 0),
+            cues.item_words_in_result,
         ],
         dtype=np.float32,
     )

@@ -5,7 +5,9 @@ it estimates how quickly the tool's information goes stale (a timescale, log10 s
 weighted average over anchor domains with known timescales, plus a linear correction); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
-action, the answer is already in the conversation, ...) and of the user's embedded message. Weights are
+action, the answer is already in the conversation, ...) and of the user's embedded message. A small gate
+on the same cues scales the elapsed-time term down when time does not matter (the user asks about an
+item the conversation never covered: however fresh the last result, it does not hold the answer). Weights are
 trained by `pipelines/train_timing.py` and ship as safetensors under `weights/`; scoring is numpy only
 (the sentence encoder is the one torch user, loaded lazily by `encoder.py`).
 """
@@ -72,6 +74,10 @@ class PolicyWeights:
     bias: float
     prototypes: np.ndarray  # (len(PROTOTYPE_NAMES), 384) unit vectors
     metadata: dict
+    # how much the cues make elapsed time irrelevant (a new item is not in the conversation however fresh
+    # it is): the time term is scaled by 1 - sigmoid(time_gate_weight . scalars + time_gate_bias)
+    time_gate_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
+    time_gate_bias: float = -20.0
 
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file
@@ -87,6 +93,8 @@ class PolicyWeights:
             "user_weight": self.user_weight.astype(np.float32),
             "bias": np.array([self.bias], dtype=np.float32),
             "prototypes": self.prototypes.astype(np.float32),
+            "time_gate_weight": self.time_gate_weight.astype(np.float32),
+            "time_gate_bias": np.array([self.time_gate_bias], dtype=np.float32),
         }
         meta = dict(self.metadata, scalar_features=list(SCALAR_FEATURES), prototypes=list(PROTOTYPE_NAMES))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +124,8 @@ class PolicyWeights:
             bias=float(tensors["bias"][0]),
             prototypes=tensors["prototypes"],
             metadata=meta,
+            time_gate_weight=tensors["time_gate_weight"],
+            time_gate_bias=float(tensors["time_gate_bias"][0]),
         )
 
 
@@ -132,6 +142,12 @@ def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray) -> np.ndarra
     """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()`."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
     return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
+
+
+def time_relevance(weights: PolicyWeights, scalars: np.ndarray) -> np.ndarray:
+    """(N,) in (0, 1): how much elapsed time counts given the cues (`scalars` rows: `SCALAR_FEATURES`)."""
+    gate = scalars[:, 1:] @ weights.time_gate_weight[1:] + weights.time_gate_bias
+    return 1.0 / (1.0 + np.exp(np.clip(gate, -60.0, 60.0)))
 
 
 def format_duration(seconds: float) -> str:
@@ -189,6 +205,7 @@ class ToolTimingPolicy:
         scalars = scalar_features(cues, embeddings, w.prototypes)
         timescale = self.timescale_log10(embeddings)
         time_term = w.elapsed_slope * float(np.clip(scalars[0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP))
+        time_term *= float(time_relevance(w, scalars[None])[0])
         contributions = w.scalar_weight * scalars
         contributions[0] = time_term
         user_term = float(w.user_weight @ embeddings[1])
