@@ -1,7 +1,8 @@
 """Benchmark of the frame-aware sparse attention against dense SDPA, measured in the same run.
 
     python -m pipelines.bench_attention [--lengths 4096,16384,32768,65536] [--dtypes float32,bfloat16]
-                                        [--model PATH] [--frames 256] [--skip-model] [--json]
+                                        [--model embedded:target] [--frames 256] [--frame-seconds 2.5]
+                                        [--questions 24] [--threads N] [--skip-model] [--json]
 
 Kernel grid (B=1, 8 query heads, 2 KV heads, head dim 64, causal and non-causal): time and peak memory of
 `torch.nn.functional.scaled_dot_product_attention` (GQA via `enable_gqa`, as transformers calls it) and of the
@@ -12,35 +13,46 @@ planted needles (a few strong keys that one run of queries must find; recall = s
 sparse output carries at least half the needle value the dense output carries, counted over the query/head
 pairs whose dense output carries at least a quarter of it).
 
-Model part: (c) queries, keys and values captured from a VLM's text layers on a long many-frame prompt, sparse
-vs dense output with the prompt's frame boundaries; and end to end, the VLM's prefill over 256+ frames with
-dense vs sparse attention in its text model: prefill time and whether the answer (the top option token at the
-last position) agrees. Without `--model` the VLM is a tiny randomly initialised LLaVA (SigLIP + Qwen2) built from
-config and labelled "tiny-random-llava": its answers mean nothing, so only agreement with dense is reported,
-not accuracy. `--model PATH` loads a LLaVA-style folder (an `image_token_id` and a SigLIP/CLIP vision config).
+Model part, on the shipped embedded target by default (`--model` takes any model spec: `hf:/path`, a folder), loaded
+twice through the hf backend: SDPA everywhere, and sparse attention in its text model (same settings as the
+grid). Prompts are the backend's own yes/no prompts (`yes_no_parts`: each frame preceded by its timestamp, then
+the statement) over `--frames` frames rendered from a synthetic world, one every `--frame-seconds`.
+(c) captured: q/k/v of every text layer in a dense prefill of one such prompt; sparse vs dense output per layer
+(cosine, minimum row cosine) with frame-aligned blocks (the prompt's frame spans) and with fixed blocks, the
+prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest
+frame-aligned cosine. End to end: `--questions` statements ("a red triangle is visible"), half true (an object
+some frame shows), half false (a colour or shape shown, in a combination no frame shows, when possible), each
+over its own world; answered yes when the backend's P(yes) > 0.5, dense and sparse back to back; accuracy of
+each, agreement of sparse with dense, the AUC of P(yes) (true vs false statements, threshold-free), and the mean
+time of the model's forward pass (prefill: vision tower and text model). The embedded target was trained on single frames and short clips (at most 1024 positions), so
+its accuracy on 256-frame prompts may be near chance; agreement with dense is the sparse kernel's own signal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import resource
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from agentime.attention import SparseAttentionConfig, frame_boundaries
+from agentime.attention import ATTENTION_NAME, SparseAttentionConfig
 from agentime.attention.kernel import sparse_attention
-from agentime.attention.register import register_sparse_attention
 
 BATCH, Q_HEADS, KV_HEADS, HEAD_DIM = 1, 8, 2, 64
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NEEDLE_VALUE = 8.0
 SETTINGS = SparseAttentionConfig(block_size=128, top_k=8, sink_blocks=1, local_blocks=1, min_seq_len=4096)
+DEFAULT_MODEL = "embedded:target"
 
 
 # ---- inputs -------------------------------------------------------------------------------------------------
@@ -200,172 +212,226 @@ def kernel_rows(lengths: list[int], dtypes: list[str], log, threads: int | None 
 # ---- the VLM parts ------------------------------------------------------------------------------------------
 
 
-def build_tiny_llava(tokens_per_side: int = 8, patch: int = 8):
-    """A randomly initialised LLaVA from config, shaped like the planned embedded target: SigLIP 3 x 192 at
-    64 px with patch 8 (64 tokens per frame) and a Qwen2 text model 4 x 256 (4 query / 2 KV heads of 64)."""
-    from transformers import LlavaConfig, LlavaForConditionalGeneration, Qwen2Config, SiglipVisionConfig
+@dataclass(frozen=True)
+class Question:
+    """A yes/no statement about what `frames` frames of a synthetic world (one every `frame_seconds`) show."""
 
-    vision = SiglipVisionConfig(
-        hidden_size=192,
-        intermediate_size=768,
-        num_hidden_layers=3,
-        num_attention_heads=3,
-        image_size=tokens_per_side * patch,
-        patch_size=patch,
-        vision_use_head=False,
-    )
-    text = Qwen2Config(
-        vocab_size=512,
-        hidden_size=256,
-        intermediate_size=1024,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=65536,
-        pad_token_id=0,
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_id=511,
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-    )
-    torch.manual_seed(0)
-    return LlavaForConditionalGeneration(config).eval()
+    world_seed: int
+    frame_seconds: float
+    frames: int
+    statement: str
+    truth: bool
+    kind: str  # "shown", "hard_negative" (a shown colour or shape in a combination never shown) or "absent"
+
+    def times(self) -> list[float]:
+        return sample_times(self.frames, self.frame_seconds)
 
 
-def load_vlm(path: str | None):
-    if path is None:
-        return build_tiny_llava(), "tiny-random-llava"
-    from transformers import AutoModelForImageTextToText
-
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).eval()
-    return model, os.path.basename(os.path.normpath(path))
+def sample_times(frames: int, frame_seconds: float) -> list[float]:
+    return [i * frame_seconds for i in range(frames)]
 
 
-def image_token_id(model) -> int:
-    config = model.config
-    value = getattr(config, "image_token_id", None)
-    return int(value if value is not None else config.image_token_index)
+def world_for(seed: int, frames: int, frame_seconds: float):
+    from pipelines.synthetic_world import WorldConfig, generate_world
+
+    minutes = max(3.0, math.ceil(frames * frame_seconds / 60.0))  # a world needs a few minutes for its events
+    return generate_world(seed, WorldConfig(minutes=minutes))
 
 
-def tokens_per_frame(model) -> int:
-    vision = model.config.vision_config
-    return (vision.image_size // vision.patch_size) ** 2
+def shown_objects(world, times: list[float]) -> set[tuple[str, str]]:
+    """(colour, shape) of every object drawn in at least one of the frames at `times`."""
+    return {(a.colour, a.shape) for t in times for a in world.visible_at(t)}
 
 
-def many_frame_prompt(model, frames: int, question_seed: int):
-    """input_ids of a timestamp-bound prompt (system text, then per frame 6 timestamp tokens and its image
-    tokens, then a question), random frame pixels, the frame spans and the global (text) positions."""
-    gen = torch.Generator().manual_seed(1000)
-    image_id = image_token_id(model)
-    vocab = min(model.config.text_config.vocab_size, image_id)
-    per_frame = tokens_per_frame(model)
-    ids = list(torch.randint(5, vocab, (48,), generator=gen).tolist())
-    spans = []
-    for _ in range(frames):
-        ids += torch.randint(5, vocab, (6,), generator=gen).tolist()
-        spans.append((len(ids), len(ids) + per_frame))
-        ids += [image_id] * per_frame
-    question_start = len(ids)
-    ids += torch.randint(5, vocab, (24,), generator=torch.Generator().manual_seed(question_seed)).tolist()
-    size = model.config.vision_config.image_size
-    pixels = torch.rand(frames, 3, size, size, generator=gen) * 2 - 1
-    globals_ = list(range(48)) + list(range(question_start, len(ids)))
-    return torch.tensor([ids]), pixels, spans, globals_
+def make_questions(count: int, frames: int, frame_seconds: float, seed: int = 0) -> list[Question]:
+    """`count` statements, half true, each about its own world; false ones are hard negatives when possible."""
+    from pipelines.synthetic_world import COLOURS, SHAPES
+
+    rng = random.Random(seed)
+    questions = []
+    world_seed = seed * 1000
+    for index in range(count):
+        shown: set[tuple[str, str]] = set()
+        while not shown:  # a few sparse frames can all miss every object: take the next world
+            world_seed += 1
+            shown = shown_objects(world_for(world_seed, frames, frame_seconds), sample_times(frames, frame_seconds))
+        if index % 2 == 0:
+            colour, shape = rng.choice(sorted(shown))
+            kind, truth = "shown", True
+        else:
+            near = sorted({(c, s) for c in COLOURS for s in SHAPES if (c, s) not in shown
+                           and any(c == sc or s == ss for sc, ss in shown)})
+            far = sorted({(c, s) for c in COLOURS for s in SHAPES} - shown)
+            kind = "hard_negative" if near else "absent"
+            colour, shape = rng.choice(near or far)
+            truth = False
+        questions.append(Question(world_seed, frame_seconds, frames, f"a {colour} {shape} is visible", truth, kind))
+    return questions
 
 
-def set_text_attention(model, name: str) -> None:
-    model.set_attn_implementation({"text_config": name, "vision_config": "sdpa"})
+def question_frames(question: Question) -> list:
+    from agentime.video.frames import Frame
+
+    world = world_for(question.world_seed, question.frames, question.frame_seconds)
+    return [Frame(t, world.render(t)) for t in question.times()]
 
 
-def captured_attention(model, frames: int, log) -> dict:
-    """(c) Capture q/k/v of every text layer in a dense prefill, then compare sparse with dense on them."""
+def load_pair(spec: str, settings: SparseAttentionConfig):
+    """The model `spec` twice through the hf backend: SDPA everywhere, and sparse attention in its text model.
+
+    The prompt-length limit (the model's max_position_embeddings) is lifted: the point is prompts far longer
+    than the embedded models were trained on.
+    """
+    from agentime.vlm.registry import load_vlm
+
+    common = dict(device="cpu", dtype="float32")
+    dense_vlm = load_vlm(spec, attn_implementation="sdpa", **common)
+    sparse_vlm = load_vlm(spec, attn_implementation={"text": ATTENTION_NAME, "vision": "sdpa"},
+                          sparse_attention=settings_dict(settings), **common)
+    for vlm in (dense_vlm, sparse_vlm):
+        vlm.max_context = None
+    return dense_vlm, sparse_vlm
+
+
+def settings_dict(settings: SparseAttentionConfig) -> dict:
+    names = ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")
+    return {name: getattr(settings, name) for name in names}
+
+
+@contextmanager
+def prefill_timer(vlm):
+    """Collects (seconds, prompt tokens) of each forward pass of `vlm`'s model: the prefill behind a score."""
+    passes: list[tuple[float, int]] = []
+    started: list[tuple[float, int]] = []
+
+    def before(_module, _args, kwargs):
+        started.append((time.perf_counter(), int(kwargs["input_ids"].shape[1])))
+
+    def after(*_):
+        start, length = started.pop()
+        passes.append((time.perf_counter() - start, length))
+
+    pre = vlm.model.register_forward_pre_hook(before, with_kwargs=True)
+    post = vlm.model.register_forward_hook(after)
+    try:
+        yield passes
+    finally:
+        pre.remove()
+        post.remove()
+
+
+def captured_attention(dense_vlm, question: Question, settings: SparseAttentionConfig, log) -> dict:
+    """(c) Capture q/k/v of every text layer in a dense prefill of the backend's own yes/no prompt, then compare
+    sparse with dense on them: frame-aligned blocks (the prompt's frame spans) and fixed blocks, both with the
+    prompt's text as global tokens (as the backend's input hook sets them)."""
     from transformers import AttentionInterface
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    captured = []
+    from agentime.attention import prompt_text_positions
+
+    captured, prompt = [], {}
+
+    def record_prompt(input_ids, spans):
+        prompt["seq_len"], prompt["spans"] = int(input_ids.shape[1]), spans[0]
 
     def capture(module, query, key, value, attention_mask, **kwargs):
-        if query.shape[2] > 1000:
+        if query.shape[2] == prompt.get("seq_len"):
             captured.append((query.detach().clone(), key.detach().clone(), value.detach().clone()))
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
     AttentionInterface.register("agentime_capture", capture)
-    ids, pixels, spans, globals_ = many_frame_prompt(model, frames, question_seed=0)
-    set_text_attention(model, "agentime_capture")
-    with torch.no_grad():
-        model(input_ids=ids, pixel_values=pixels, logits_to_keep=1)
-    result = {"layers": []}
+    dense_vlm.input_hooks.append(record_prompt)
+    dense_vlm.model.set_attn_implementation({"text_config": "agentime_capture", "vision_config": "sdpa"})
+    try:
+        dense_vlm.yes_probability([question_frames(question)], question.statement)
+    finally:
+        dense_vlm.model.set_attn_implementation("sdpa")
+        dense_vlm.input_hooks.remove(record_prompt)
+    spans = prompt["spans"]
+    globals_ = prompt_text_positions(spans, prompt["seq_len"])
+    result = {"seq_len": prompt["seq_len"], "frames": len(spans), "layers": []}
     for layer, (q, k, v) in enumerate(captured):
         ref = dense(q, k, v, True)
-        fixed = sparse_attention(q, k, v, SETTINGS, causal=True)
-        framed = sparse_attention(q, k, v, SETTINGS, causal=True, frame_spans=[spans], global_positions=[globals_])
+        fixed = sparse_attention(q, k, v, settings, causal=True, global_positions=[globals_])
+        framed = sparse_attention(q, k, v, settings, causal=True, frame_spans=[spans], global_positions=[globals_])
         entry = {
             "layer": layer,
-            "seq_len": q.shape[2],
-            "cosine_fixed_blocks": round(cosine(fixed, ref), 4),
-            "cosine_frame_blocks": round(cosine(framed, ref), 4),
-            "max_abs_frame_blocks": round(float((framed - ref).abs().max()), 4),
+            "cosine_frame_blocks": round(cosine(framed, ref), 5),
             "min_row_cosine_frame_blocks": round(float(F.cosine_similarity(framed, ref, dim=-1).min()), 4),
+            "max_abs_frame_blocks": round(float((framed - ref).abs().max()), 4),
+            "cosine_fixed_blocks": round(cosine(fixed, ref), 5),
+            "min_row_cosine_fixed_blocks": round(float(F.cosine_similarity(fixed, ref, dim=-1).min()), 4),
         }
         log(f"captured layer {layer}: {entry}")
         result["layers"].append(entry)
     result["cosine_min"] = min(e["cosine_frame_blocks"] for e in result["layers"])
+    result["cosine_min_fixed_blocks"] = min(e["cosine_fixed_blocks"] for e in result["layers"])
     return result
 
 
-def end_to_end(model, frames: int, questions: int, log) -> dict:
-    """Prefill over `frames` frames with dense and with sparse text attention; answers = top option token."""
-    options = torch.arange(5, 15)  # ten option tokens ranked by the model, as in likelihood-ranked choices
+def end_to_end(dense_vlm, sparse_vlm, questions: list[Question], log) -> dict:
+    """Each statement scored by both backends' `yes_probability` (answer yes when P(yes) > 0.5); the model
+    forward of each is timed. Dense and sparse run back to back per question so load noise hits both."""
+    short = question_frames(Question(0, 1.0, 2, "a red circle is visible", True, "warm-up"))
+    for vlm in (dense_vlm, sparse_vlm):
+        vlm.yes_probability([short], "a red circle is visible")
     rows = []
-    for question in range(questions):
-        ids, pixels, spans, globals_ = many_frame_prompt(model, frames, question_seed=question + 1)
-        timings, answers, logits = {}, {}, {}
-        for name in ("sdpa", "agentime_sparse"):
-            set_text_attention(model, name)
-            with torch.no_grad(), frame_boundaries(spans, global_positions=globals_, seq_len=ids.shape[1]):
-                start = time.perf_counter()
-                out = model(input_ids=ids, pixel_values=pixels, logits_to_keep=1).logits[0, -1]
-                timings[name] = time.perf_counter() - start
-            answers[name] = int(options[out[options].argmax()])
-            logits[name] = out
-        row = {
-            "seq_len": ids.shape[1],
-            "dense_prefill_seconds": round(timings["sdpa"], 3),
-            "sparse_prefill_seconds": round(timings["agentime_sparse"], 3),
-            "same_answer": answers["sdpa"] == answers["agentime_sparse"],
-            "logits_cosine": round(cosine(logits["sdpa"], logits["agentime_sparse"]), 5),
-        }
-        log(f"end-to-end question {question}: {row}")
+    for index, question in enumerate(questions):
+        frames = question_frames(question)
+        row = {"statement": question.statement, "kind": question.kind, "truth": question.truth}
+        for label, vlm in (("dense", dense_vlm), ("sparse", sparse_vlm)):
+            with prefill_timer(vlm) as passes:
+                p_yes = float(vlm.yes_probability([frames], question.statement)[0])
+            [(seconds, length)] = passes
+            row["seq_len"] = length
+            row[f"p_yes_{label}"] = round(p_yes, 5)
+            row[f"{label}_prefill_seconds"] = round(seconds, 3)
+        row["correct_dense"] = (row["p_yes_dense"] > 0.5) == question.truth
+        row["correct_sparse"] = (row["p_yes_sparse"] > 0.5) == question.truth
+        row["same_answer"] = (row["p_yes_dense"] > 0.5) == (row["p_yes_sparse"] > 0.5)
+        log(f"end-to-end question {index}: {row}")
         rows.append(row)
+    count = len(rows)
     dense_total = sum(r["dense_prefill_seconds"] for r in rows)
     sparse_total = sum(r["sparse_prefill_seconds"] for r in rows)
     return {
-        "frames": frames,
-        "questions": questions,
-        "seq_len": rows[0]["seq_len"],
-        "accuracy_dense": None,
-        "accuracy_sparse": None,
-        "agreement_with_dense": sum(r["same_answer"] for r in rows) / len(rows),
-        "dense_prefill_seconds": round(dense_total / len(rows), 3),
-        "sparse_prefill_seconds": round(sparse_total / len(rows), 3),
+        "frames": questions[0].frames,
+        "frame_seconds": questions[0].frame_seconds,
+        "questions": count,
+        "seq_len": max(r["seq_len"] for r in rows),
+        "seq_len_min": min(r["seq_len"] for r in rows),
+        "accuracy_dense": round(sum(r["correct_dense"] for r in rows) / count, 4),
+        "accuracy_sparse": round(sum(r["correct_sparse"] for r in rows) / count, 4),
+        "agreement_with_dense": round(sum(r["same_answer"] for r in rows) / count, 4),
+        "auc_dense": auc([r["p_yes_dense"] for r in rows], [r["truth"] for r in rows]),
+        "auc_sparse": auc([r["p_yes_sparse"] for r in rows], [r["truth"] for r in rows]),
+        "mean_abs_p_yes_difference": round(sum(abs(r["p_yes_dense"] - r["p_yes_sparse"]) for r in rows) / count, 5),
+        "dense_prefill_seconds": round(dense_total / count, 3),
+        "sparse_prefill_seconds": round(sparse_total / count, 3),
         "prefill_speedup": round(dense_total / sparse_total, 2),
         "per_question": rows,
     }
 
 
-def model_parts(path: str | None, frames: int, questions: int, log) -> tuple[dict, dict]:
-    register_sparse_attention(SETTINGS)
-    model, label = load_vlm(path)
-    captured = captured_attention(model, frames, log)
-    e2e = end_to_end(model, frames, questions, log)
-    captured["model"] = e2e["model"] = label
-    if label == "tiny-random-llava":
-        e2e["note"] = "random weights: answers are meaningless, so accuracy is not measured; agreement is"
+def auc(scores: list[float], truths: list[bool]) -> float | None:
+    """Share of (true, false) statement pairs that P(yes) ranks the right way round (ties count half): how well
+    the model separates true from false statements whatever the 0.5 threshold says. None without both kinds."""
+    true = [s for s, t in zip(scores, truths) if t]
+    false = [s for s, t in zip(scores, truths) if not t]
+    if not true or not false:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in true for b in false)
+    return round(wins / (len(true) * len(false)), 4)
+
+
+def model_parts(spec: str, frames: int, frame_seconds: float, questions: int, settings: SparseAttentionConfig,
+                log) -> tuple[dict, dict]:
+    dense_vlm, sparse_vlm = load_pair(spec, settings)
+    asked = make_questions(questions, frames, frame_seconds)
+    captured = captured_attention(dense_vlm, asked[0], settings, log)
+    e2e = end_to_end(dense_vlm, sparse_vlm, asked, log)
+    captured["model"] = e2e["model"] = spec
+    e2e["settings"] = settings_dict(settings)
     return captured, e2e
 
 
@@ -389,9 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="4096,16384,32768,65536")
     parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--model", default=None, help="a LLaVA-style model folder (default: tiny random LLaVA)")
-    parser.add_argument("--frames", type=int, default=256)
-    parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="model spec of the model part: embedded:target (default), hf:/path or a folder")
+    parser.add_argument("--frames", type=int, default=256, help="frames per prompt in the model part")
+    parser.add_argument("--frame-seconds", type=float, default=2.5, help="seconds between sampled frames")
+    parser.add_argument("--questions", type=int, default=24, help="yes/no statements in the end-to-end part")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-model", action="store_true", help="only the kernel grid")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
@@ -407,21 +475,24 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [d for d in dtypes if d not in DTYPES]
     if unknown:
         parser.error(f"unknown dtypes {unknown}; choose from {sorted(DTYPES)}")
+    if args.frames < 1 or args.questions < 1 or args.frame_seconds <= 0:
+        parser.error("--frames and --questions must be at least 1 and --frame-seconds positive")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     log(f"settings: {SETTINGS}")
     log(format_header())
-    names = ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")
-    result = {"settings": {name: getattr(SETTINGS, name) for name in names}}
+    result = {"settings": settings_dict(SETTINGS)}
     result["shape"] = {"batch": BATCH, "query_heads": Q_HEADS, "kv_heads": KV_HEADS, "head_dim": HEAD_DIM}
     if args.threads:
         torch.set_num_threads(args.threads)
     result["threads"] = torch.get_num_threads()
     result["rows"] = kernel_rows(lengths, dtypes, log, args.threads)
     if not args.skip_model:
-        result["captured_vlm"], result["end_to_end"] = model_parts(args.model, args.frames, args.questions, log)
+        result["captured_vlm"], result["end_to_end"] = model_parts(
+            args.model, args.frames, args.frame_seconds, args.questions, SETTINGS, log
+        )
     else:
         result["end_to_end"] = {}
     if args.json:
