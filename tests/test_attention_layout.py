@@ -36,6 +36,15 @@ def test_each_frame_is_one_block_with_its_timestamp():
     assert layout.table[2].tolist() == list(range(144, 214)) + [-1] * 10
 
 
+def test_small_frames_share_a_block_without_being_cut():
+    # after 80 text tokens, twelve frames of 16 image tokens, each after a 4-token timestamp, then a question
+    spans = [(80 + i * 20 + 4, 80 + i * 20 + 20) for i in range(12)]
+    starts = frame_block_starts(340, 128, spans)
+    assert starts == [0, 84, 200, 320, 340]  # text, frames 1-6, frames 7-12 with their timestamps, question
+    for start, end in spans[1:]:  # no cut inside a frame or between a frame and its timestamp
+        assert not any(start - 4 < cut < end for cut in starts)
+
+
 def test_long_frames_and_long_text_are_split():
     assert frame_block_starts(100, 32, [(0, 90)]) == [0, 30, 60, 90, 100]
     text_cuts = [0, 30, 60, 90, 120, 150, 180, 210, 240, 270]

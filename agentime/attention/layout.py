@@ -56,17 +56,19 @@ def fixed_block_starts(length: int, block_size: int) -> list[int]:
 
 
 def frame_block_starts(length: int, block_size: int, spans: Sequence[tuple[int, int]]) -> list[int]:
-    """Boundaries where each frame's image tokens form one block (VMoBA-style).
+    """Boundaries that never cut a frame: each frame's image tokens lie in one block (VMoBA-style).
 
-    A short text gap before a frame (its timestamp) joins that frame's block; other text is cut into pieces of
-    at most `block_size`; a frame (with its gap) longer than 2 * block_size is split evenly. Spans beyond
-    `length` are clipped away.
+    A short text gap before a frame (its timestamp) joins that frame's block; consecutive small frames share a
+    block while it holds at most `block_size` tokens (so top-k reads as many keys as with fixed blocks); other
+    text is cut into pieces of at most `block_size`; a frame (with its gap) longer than 2 * block_size is split
+    evenly. Spans beyond `length` are clipped away.
     """
     if block_size <= 0:
         raise AttentionConfigError(f"block_size must be positive, got {block_size}")
     frames = sorted((max(0, s), min(length, e)) for s, e in spans if s < length and e > max(0, s))
     starts = [0]
     cursor = 0
+    open_frames = None  # start of the last block while it holds only whole frames (and their timestamps)
     for frame_start, frame_end in frames:
         if frame_start < cursor:
             raise AttentionConfigError(f"frame spans overlap near position {frame_start}")
@@ -76,12 +78,18 @@ def frame_block_starts(length: int, block_size: int, spans: Sequence[tuple[int, 
             # a long text stretch is its own run of text blocks
             starts.extend(_split_evenly(cursor, frame_start, block_size)[:-1])
             starts.append(frame_start)
+            open_frames = None
         elif gap > 0:
             block_start = cursor  # the short gap (a timestamp) joins the frame that follows it
-        if block_start != starts[-1]:
-            starts.append(block_start)
-        if frame_end - block_start > 2 * block_size:
-            starts.extend(_split_evenly(block_start, frame_end, block_size)[:-1])
+        if open_frames is not None and block_start == cursor and frame_end - open_frames <= block_size:
+            starts.remove(cursor)  # this frame joins the previous frames' block
+        else:
+            if block_start != starts[-1]:
+                starts.append(block_start)
+            open_frames = block_start
+            if frame_end - block_start > 2 * block_size:
+                starts.extend(_split_evenly(block_start, frame_end, block_size)[:-1])
+                open_frames = None
         starts.append(frame_end)
         cursor = frame_end
     if cursor < length:
