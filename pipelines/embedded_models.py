@@ -164,9 +164,21 @@ def save_folder(model, processor, folder: str | Path, *, dtype: str = "float16",
     cast.save_pretrained(folder, safe_serialization=True)
     model.float()
     processor.save_pretrained(folder)
+    _drop_load_arguments(folder / "tokenizer_config.json")
     if card is not None:
         (folder / "README.md").write_text(card)
     return folder
+
+
+def _drop_load_arguments(path: Path) -> None:
+    """A processor loaded from a folder saves how it was loaded ("is_local", ...): not part of the model."""
+    import json
+
+    if path.is_file():
+        config = json.loads(path.read_text())
+        for key in ("is_local", "local_files_only"):
+            config.pop(key, None)
+        path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
 def describe_sizes() -> dict:

@@ -428,7 +428,8 @@ def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> Non
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     out = Path(cfg.out)
-    model = AutoModelForImageTextToText.from_pretrained(start_from, dtype=torch.float32)
+    # Loaded in the dtype it was saved in (so every sub-config keeps it), trained in float32.
+    model = AutoModelForImageTextToText.from_pretrained(start_from, dtype="auto").float()
     processor = AutoProcessor.from_pretrained(start_from)
     trainer = VLMTrainer(model)
     frame_sets = validation_sets(cfg.seed, "frames")
