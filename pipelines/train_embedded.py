@@ -502,6 +502,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ship", action="store_true", help="export each trained model to agentime/models/")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every stage's steps and minutes")
+    parser.add_argument("--vision-lr-scale", type=float, default=None,
+                        help="override the vision tower's learning-rate multiplier of stages that train it")
     parser.add_argument("--start-from", default=None, help="refresh: target checkpoint folder to start from; "
                         "target-focus/draft-focus: an exported model folder (default: the shipped one)")
     parser.add_argument("--vision-from", default=None, help="refresh: embedder checkpoint folder for the vision")
@@ -516,6 +518,8 @@ def main(argv=None) -> None:
     for stage in cfg.stages.values():
         stage.steps = max(1, int(stage.steps * args.scale))
         stage.minutes = stage.minutes * args.scale
+        if args.vision_lr_scale is not None and stage.vision_lr_scale > 0:
+            stage.vision_lr_scale = args.vision_lr_scale
     train(cfg, args.ship, ["target", "draft"] if args.chain == "all" else [args.chain], args.start_from,
           args.vision_from)
 

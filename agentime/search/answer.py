@@ -1,6 +1,7 @@
 """The final answer: the target looks at the kept evidence frames (with their timestamps) and answers.
 
-Spans come from the evidence itself: relevant frames close in time form a span. Multiple-choice questions are
+Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
+evidence frames plus two frames just after the main span (what follows it). Multiple-choice questions are
 answered with a letter: options that are time ranges are matched to the found span; others are answered by
 the target (its letter, else the option it finds most likely). Nothing here searches.
 """
@@ -56,6 +57,15 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
 
 
+AFTER_SPAN = (1.5, 4.0)  # seconds after the found span shown with the evidence ("what comes right after")
+
+
+def _frames_after(rt: SearchRuntime, span: list[float]) -> list[float]:
+    """Times of overview frames just after the found span, inside the video."""
+    wanted = [span[1] + d for d in AFTER_SPAN if span[1] + d < rt.view.duration]
+    return snap_to_overview(rt, wanted) if wanted else []
+
+
 def _iou(a: list[float], b: list[float]) -> float:
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = max(a[1], b[1]) - min(a[0], b[0])
@@ -65,14 +75,16 @@ def _iou(a: list[float], b: list[float]) -> float:
 def final_answer(rt: SearchRuntime, state: dict) -> dict:
     began = time.perf_counter()
     cfg = rt.config
-    times = best_evidence_times(state, cfg.answer_frames)
+    spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
+    main = _main_span(state, spans, rt.question)
+    after = _frames_after(rt, main) if main and cfg.answer_frames > 2 * len(AFTER_SPAN) else []
+    times = best_evidence_times(state, cfg.answer_frames - len(after))
     if not times:
         ranked = sorted(state["scores"].items(), key=lambda kv: -kv[1])[: cfg.answer_frames]
         times = sorted(float(k) for k, _ in ranked) or snap_to_overview(rt, evenly_spaced(0, rt.view.duration, 4))
+    times = sorted(set(times) | set(after))
     frames = rt.view.frames_at(times)
     rt._charge(state, "target", times, began, calls=0)
-    spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
-    main = _main_span(state, spans, rt.question)
     texts = option_texts(rt.options)
     choice, text, how = None, "", ""
     if texts:
