@@ -182,3 +182,19 @@ def test_search_benchmark_summary_shape(tmp_path):
                           "seconds_per_question"}
         assert s == summarise([r for r in rows if r["strategy"] == name])
     assert summary["strategies"]["timesearch"]["miou"] > summary["strategies"]["uniform"]["miou"]
+
+
+def test_first_span_skips_a_flaky_lookalike_before_the_real_appearance():
+    from agentime.search.answer import _main_span, evidence_spans, span_confidence
+
+    flaky = {"100.000": 0.9, "101.000": 0.2, "102.000": 0.7}  # a lookalike: fires on some frames only
+    solid = {f"{t:.3f}": 1.0 for t in range(300, 310)}  # the object, seen in every frame
+    state = {"scores": {**flaky, **solid}, "draft_scores": {},
+             "evidence": [{"t": float(t), "score": s} for t, s in {**flaky, **solid}.items() if s >= 0.5]}
+    spans = evidence_spans(state, 0.5, 2.5, 3600.0)
+    assert [round(s[0]) for s in spans] == [100, 300]
+    assert span_confidence(state, spans[0]) < span_confidence(state, spans[1])
+    assert _main_span(state, spans, "When does the red star first appear?")[0] == 299.5
+    # a real earlier appearance, as confident as the later one, is the first
+    state["scores"].update({"101.000": 1.0, "100.000": 1.0, "102.000": 1.0})
+    assert _main_span(state, spans, "When does the red star first appear?")[0] == 99.5

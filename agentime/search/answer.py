@@ -48,11 +48,30 @@ def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -
             for (a, b), ok in zip(spans, checked, strict=True) if ok]
 
 
+SPAN_CONFIDENCE_MARGIN = 0.1
+
+
+def span_confidence(state: dict, span: list[float]) -> float:
+    """Mean relevance of every frame scored inside the span (target scores, else the draft's).
+
+    An object really on screen is seen in frame after frame; a lookalike fires on some frames and not others,
+    so its spans score lower.
+    """
+    scores = {t: s for t, s in state.get("draft_scores", {}).items()}
+    scores.update(state["scores"])
+    inside = [s for t, s in scores.items() if span[0] <= float(t) <= span[1]]
+    return float(np.mean(inside)) if inside else 0.0
+
+
 def _main_span(state: dict, spans: list[list[float]], question: str) -> list[float] | None:
+    """The span that answers: for "first" questions the earliest span about as confident as the best one, else
+    the span of the most relevant evidence frame."""
     if not spans:
         return None
     if re.search(r"\bfirst\b", question, re.IGNORECASE):
-        return spans[0]
+        confidence = [span_confidence(state, span) for span in spans]
+        return next(span for span, c in zip(spans, confidence, strict=True)
+                    if c >= max(confidence) - SPAN_CONFIDENCE_MARGIN)
     best = max(state["evidence"], key=lambda e: e["score"])["t"]
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
 
