@@ -1,7 +1,7 @@
 """The final answer: the target looks at the kept evidence frames (with their timestamps) and answers.
 
 Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
-evidence frames plus two frames just after the main span (what follows it). Multiple-choice questions are
+evidence frames plus, within the budget, two frames just after the main span (what follows it). Multiple-choice questions are
 answered with a letter: options that are time ranges are matched to the found span; others are answered by
 the target (its letter, else the option it finds most likely). Nothing here searches.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from agentime.search.common import best_evidence_times, evenly_spaced, snap_to_overview
 from agentime.search.prompts import ANSWER_INSTRUCTION
-from agentime.search.runtime import SearchRuntime, trace
+from agentime.search.runtime import SearchRuntime, _key, trace
 from agentime.video.tafr import build_prompt, find_timestamps
 
 LETTERS = "ABCDEFGHIJ"
@@ -79,10 +79,17 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
 AFTER_SPAN = (1.5, 4.0)  # seconds after the found span shown with the evidence ("what comes right after")
 
 
-def _frames_after(rt: SearchRuntime, span: list[float]) -> list[float]:
-    """Times of overview frames just after the found span, inside the video."""
+def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
+    """Times of overview frames just after the found span, inside the video: frames the target has already
+    seen, and new ones while the budget lasts."""
     wanted = [span[1] + d for d in AFTER_SPAN if span[1] + d < rt.view.duration]
-    return snap_to_overview(rt, wanted) if wanted else []
+    seen = set(state.get("_target_seen", []))
+    times, left = [], rt.budget_left(state)
+    for t in snap_to_overview(rt, wanted) if wanted else []:
+        if _key(t) in seen or left > 0:
+            times.append(t)
+            left -= _key(t) not in seen
+    return times
 
 
 def _iou(a: list[float], b: list[float]) -> float:
@@ -96,7 +103,7 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     cfg = rt.config
     spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
     main = _main_span(state, spans, rt.question)
-    after = _frames_after(rt, main) if main and cfg.answer_frames > 2 * len(AFTER_SPAN) else []
+    after = _frames_after(rt, state, main) if main and cfg.answer_frames > 2 * len(AFTER_SPAN) else []
     times = best_evidence_times(state, cfg.answer_frames - len(after))
     if not times:
         ranked = sorted(state["scores"].items(), key=lambda kv: -kv[1])[: cfg.answer_frames]
