@@ -53,7 +53,8 @@ HEADERS = {
 float16 safetensors. Prompts follow agentime's timestamp-bound frame format (`[HH:MM:SS.s]` before each frame).
 Tasks: yes/no statements about a frame or clip, frame descriptions ("red triangle, blue circle; text: 42"),
 reading the on-screen number or word, multi-frame questions (when, what is shown at a time, what comes right
-after, how many times, 4-option multiple choice answered with a letter) and sufficiency ("Can the question
+after, which number is shown while an object is on screen, how many times, 4-option multiple choice answered
+with a letter) and sufficiency ("Can the question
 be answered from these frames?").
 """,
     "draft": f"""# agentime embedded draft VLM
