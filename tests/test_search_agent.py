@@ -198,3 +198,14 @@ def test_first_span_skips_a_flaky_lookalike_before_the_real_appearance():
     # a real earlier appearance, as confident as the later one, is the first
     state["scores"].update({"101.000": 1.0, "100.000": 1.0, "102.000": 1.0})
     assert _main_span(state, spans, "When does the red star first appear?")[0] == 99.5
+
+
+def test_free_form_answers_are_matched_to_options():
+    from agentime.search.answer import matching_option
+
+    assert matching_option("24", ["70", "50", "24", "23"]) == 2
+    assert matching_option("Red hexagon.", ["pink star", "red hexagon", "yellow diamond"]) == 1
+    assert matching_option("it is the red hexagon", ["pink star", "red hexagon"]) == 1
+    assert matching_option("4", ["14", "4", "40"]) == 1  # whole words only
+    assert matching_option("red star and pink star", ["red star", "pink star"]) is None  # ambiguous
+    assert matching_option("", ["a", "b"]) is None

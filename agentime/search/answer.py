@@ -1,9 +1,10 @@
 """The final answer: the target looks at the kept evidence frames (with their timestamps) and answers.
 
 Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
-evidence frames plus, within the budget, two frames just after the main span (what follows it). Multiple-choice questions are
-answered with a letter: options that are time ranges are matched to the found span; others are answered by
-the target (its letter, else the option it finds most likely). Nothing here searches.
+evidence frames plus, within the budget, two frames just after the main span (what follows it).
+Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
+span; others by the target (its own answer matched to an option, else its letter, else the option it finds
+most likely). Nothing here searches.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ _LETTER = re.compile(r"\b([A-J])\b")
 def option_texts(options) -> list[str]:
     """Option texts without their letter prefixes ("A. red" -> "red")."""
     return [_OPTION_PREFIX.sub("", str(o)).strip() for o in options or []]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def matching_option(answer: str, options: list[str]) -> int | None:
+    """The option a free-form answer names: the one equal to it, else the only one it contains (whole words)."""
+    said = _words(answer)
+    wanted = [_words(o) for o in options]
+    equal = [i for i, w in enumerate(wanted) if w and w == said]
+    if len(equal) == 1:
+        return equal[0]
+    inside = [i for i, w in enumerate(wanted) if w and re.search(rf"\b{re.escape(w)}\b", said)]
+    return inside[0] if len(inside) == 1 else None
 
 
 def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -> list[list[float]]:
@@ -119,12 +135,17 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
             overlaps = [_iou(main, r[:2]) for r in ranges]
             index, how = int(np.argmax(overlaps)), "option whose time range overlaps the found span most"
         else:
-            generation = rt.target.generate(build_prompt(frames, rt.question, options=texts) + [ANSWER_INSTRUCTION],
-                                            max_new_tokens=4)
+            # First the target's own words, matched to an option; then its letter; then the likeliest option.
+            generation = rt.target.generate(build_prompt(frames, rt.question), max_new_tokens=16)
             rt._charge(state, "target", [], began, calls=1)
-            found = _LETTER.search(generation.text.upper())
-            index = LETTERS.index(found.group(1)) if found and LETTERS.index(found.group(1)) < len(texts) else None
-            how = "the target's letter"
+            index, how = matching_option(generation.text, texts), "the target's answer, matched to an option"
+            if index is None:
+                generation = rt.target.generate(build_prompt(frames, rt.question, options=texts)
+                                                + [ANSWER_INSTRUCTION], max_new_tokens=4)
+                rt._charge(state, "target", [], began, calls=1)
+                found = _LETTER.search(generation.text.upper())
+                index = LETTERS.index(found.group(1)) if found and LETTERS.index(found.group(1)) < len(texts) else None
+                how = "the target's letter"
             if index is None:
                 likelihood = [float(rt.target.yes_probability(
                     [frames], f"The answer to the question '{rt.question}' is: {t}.")[0]) for t in texts]
