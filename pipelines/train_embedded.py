@@ -307,6 +307,27 @@ class VLMTrainer(nn.Module):
         return groups
 
 
+def vlm_stage(name: str, cfg: TrainConfig, trainer: "VLMTrainer", processor, make_examples, sets: dict,
+              ship_as: str | None) -> None:
+    """Run stage `name` on batches `make_examples(rng, batch_size)`, keep its final weights in the model and,
+    when `ship_as` is given, export the model to agentime/models/<ship_as>."""
+    model, batch = trainer.model, cfg.stages[name].batch
+
+    def step(rng):
+        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, make_examples(rng, batch)))
+        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
+
+    run_stage(name, cfg, trainer, step, lambda: vlm_eval(model, processor, sets))
+    load_weights(Path(cfg.out) / name, trainer)
+    if ship_as:
+        save_folder(model, processor, MODELS_DIR / ship_as)
+
+
+def single_frames(weights: dict[str, float], kinds: dict[str, float] = data.YES_NO_KINDS):
+    """`make_examples` for `vlm_stage`: single-frame examples of the tasks in `weights`."""
+    return lambda rng, size: [single_frame_example(rng, weights, kinds) for _ in range(size)]
+
+
 # ---- main --------------------------------------------------------------------------------------------------
 
 def train_embedder(cfg: TrainConfig, tokenizer, ship: bool):
@@ -332,36 +353,15 @@ def train_embedder(cfg: TrainConfig, tokenizer, ship: bool):
 
 def train_embedder_and_target(cfg: TrainConfig, tokenizer, ship: bool) -> None:
     """Stages embedder -> target_frames -> target_clips (the target's vision tower starts as the embedder's)."""
-    out = Path(cfg.out)
     embedder = train_embedder(cfg, tokenizer, ship)
     target, target_proc = build_vlm(tokenizer, TARGET, seed=cfg.seed)
     prepare_vlm(target, embedder.vision_model)
     target_trainer = VLMTrainer(target)
-    frame_sets = validation_sets(cfg.seed, "frames")
-    single = {"yes_no": 0.5, "describe": 0.25, "read": 0.25}
-
-    def target_frame_step(rng):
-        examples = [single_frame_example(rng, single) for _ in range(cfg.stages["target_frames"].batch)]
-        loss, hits = vlm_loss_and_hits(target, vlm_batch(target_proc, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage("target_frames", cfg, target_trainer, target_frame_step,
-              lambda: vlm_eval(target, target_proc, frame_sets))
-    load_weights(out / "target_frames", target_trainer)
-    if ship:
-        save_folder(target, target_proc, MODELS_DIR / "target")
-
-    clip_sets = validation_sets(cfg.seed, "clips")
-
-    def target_clip_step(rng):
-        examples = clip_stage_batch(rng, cfg.stages["target_clips"].batch)
-        loss, hits = vlm_loss_and_hits(target, vlm_batch(target_proc, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage("target_clips", cfg, target_trainer, target_clip_step, lambda: vlm_eval(target, target_proc, clip_sets))
-    load_weights(out / "target_clips", target_trainer)
-    if ship:
-        save_folder(target, target_proc, MODELS_DIR / "target")
+    ship_as = "target" if ship else None
+    vlm_stage("target_frames", cfg, target_trainer, target_proc, single_frames({"yes_no": 0.5, "describe": 0.25,
+              "read": 0.25}), validation_sets(cfg.seed, "frames"), ship_as)
+    vlm_stage("target_clips", cfg, target_trainer, target_proc, clip_stage_batch, validation_sets(cfg.seed, "clips"),
+              ship_as)
 
 
 def train_draft(cfg: TrainConfig, tokenizer, ship: bool) -> None:
@@ -383,19 +383,9 @@ def train_draft(cfg: TrainConfig, tokenizer, ship: bool) -> None:
               draft_vision_eval)
     load_weights(out / "draft_vision", draft_vision)
     prepare_vlm(draft)
-    draft_trainer = VLMTrainer(draft)
-    frame_sets = validation_sets(cfg.seed, "frames")
-    draft_mix = {"yes_no": 0.7, "describe": 0.15, "read": 0.15}
-
-    def draft_step(rng):
-        examples = [single_frame_example(rng, draft_mix) for _ in range(cfg.stages["draft_frames"].batch)]
-        loss, hits = vlm_loss_and_hits(draft, vlm_batch(draft_proc, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage("draft_frames", cfg, draft_trainer, draft_step, lambda: vlm_eval(draft, draft_proc, frame_sets))
-    load_weights(out / "draft_frames", draft_trainer)
-    if ship:
-        save_folder(draft, draft_proc, MODELS_DIR / "draft")
+    vlm_stage("draft_frames", cfg, VLMTrainer(draft), draft_proc,
+              single_frames({"yes_no": 0.7, "describe": 0.15, "read": 0.15}), validation_sets(cfg.seed, "frames"),
+              "draft" if ship else None)
 
 
 def refresh_target(cfg: TrainConfig, tokenizer, ship: bool, start_from: Path, vision_from: Path) -> None:
@@ -407,18 +397,8 @@ def refresh_target(cfg: TrainConfig, tokenizer, ship: bool, start_from: Path, vi
     trainer = VLMTrainer(target)
     load_weights(start_from, trainer)
     copy_vision_tower(embedder.vision_model, target.model.vision_model)
-    frame_sets = validation_sets(cfg.seed, "frames")
-    mix = {"yes_no": 0.6, "describe": 0.3, "read": 0.1}
-
-    def step(rng):
-        examples = [single_frame_example(rng, mix) for _ in range(cfg.stages["target_refresh"].batch)]
-        loss, hits = vlm_loss_and_hits(target, vlm_batch(target_proc, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage("target_refresh", cfg, trainer, step, lambda: vlm_eval(target, target_proc, frame_sets))
-    load_weights(Path(cfg.out) / "target_refresh", trainer)
-    if ship:
-        save_folder(target, target_proc, MODELS_DIR / "target")
+    vlm_stage("target_refresh", cfg, trainer, target_proc, single_frames({"yes_no": 0.6, "describe": 0.3,
+              "read": 0.1}), validation_sets(cfg.seed, "frames"), "target" if ship else None)
 
 
 def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> None:
@@ -427,37 +407,18 @@ def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> Non
     `target_focus_clips`: sufficiency and multi-frame questions mixed with single frames, vision frozen."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    out = Path(cfg.out)
     # Loaded in the dtype it was saved in (so every sub-config keeps it), trained in float32.
     model = AutoModelForImageTextToText.from_pretrained(start_from, dtype="auto").float()
     processor = AutoProcessor.from_pretrained(start_from)
     trainer = VLMTrainer(model)
-    frame_sets = validation_sets(cfg.seed, "frames")
-    stage = f"{which}_focus"
-
-    def frame_step(rng):
-        examples = [single_frame_example(rng, FOCUS_MIX, FOCUS_KINDS) for _ in range(cfg.stages[stage].batch)]
-        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage(stage, cfg, trainer, frame_step, lambda: vlm_eval(model, processor, frame_sets))
-    load_weights(out / stage, trainer)
-    if ship:
-        save_folder(model, processor, MODELS_DIR / which)
-    if which != "target":
-        return
-    clip_sets = validation_sets(cfg.seed, "clips")
-    modes = {"single": 5, "sufficiency": 2, "multi": 3}
-
-    def clip_step(rng):
-        examples = clip_stage_batch(rng, cfg.stages["target_focus_clips"].batch, modes, FOCUS_MIX, FOCUS_KINDS)
-        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, examples))
-        return loss, {"train_exact": round(hits.float().mean().item(), 3)}
-
-    run_stage("target_focus_clips", cfg, trainer, clip_step, lambda: vlm_eval(model, processor, clip_sets))
-    load_weights(out / "target_focus_clips", trainer)
-    if ship:
-        save_folder(model, processor, MODELS_DIR / which)
+    ship_as = which if ship else None
+    vlm_stage(f"{which}_focus", cfg, trainer, processor, single_frames(FOCUS_MIX, FOCUS_KINDS),
+              validation_sets(cfg.seed, "frames"), ship_as)
+    if which == "target":
+        modes = {"single": 5, "sufficiency": 2, "multi": 3}
+        vlm_stage("target_focus_clips", cfg, trainer, processor,
+                  lambda rng, size: clip_stage_batch(rng, size, modes, FOCUS_MIX, FOCUS_KINDS),
+                  validation_sets(cfg.seed, "clips"), ship_as)
 
 
 def train(cfg: TrainConfig, ship: bool, chains: list[str], start_from=None, vision_from=None) -> None:
