@@ -20,7 +20,7 @@ the statement) over `--frames` frames rendered from a synthetic world, one every
 (c) captured: q/k/v of every text layer in a dense prefill of one such prompt; sparse vs dense output per layer
 (cosine, minimum row cosine) with frame-aligned blocks (the prompt's frame spans) and with fixed blocks, the
 prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest
-frame-aligned cosine. End to end: `--questions` statements ("a red triangle is visible"), half true (an object
+frame-aligned cosine, `cosine_min_with_summaries` the same with `summarize_skipped` on. End to end: `--questions` statements ("a red triangle is visible"), half true (an object
 some frame shows), half false (a colour or shape shown, in a combination no frame shows, when possible), each
 over its own world; answered yes when the backend's P(yes) > 0.5, dense and sparse back to back; accuracy of
 each, agreement of sparse with dense, the AUC of P(yes) (true vs false statements, threshold-free), and the mean
@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -294,7 +294,7 @@ def load_pair(spec: str, settings: SparseAttentionConfig):
 
 
 def settings_dict(settings: SparseAttentionConfig) -> dict:
-    names = ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len")
+    names = ("block_size", "top_k", "sink_blocks", "local_blocks", "min_seq_len", "summarize_skipped")
     return {name: getattr(settings, name) for name in names}
 
 
@@ -354,11 +354,14 @@ def captured_attention(dense_vlm, question: Question, settings: SparseAttentionC
         ref = dense(q, k, v, True)
         fixed = sparse_attention(q, k, v, settings, causal=True, global_positions=[globals_])
         framed = sparse_attention(q, k, v, settings, causal=True, frame_spans=[spans], global_positions=[globals_])
+        summarized = sparse_attention(q, k, v, replace(settings, summarize_skipped=True), causal=True,
+                                      frame_spans=[spans], global_positions=[globals_])
         entry = {
             "layer": layer,
             "cosine_frame_blocks": round(cosine(framed, ref), 5),
             "min_row_cosine_frame_blocks": round(float(F.cosine_similarity(framed, ref, dim=-1).min()), 4),
             "max_abs_frame_blocks": round(float((framed - ref).abs().max()), 4),
+            "cosine_frame_blocks_with_summaries": round(cosine(summarized, ref), 5),
             "cosine_fixed_blocks": round(cosine(fixed, ref), 5),
             "min_row_cosine_fixed_blocks": round(float(F.cosine_similarity(fixed, ref, dim=-1).min()), 4),
         }
@@ -366,6 +369,7 @@ def captured_attention(dense_vlm, question: Question, settings: SparseAttentionC
         result["layers"].append(entry)
     result["cosine_min"] = min(e["cosine_frame_blocks"] for e in result["layers"])
     result["cosine_min_fixed_blocks"] = min(e["cosine_fixed_blocks"] for e in result["layers"])
+    result["cosine_min_with_summaries"] = min(e["cosine_frame_blocks_with_summaries"] for e in result["layers"])
     return result
 
 

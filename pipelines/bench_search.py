@@ -1,7 +1,7 @@
 """Benchmark the search strategies on a synthetic benchmark folder (from pipelines.make_benchmark).
 
     python -m pipelines.bench_search --bench DIR --strategies uniform,timesearch,spectemp,exhaustive \
-        --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--out results.jsonl] [--json]
+        --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--types T,...] [--out results.jsonl] [--json]
 
 For each strategy: multiple-choice accuracy (overall and per task type), grounding mIoU and R@1 at IoU 0.5
 (the answer's first span against the true span), mean target and draft frames per question, and seconds per
@@ -49,8 +49,11 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: int | None, out: Path | None,
-        config: Config) -> dict:
-    questions = json.loads((bench / "questions.json").read_text())[:limit]
+        config: Config, types: set[str] | None = None) -> dict:
+    questions = json.loads((bench / "questions.json").read_text())
+    if types:
+        questions = [q for q in questions if q["task_type"] in types]
+    questions = questions[:limit]
     loaded = _resolve(models)
     sessions: dict[str, Session] = {}
     results: dict[str, list[dict]] = {s: [] for s in strategies}
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draft", default="embedded:draft")
     parser.add_argument("--embedder", default="embedded:embedder")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--types", default="", help="only these task types, comma-separated (e.g. counting)")
     parser.add_argument("--out", type=Path, default=None, help="per-question results as JSONL")
     parser.add_argument("--cache", type=Path, default=None, help="frame cache folder")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     config = Config(cache_dir=args.cache) if args.cache else Config()
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
-    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config)
+    types = {t.strip() for t in args.types.split(",") if t.strip()}
+    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types)
     if not args.json:
         print(table(summary))
     print(json.dumps(summary))

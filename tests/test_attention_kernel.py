@@ -11,6 +11,7 @@ from agentime.attention.kernel import AttentionShapeError, _warned, dense_attent
 from agentime.errors import AttentionConfigError
 
 EXACT = SparseAttentionConfig(block_size=32, top_k=1000, min_seq_len=0)
+EXACT_WITH_SUMMARIES = SparseAttentionConfig(block_size=32, top_k=1000, min_seq_len=0, summarize_skipped=True)
 
 
 def qkv(batch=2, q_heads=8, kv_heads=2, length=320, dim=16, q_len=None, seed=0, dtype=torch.float32):
@@ -38,47 +39,52 @@ def reference(q, k, v, causal, mask=None):
 
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("length", [256, 300])
-def test_full_top_k_equals_sdpa(causal, length):
+@pytest.mark.parametrize("config", [EXACT, EXACT_WITH_SUMMARIES], ids=["plain", "summaries"])
+def test_full_top_k_equals_sdpa(causal, length, config):
     q, k, v = qkv(length=length)
-    out = sparse_attention(q, k, v, EXACT, causal=causal)
+    out = sparse_attention(q, k, v, config, causal=causal)
     assert (out - reference(q, k, v, causal)).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("causal", [True, False])
-def test_frame_aligned_blocks_and_global_tokens_stay_exact(causal):
+@pytest.mark.parametrize("config", [EXACT, EXACT_WITH_SUMMARIES], ids=["plain", "summaries"])
+def test_frame_aligned_blocks_and_global_tokens_stay_exact(causal, config):
     q, k, v = qkv(length=400)
     spans = [[(20, 84), (94, 158), (168, 232), (242, 306)]]
-    out = sparse_attention(q, k, v, EXACT, causal=causal, frame_spans=spans, global_positions=[[3, 310, 399]])
+    out = sparse_attention(q, k, v, config, causal=causal, frame_spans=spans, global_positions=[[3, 310, 399]])
     assert (out - reference(q, k, v, causal)).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("causal", [True, False])
-def test_padding_mask_is_honoured(causal):
+@pytest.mark.parametrize("config", [EXACT, EXACT_WITH_SUMMARIES], ids=["plain", "summaries"])
+def test_padding_mask_is_honoured(causal, config):
     q, k, v = qkv(length=288)
     keep = torch.ones(2, 288, dtype=torch.bool)
     keep[1, :45] = False  # left padding of the second sequence
-    out = sparse_attention(q, k, v, EXACT, causal=causal, attention_mask=keep)
+    out = sparse_attention(q, k, v, config, causal=causal, attention_mask=keep)
     ref = reference(q, k, v, causal, keep)
     assert (out[0] - ref[0]).abs().max() < 1e-5
     assert (out[1, :, 45:] - ref[1, :, 45:]).abs().max() < 1e-5  # fully masked pad rows are undefined in SDPA
     assert torch.isfinite(out).all()
 
 
-def test_four_d_mask_with_padding_and_globals():
+@pytest.mark.parametrize("config", [EXACT, EXACT_WITH_SUMMARIES], ids=["plain", "summaries"])
+def test_four_d_mask_with_padding_and_globals(config):
     q, k, v = qkv(length=256)
     keep = torch.ones(2, 256, dtype=torch.bool)
     keep[0, :30] = False
     mask = keep[:, None, None, :] & torch.ones(256, 256, dtype=torch.bool).tril()[None, None]
-    out = sparse_attention(q, k, v, EXACT, causal=False, attention_mask=mask, global_positions=[[40, 250], [7]])
+    out = sparse_attention(q, k, v, config, causal=False, attention_mask=mask, global_positions=[[40, 250], [7]])
     ref = reference(q, k, v, False, mask)
     assert (out[0, :, 30:] - ref[0, :, 30:]).abs().max() < 1e-5
     assert (out[1] - ref[1]).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("q_len", [1, 5, 40])
-def test_decode_and_chunked_prefill_against_a_cache(q_len):
+@pytest.mark.parametrize("config", [EXACT, EXACT_WITH_SUMMARIES], ids=["plain", "summaries"])
+def test_decode_and_chunked_prefill_against_a_cache(q_len, config):
     q, k, v = qkv(length=333, q_len=q_len)
-    out = sparse_attention(q, k, v, EXACT, causal=True, frame_spans=[[(10, 74), (80, 144)]])
+    out = sparse_attention(q, k, v, config, causal=True, frame_spans=[[(10, 74), (80, 144)]])
     assert (out - reference(q, k, v, True)).abs().max() < 1e-5
 
 
@@ -199,13 +205,48 @@ def test_bad_settings_raise(settings, message):
         SparseAttentionConfig(**settings)
 
 
+@pytest.mark.parametrize("summaries", [False, True])
 @pytest.mark.parametrize("causal", [True, False])
-def test_shared_mask_fast_path_matches_the_general_mask_path(causal):
+def test_shared_mask_fast_path_matches_the_general_mask_path(causal, summaries):
     q, k, v = qkv(batch=1, length=1024)
-    config = SparseAttentionConfig(block_size=32, top_k=4, min_seq_len=0, chunk_bytes=1)
+    config = SparseAttentionConfig(block_size=32, top_k=4, min_seq_len=0, chunk_bytes=1, summarize_skipped=summaries)
     fast = sparse_attention(q, k, v, config, causal=causal)
     allowed = torch.ones(1024, 1024, dtype=torch.bool)
     if causal:
         allowed = allowed.tril()
     general = sparse_attention(q, k, v, config, causal=False, attention_mask=allowed[None, None])
     assert (fast - general).abs().max() < 1e-5
+
+
+def blockwise_constant(x: torch.Tensor, block: int) -> torch.Tensor:
+    """x with every token replaced by the first token of its block of `block` tokens."""
+    first = (torch.arange(x.shape[2]) // block) * block
+    return x[:, :, first]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_summaries_are_exact_when_each_skipped_block_holds_one_key(causal):
+    """A block of identical keys and values weighs exactly like its summary scored q.k + log(count), so with
+    summaries a small top_k still matches dense attention; without them it does not."""
+    q, k, v = qkv(length=512, seed=3)
+    k, v = blockwise_constant(k, 32), blockwise_constant(v, 32)
+    keep = torch.ones(2, 512, dtype=torch.bool)
+    keep[1, 70:90] = False  # padding inside a block: its summary must count only the kept keys
+    ref = reference(q, k, v, causal, keep)
+    with_summaries = SparseAttentionConfig(block_size=32, top_k=3, min_seq_len=0, summarize_skipped=True)
+    out = sparse_attention(q, k, v, with_summaries, causal=causal, attention_mask=keep)
+    assert (out - ref).abs().max() < 1e-4
+    plain = sparse_attention(q, k, v, SparseAttentionConfig(block_size=32, top_k=3, min_seq_len=0), causal=causal,
+                             attention_mask=keep)
+    assert (plain - ref).abs().max() > 1e-2
+
+
+def test_summaries_bring_diffuse_attention_closer_to_dense():
+    q, k, v = qkv(batch=1, length=2048, dim=32, seed=5)
+    q = q * 0.2  # low-contrast scores: attention spread over every block
+    ref = reference(q, k, v, True)
+    errors = {}
+    for summaries in (False, True):
+        config = SparseAttentionConfig(block_size=64, top_k=4, min_seq_len=0, summarize_skipped=summaries)
+        errors[summaries] = (sparse_attention(q, k, v, config, causal=True) - ref).norm() / ref.norm()
+    assert errors[True] < 0.5 * errors[False]

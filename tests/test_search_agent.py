@@ -209,3 +209,37 @@ def test_free_form_answers_are_matched_to_options():
     assert matching_option("4", ["14", "4", "40"]) == 1  # whole words only
     assert matching_option("red star and pink star", ["red star", "pink star"]) is None  # ambiguous
     assert matching_option("", ["a", "b"]) is None
+
+
+@pytest.mark.parametrize("strategy", ["timesearch", "spectemp", "exhaustive"])
+def test_counting_questions_sweep_for_every_appearance(needle_video, tmp_path, strategy):
+    path, world, questions = needle_video
+    counting = [q for q in questions if q["task_type"] == "counting"]
+    assert counting
+    for q in counting:
+        answer = agentime.ask(path, q["question"], options=q["options"], strategy=strategy, budget=32,
+                              models=oracle_models(world), config=Config(cache_dir=tmp_path))
+        assert answer.choice == q["answer"], (strategy, q["question"], answer.text, q["answer_text"])
+        assert len(answer.spans) == int(q["answer_text"])
+        assert all(any(overlaps(s, truth) for truth in q["answer_spans"]) for s in answer.spans)
+        steps = [s["step"] for s in answer.trace]
+        if strategy != "exhaustive":
+            assert "count_verify" in steps and answer.stats["target_frames"] <= 32
+        if strategy == "spectemp":
+            assert "count_draft" in steps and answer.stats["draft_frames"] > answer.stats["target_frames"]
+
+
+def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
+    from agentime.search.counting import count_appearances, counted_answer, is_count_question
+
+    scores = {"100.000": 0.9, "99.000": 0.1, "101.000": 0.2}  # one frame fires, its neighbours say no
+    scores.update({f"{t:.3f}": 1.0 for t in range(300, 306)})
+    scores["900.000"] = 0.95  # a run checked on one frame only
+    state = {"scores": scores, "draft_scores": {}}
+    spans = [[99.5, 100.5], [299.5, 305.5], [899.5, 900.5]]
+    assert count_appearances(state, spans, 0.5) == [[299.5, 305.5], [899.5, 900.5]]
+    assert counted_answer(2, ["3", "1", "2", "4"]) == (2, "2")
+    assert counted_answer(0, ["3", "1", "2", "4"]) == (1, "1")  # no option says 0: the nearest number
+    assert counted_answer(2, ["red", "blue"]) == (None, "2")
+    assert is_count_question("How many times does a red star appear?")
+    assert not is_count_question("How many sides does the red star have?")

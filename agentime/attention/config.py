@@ -28,6 +28,9 @@ class SparseAttentionConfig:
     global_positions: token positions (of the whole sequence) that attend to every key and that every query
         attends to, on top of any given per call (e.g. the question's tokens).
     frame_aligned: use frame boundaries when the caller provides them; fixed-size blocks otherwise.
+    summarize_skipped: every query also reads one summary key per key block it skips (the block's mean key and
+        mean value, weighted by the block's size), so attention mass spread over many blocks is not simply
+        dropped. Exactness with a covering top_k is kept (nothing is skipped then).
     chunk_bytes: rough memory budget of one chunk of query blocks processed together.
     """
 
@@ -38,6 +41,7 @@ class SparseAttentionConfig:
     min_seq_len: int = 4096
     global_positions: tuple[int, ...] = ()
     frame_aligned: bool = True
+    summarize_skipped: bool = False
     chunk_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:

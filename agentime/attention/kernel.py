@@ -296,12 +296,23 @@ def sparse_attention(
     globals_table = _global_table(global_positions, config, batch, k_len, device)
     n_global = 0 if globals_table is None else globals_table.shape[1]
 
-    flat_keys = key.reshape(batch * kv_heads * k_len, dim)
-    flat_values = value.reshape(batch * kv_heads * k_len, v_dim)
-    head_base = (torch.arange(batch * kv_heads, device=device) * k_len).view(batch, kv_heads, 1, 1)
+    summary = None
+    if config.summarize_skipped:
+        summary = _block_summaries(key, value, layout, key_padding, globals_table)
+        summary_open = _skipped_blocks(allowed, selection_indices, selection_valid, diagonal, causal, summary[2])
+        key_rows, value_rows, query_rows = _summary_tables(key, value, query, summary, scaling)
+    else:
+        key_rows, value_rows, query_rows = key, value, query
+    n_summary = 0 if summary is None else k_blocks
+    dim = query_rows.shape[-1]  # one more than given with summaries
+
+    rows_per_head = key_rows.shape[2]
+    flat_keys = key_rows.reshape(batch * kv_heads * rows_per_head, dim)
+    flat_values = value_rows.reshape(batch * kv_heads * rows_per_head, value_rows.shape[-1])
+    head_base = (torch.arange(batch * kv_heads, device=device) * rows_per_head).view(batch, kv_heads, 1, 1)
     global_blocks = layout.block_of[globals_table.clamp(min=0)] if n_global else None  # (B, n)
 
-    keys_per_block = top_k * k_block_len + n_global
+    keys_per_block = top_k * k_block_len + n_global + n_summary
     item = query.element_size()
     # temporaries of one query block: gathered keys/values and their positions, the additive mask (plus the
     # boolean pieces it is built from), and copies of its queries and outputs
@@ -320,10 +331,10 @@ def sparse_attention(
         # query blocks whose gathered keys all count and whose last selected block is their own share one
         # mask: open everywhere but the upper triangle of that last block
         triangle = torch.ones(q_block_len, k_block_len, dtype=torch.bool, device=device).tril()
-        shared_bias = torch.zeros(1, 1, q_block_len, keys_per_block, dtype=dtype, device=device)
-        shared_bias[..., selected - k_block_len :] = _bias_from_allowed(triangle, dtype)
+        shared_bias = torch.zeros(1, 1, q_block_len, selected + n_summary, dtype=dtype, device=device)
+        shared_bias[..., selected - k_block_len : selected] = _bias_from_allowed(triangle, dtype)
 
-    grouped_queries = query.view(batch, kv_heads, group, q_len, dim)
+    grouped_queries = query_rows.reshape(batch, kv_heads, group, q_len, dim)
     out_blocks = torch.empty(batch, kv_heads, group, q_blocks, q_block_len, v_dim, dtype=dtype, device=device)
     for c0 in range(0, q_blocks, chunk):
         c1 = min(q_blocks, c0 + chunk)
@@ -332,9 +343,14 @@ def sparse_attention(
         positions, present = _chunk_keys(
             layout.table, sel, selection_valid[:, :, c0:c1], globals_table, global_blocks, key_padding
         )
-        index = (head_base + positions.clamp(min=0)).reshape(-1)
-        keys = flat_keys.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, dim)
-        values = flat_values.index_select(0, index).view(batch * kv_heads * n, 1, keys_per_block, v_dim)
+        index = head_base + positions.clamp(min=0)
+        if summary is not None:  # block kb's summary row sits at k_len + kb; a closed one reads the last row
+            closed = torch.full_like(summary_open[:, :, c0:c1], k_blocks, dtype=torch.long)
+            block_ids = torch.arange(k_blocks, device=device).expand_as(closed)
+            index = torch.cat([index, head_base + k_len + torch.where(summary_open[:, :, c0:c1], block_ids, closed)], 3)
+        gathered = keys_per_block - n_summary
+        keys = flat_keys.index_select(0, index.reshape(-1)).view(batch * kv_heads * n, 1, keys_per_block, dim)
+        values = flat_values.index_select(0, index.reshape(-1)).view(batch * kv_heads * n, 1, keys_per_block, -1)
 
         rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
         absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
@@ -350,7 +366,7 @@ def sparse_attention(
         else:
             bias = _bias_from_allowed(present, dtype)[:, :, :, None, :]  # one row, broadcast over the queries
         if bias is not None and bias.dim() == 5:
-            bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], keys_per_block)
+            bias = bias.reshape(batch * kv_heads * n, 1, bias.shape[3], gathered)
 
         if q_uniform:
             chunk_queries = grouped_queries[:, :, :, c0 * q_block_len : c1 * q_block_len]
@@ -358,6 +374,10 @@ def sparse_attention(
             chunk_queries = grouped_queries.index_select(3, rows.clamp(min=0).reshape(-1))
         chunk_queries = chunk_queries.reshape(batch, kv_heads, group, n, q_block_len, dim).permute(0, 1, 3, 2, 4, 5)
         chunk_queries = chunk_queries.reshape(batch * kv_heads * n, group, q_block_len, dim)
+        if summary is not None and bias is not None and bias.shape[-1] == gathered:
+            bias = F.pad(bias, (0, n_summary))  # summaries are masked through their keys, not here
+        if summary is not None and mask4d is not None:
+            bias = _mask_summary_rows(bias, mask4d, rows, layout, summary, kv_heads, gathered)
         attended = F.scaled_dot_product_attention(
             chunk_queries,
             keys,
@@ -366,7 +386,7 @@ def sparse_attention(
             scale=scaling,
             enable_gqa=group > 1,
         )
-        attended = attended.view(batch, kv_heads, n, group, q_block_len, v_dim).permute(0, 1, 3, 2, 4, 5)
+        attended = attended[..., :v_dim].reshape(batch, kv_heads, n, group, q_block_len, v_dim).permute(0, 1, 3, 2, 4, 5)
         out_blocks[:, :, :, c0:c1] = attended
 
     out = out_blocks.view(batch, kv_heads, group, q_blocks * q_block_len, v_dim)
@@ -377,6 +397,78 @@ def sparse_attention(
     if n_global:
         _attend_global_rows(out, query, key, value, globals_table, q_offset, causal, key_padding, mask4d, scaling)
     return out
+
+
+def _block_summaries(key, value, layout: BlockLayout, key_padding, globals_table):
+    """Each key block's mean key and mean value (B, H_kv, KB, D) in the input dtype, the log of how many keys
+    they stand for (B, KB), -inf for blocks with none, and the (B, L_k) weights of the keys they average: padding
+    and global keys (read exactly anyway) are left out."""
+    batch, _, k_len, _ = key.shape
+    weights = key_padding.float() if key_padding is not None else torch.ones(batch, k_len, device=key.device)
+    if globals_table is not None:
+        present = globals_table >= 0
+        weights = weights.clone()
+        weights[torch.arange(batch, device=key.device)[:, None].expand_as(globals_table)[present],
+                globals_table[present]] = 0.0
+    counts = torch.zeros(batch, layout.num_blocks, device=key.device).index_add_(1, layout.block_of, weights)
+    mean_keys = block_means(key, layout.block_of, layout.num_blocks, False, weights).to(key.dtype)
+    mean_values = block_means(value, layout.block_of, layout.num_blocks, False, weights).to(value.dtype)
+    return mean_keys, mean_values, counts.log(), weights
+
+
+def _skipped_blocks(allowed, indices, valid, diagonal, causal: bool, log_counts) -> torch.Tensor:
+    """(B, H_kv, QB, KB): key blocks a query block may read but did not select, wholly in its past when causal."""
+    batch, kv_heads, q_blocks, _ = indices.shape
+    k_blocks = log_counts.shape[1]
+    chosen = torch.zeros(batch, kv_heads, q_blocks, k_blocks + 1, dtype=torch.bool, device=indices.device)
+    chosen.scatter_(3, torch.where(valid, indices, torch.full_like(indices, k_blocks)), True)
+    open_blocks = allowed[:, None] & ~chosen[..., :k_blocks] & torch.isfinite(log_counts)[:, None, None, :]
+    if causal:
+        block_ids = torch.arange(k_blocks, device=indices.device)
+        open_blocks = open_blocks & (block_ids[None, :] < diagonal[:, None])[None, None]
+    return open_blocks
+
+
+CLOSED_SCORE = -5000.0  # the score of a summary a query may not read: exp() of it is 0, and it fits float16
+
+
+def _summary_tables(key, value, query, summary, scaling: float):
+    """Keys, values and queries with one more head dimension and, per KV head, key block summaries as extra rows.
+
+    Keys: (B, H_kv, L_k + KB + 1, D + 1): the keys with 0 in the new dimension, then block kb's mean key with
+    log(count)/scale there (so it scores q.k + log(count), weighing as `count` keys alike), then one closed row
+    scoring CLOSED_SCORE. Values likewise hold the block means (with a zero column when their width matched the
+    keys', since SDPA's fused kernels want them equal). Queries get a 1 in the new dimension.
+    """
+    mean_keys, mean_values, log_counts, _ = summary
+    batch, kv_heads, k_len, dim = key.shape
+    k_blocks, v_dim = log_counts.shape[1], value.shape[-1]
+    keys = key.new_zeros(batch, kv_heads, k_len + k_blocks + 1, dim + 1)
+    keys[:, :, :k_len, :dim] = key
+    keys[:, :, k_len : k_len + k_blocks, :dim] = mean_keys
+    open_score = torch.where(torch.isfinite(log_counts), log_counts, torch.full_like(log_counts, CLOSED_SCORE))
+    keys[:, :, k_len : k_len + k_blocks, dim] = (open_score / scaling).to(key.dtype)[:, None, :]
+    keys[:, :, -1, dim] = CLOSED_SCORE / scaling
+    values = value.new_zeros(batch, kv_heads, k_len + k_blocks + 1, v_dim + (v_dim == dim))
+    values[:, :, :k_len, :v_dim] = value
+    values[:, :, k_len : k_len + k_blocks, :v_dim] = mean_values
+    return keys, values, torch.cat([query, query.new_ones(*query.shape[:3], 1)], dim=-1)
+
+
+def _mask_summary_rows(bias, mask4d, rows, layout: BlockLayout, summary, kv_heads: int, gathered: int):
+    """Under a 4-D mask, close the summaries of blocks a query row may not read whole (bias columns after
+    `gathered`)."""
+    _, _, log_counts, weights = summary
+    batch, n, width = mask4d.shape[0], rows.shape[0], rows.shape[1]
+    picked = mask4d[:, 0].index_select(1, rows.clamp(min=0).reshape(-1)).float() * weights[:, None, :]
+    readable = torch.zeros(batch, n * width, layout.num_blocks, device=mask4d.device)
+    readable.index_add_(2, layout.block_of, picked)
+    whole = readable >= log_counts.exp()[:, None, :] - 0.5
+    closed = torch.where(whole, 0.0, torch.finfo(bias.dtype).min).to(bias.dtype).view(batch, 1, n, width, -1)
+    closed = closed.expand(-1, kv_heads, -1, -1, -1).reshape(batch * kv_heads * n, 1, width, -1)
+    bias = bias.expand(-1, -1, width, -1).clone()
+    bias[..., gathered:] = closed
+    return bias
 
 
 def _attend_global_rows(out, query, key, value, globals_table, q_offset, causal, key_padding, mask4d, scaling) -> None:

@@ -4,7 +4,8 @@ Spans come from the evidence itself: relevant frames close in time form a span; 
 evidence frames plus, within the budget, two frames just after the main span (what follows it).
 Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
 span; others by the target (its own answer matched to an option, else its letter, else the option it finds
-most likely). Nothing here searches.
+most likely). Counting questions, once the search has swept for every appearance, are answered with the
+number of separate confident spans. Nothing here searches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from agentime.search.common import best_evidence_times, evenly_spaced, snap_to_overview
+from agentime.search.counting import count_appearances, counted_answer, is_count_question
 from agentime.search.prompts import ANSWER_INSTRUCTION
 from agentime.search.runtime import SearchRuntime, _key, trace
 from agentime.video.tafr import build_prompt, find_timestamps
@@ -119,7 +121,9 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     cfg = rt.config
     spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
     main = _main_span(state, spans, rt.question)
-    after = _frames_after(rt, state, main) if main and cfg.answer_frames > 2 * len(AFTER_SPAN) else []
+    counting = bool(state.get("counted")) and is_count_question(rt.question)
+    wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
+    after = _frames_after(rt, state, main) if wants_after else []
     times = best_evidence_times(state, cfg.answer_frames - len(after))
     if not times:
         ranked = sorted(state["scores"].items(), key=lambda kv: -kv[1])[: cfg.answer_frames]
@@ -129,7 +133,14 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     rt._charge(state, "target", times, began, calls=0)
     texts = option_texts(rt.options)
     choice, text, how = None, "", ""
-    if texts:
+    if counting:
+        appearances = state.get("appearances") or count_appearances(state, spans, cfg.relevance_threshold)
+        index, text = counted_answer(len(appearances), texts)
+        choice = LETTERS[index] if index is not None else None
+        how = f"{len(appearances)} separate confident appearances counted"
+        spans = appearances
+        main = appearances[0] if appearances else None
+    elif texts:
         ranges = [find_timestamps(t) for t in texts]
         if main and all(len(r) >= 2 for r in ranges):
             overlaps = [_iou(main, r[:2]) for r in ranges]

@@ -24,4 +24,5 @@ def step(rt: SearchRuntime, state: dict) -> None:
             ranked = sorted(state["scores"].items(), key=lambda kv: -kv[1])[: rt.config.answer_frames]
             keep_evidence(state, [float(k) for k, _ in ranked], [v for _, v in ranked], "best available", "target", -1)
         state["confidence"] = max((e["score"] for e in state["evidence"]), default=0.0)
+        state["counted"] = True  # every frame was scored: every appearance is in the evidence
         state["done"] = True

@@ -5,7 +5,8 @@ region to inspect next: around its most relevant frame so far, else around the e
 inspected. The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
 salient for the question and diverse (a penalty for being close in time to frames already picked). The target
 scores the proposals and reflects over all kept evidence; a proposal it scores below the relevance threshold
-is rejected, and the trace says so. At most T rounds (default 3).
+is rejected, and the trace says so. At most T rounds (default 3). Counting questions sweep the whole video
+instead: the draft checks the likeliest runs, the target verifies what it finds (see `counting.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview
+from agentime.search.counting import is_count_question, sweep
 from agentime.search.runtime import SearchRuntime, trace
 
 
@@ -92,6 +94,11 @@ def _round(rt: SearchRuntime, state: dict) -> None:
 
 
 def step(rt: SearchRuntime, state: dict) -> None:
+    if state["phase"] == "start" and is_count_question(rt.question):
+        sweep(rt, state, use_draft=True)
+        if state.get("counted"):
+            state["done"] = True
+            return
     if state["phase"] == "start":
         _first_look(rt, state)
     else:

@@ -5,7 +5,8 @@ embedder finds closest to the question, else the centre); segments enter a prior
 target's score and the embedder's similarity. Each later step pops the most promising segment, spotlights
 its likeliest frames, zooms into the best moment with denser sampling, keeps what the target finds relevant
 and reflects (sufficiency probability = confidence). It stops when confident or out of budget; otherwise it
-goes deeper (halves of the segment re-enter the queue) or backtracks to the next segment.
+goes deeper (halves of the segment re-enter the queue) or backtracks to the next segment. Counting questions
+sweep the whole video for every appearance instead (see `counting.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
+from agentime.search.counting import is_count_question, sweep
 from agentime.search.runtime import SearchRuntime, trace
 
 SPOTLIGHT_FRAMES = 4
@@ -107,6 +109,11 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
 
 
 def step(rt: SearchRuntime, state: dict) -> None:
+    if state["phase"] == "start" and is_count_question(rt.question):
+        sweep(rt, state, use_draft=False)
+        if state.get("counted"):
+            state["done"] = True
+            return
     if state["phase"] == "start":
         _start(rt, state)
     elif state["queue"] and rt.budget_left(state) > 0:
