@@ -1,8 +1,8 @@
 """Benchmark of the frame-aware sparse attention against dense SDPA, measured in the same run.
 
     python -m pipelines.bench_attention [--lengths 4096,16384,32768,65536] [--dtypes float32,bfloat16]
-                                        [--model embedded:target] [--frames 256] [--frame-seconds 2.5]
-                                        [--questions 24] [--threads N] [--skip-model] [--json]
+                                        [--model embedded:target] [--frames 1024] [--frame-seconds 1]
+                                        [--questions 12] [--threads N] [--skip-model] [--json]
 
 Kernel grid (B=1, 8 query heads, 2 KV heads, head dim 64, causal and non-causal): time and peak memory of
 `torch.nn.functional.scaled_dot_product_attention` (GQA via `enable_gqa`, as transformers calls it) and of the
@@ -19,13 +19,15 @@ grid). Prompts are the backend's own yes/no prompts (`yes_no_parts`: each frame 
 the statement) over `--frames` frames rendered from a synthetic world, one every `--frame-seconds`.
 (c) captured: q/k/v of every text layer in a dense prefill of one such prompt; sparse vs dense output per layer
 (cosine, minimum row cosine) with frame-aligned blocks (the prompt's frame spans) and with fixed blocks, the
-prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest
-frame-aligned cosine, `cosine_min_with_summaries` the same with `summarize_skipped` on. End to end: `--questions` statements ("a red triangle is visible"), half true (an object
-some frame shows), half false (a colour or shape shown, in a combination no frame shows, when possible), each
-over its own world; answered yes when the backend's P(yes) > 0.5, dense and sparse back to back; accuracy of
-each, agreement of sparse with dense, the AUC of P(yes) (true vs false statements, threshold-free), and the mean
-time of the model's forward pass (prefill: vision tower and text model). The embedded target was trained on single frames and short clips (at most 1024 positions), so
-its accuracy on 256-frame prompts may be near chance; agreement with dense is the sparse kernel's own signal.
+prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest frame-
+aligned cosine, `cosine_min_with_summaries` the same with `summarize_skipped` on. End to end: `--questions`
+statements ("a red triangle is visible"), half true (an object some frame shows), half false (a colour or shape
+shown, in a combination no frame shows, when possible), each over its own world; answered yes when the backend's
+P(yes) > 0.5, dense and sparse back to back; accuracy of each, agreement of sparse with dense, the AUC of P(yes)
+(true vs false statements, threshold-free), and the mean time of the model's forward pass (prefill: vision tower
+and text model). The embedded target was trained on single frames and short clips (at most 1024 positions), so its
+accuracy on 1024-frame prompts (about 32k tokens) may be near chance; agreement with dense is the sparse kernel's
+own signal.
 """
 
 from __future__ import annotations
@@ -461,9 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model spec of the model part: embedded:target (default), hf:/path or a folder")
-    parser.add_argument("--frames", type=int, default=256, help="frames per prompt in the model part")
-    parser.add_argument("--frame-seconds", type=float, default=2.5, help="seconds between sampled frames")
-    parser.add_argument("--questions", type=int, default=24, help="yes/no statements in the end-to-end part")
+    parser.add_argument("--frames", type=int, default=1024, help="frames per prompt in the model part")
+    parser.add_argument("--frame-seconds", type=float, default=1.0, help="seconds between sampled frames")
+    parser.add_argument("--questions", type=int, default=12, help="yes/no statements in the end-to-end part")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-model", action="store_true", help="only the kernel grid")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
