@@ -5,7 +5,9 @@ blocks by a cheap pooled score (see `selection.py`), always including the sink a
 global tokens (e.g. the question) that every query reads and that themselves read every key. The selected
 blocks are gathered per KV head and attended with one fused SDPA call per chunk of query blocks, with the query
 heads of a group sharing the gathered keys (grouped-query attention without expanding K/V). Token-level masks
-exist only per chunk and per selected block; no (B, H, L, L) tensor is ever built.
+exist only per chunk and per selected block; no (B, H, L, L) tensor is ever built. With `summarize_skipped`,
+each query also reads one summary row per key block it skips (mean key and value, scored with log(count) added),
+which keeps attention spread thinly over many blocks from being dropped.
 
 Semantics match `torch.nn.functional.scaled_dot_product_attention`: with a top_k covering every block the
 output equals dense attention. Causal attention is aligned bottom-right: the queries are the last L_q of the
