@@ -288,6 +288,7 @@ def sparse_attention(
     if mask4d is not None:
         allowed = allowed & _block_allowed_from_mask(mask4d, q_table, layout)
     selection = select_blocks(pooled_queries, pooled_keys, allowed, diagonal, config, causal, scaling)
+    del pooled_queries, pooled_keys  # the chunk loop below sets the peak: nothing it does not need stays alive
     top_k = selection.indices.shape[-1]
     # Sorted with invalid slots first: under causal attention every selected block but the last one then lies
     # wholly in the past of its query block, so only the last slot needs a per-query (triangular) mask.
