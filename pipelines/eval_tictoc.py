@@ -4,7 +4,8 @@ baseline and, optionally, an OpenAI-compatible LLM alone and with the policy for
 Reads every `prefer{Tool,NoTool}_elapse_{0,1,2}.json` present in DATA_DIR, prints the normalized
 alignment rate (balanced accuracy), accuracy and the per-level, per-label breakdown; `--json` prints
 one JSON object with a top-level `normalized_alignment` (the policy's). The threshold baseline is the
-best single elapsed-seconds threshold fitted on DATA_DIR itself (an optimistic reference).
+best single elapsed-seconds threshold fitted on DATA_DIR itself (an optimistic reference). `latency_ms` is the
+time of one `decide` call on up to 100 of the samples, one at a time after warm-up.
 
 LLM protocol (as in the TicToc paper): each message's content is prefixed with its timestamp, the tool
 schemas are offered, and a sample counts as "called" when the reply contains a tool call. With the
@@ -73,6 +74,28 @@ def evaluate_llm(samples: list[LabeledSample], spec: str, decisions: list[bool])
     return {"model": model, "alone": alignment_report(alone), "with_policy": alignment_report(gated)}
 
 
+LATENCY_SAMPLES = 100
+
+
+def decision_latency(policy: ToolTimingPolicy, cases: list, count: int = LATENCY_SAMPLES) -> dict:
+    """Milliseconds per `decide` call, one sample at a time after warm-up, with the encoder's text cache
+    emptied first: each conversation's texts are embedded anew (tool descriptions repeat within a domain,
+    as they do in a running agent, and are then cached)."""
+    chosen = cases[:: max(1, len(cases) // count)][:count]
+    if not chosen:
+        return {"samples": 0}
+    policy.decide(*chosen[0])  # warm-up: the encoder is loaded
+    policy._encoder().clear_cache()
+    times = []
+    for messages, tools, now in chosen:
+        started = time.perf_counter()
+        policy.decide(messages, tools, now)
+        times.append(1000 * (time.perf_counter() - started))
+    times.sort()
+    return {"samples": len(times), "median_ms": round(times[len(times) // 2], 2),
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "max_ms": round(times[-1], 2)}
+
+
 def evaluate(data_dir: str, llm: str | None = None, limit: int | None = None) -> dict:
     samples = read_tictoc_dir(data_dir)
     if limit:
@@ -93,6 +116,7 @@ def evaluate(data_dir: str, llm: str | None = None, limit: int | None = None) ->
     baseline["threshold_seconds"] = cut
     report["threshold_baseline"] = baseline
     report["batch_seconds_per_sample"] = seconds / max(1, len(samples))
+    report["latency_ms"] = decision_latency(policy, cases)
     if llm:
         report["llm"] = evaluate_llm(samples, llm, [d.call for d in decisions])
     return report
@@ -127,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=1))
         return 0
     print_report("policy", report)
+    latency = report["latency_ms"]
+    if latency.get("samples"):
+        print(f"  decision latency, one sample at a time: median {latency['median_ms']:.1f} ms, "
+              f"90th percentile {latency['p90_ms']:.1f} ms ({latency['samples']} samples)")
     print_report(f"threshold baseline (> {report['threshold_baseline']['threshold_seconds']:.0f} s)",
                  report["threshold_baseline"])
     if "llm" in report:

@@ -52,9 +52,12 @@ def test_eval_cli_prints_alignment_json_on_a_subset(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert 0.0 <= report["normalized_alignment"] <= 1.0 and report["samples"] == 60
     assert set(report["per_level"]) == {"1"} and "threshold_baseline" in report
+    latency = report["latency_ms"]  # reported, never asserted against a time
+    assert latency["samples"] == 60 and 0 < latency["median_ms"] <= latency["p90_ms"] <= latency["max_ms"]
     assert eval_tictoc.main([str(tmp_path), "--limit", "40"]) == 0
     text = capsys.readouterr().out
     assert "policy: normalized alignment" in text and "level 1 (medium)" in text and "threshold baseline" in text
+    assert "decision latency" in text
     assert eval_tictoc.main([str(tmp_path / "nothing_here")]) == 2
 
 

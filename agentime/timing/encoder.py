@@ -115,6 +115,11 @@ class SentenceEncoder:
                 chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return chunks
 
+    def clear_cache(self) -> None:
+        """Forget every embedded text (the next encode of each runs the model again)."""
+        with self._lock:
+            self._cache.clear()
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [t if t.strip() else "(empty)" for t in (str(x) for x in texts)]
         with self._lock:
