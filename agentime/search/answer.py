@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from agentime.search.base import AFTER_SPAN
 from agentime.search.common import best_evidence_times, evenly_spaced, snap_to_overview
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
 from agentime.search.prompts import ANSWER_INSTRUCTION
@@ -92,9 +93,6 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
                     if c >= max(confidence) - SPAN_CONFIDENCE_MARGIN)
     best = max(state["evidence"], key=lambda e: e["score"])["t"]
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
-
-
-AFTER_SPAN = (1.5, 4.0)  # seconds after the found span shown with the evidence ("what comes right after")
 
 
 def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from agentime.errors import ConfigError
 
 
+AFTER_SPAN = (1.5, 4.0)  # seconds after the found span whose frames the answer adds ("what comes right after")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Knobs of the strategies; `budget` is in target-model frames."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentime.index.frame_index import FrameIndex
-from agentime.search.base import SearchConfig
+from agentime.search.base import AFTER_SPAN, SearchConfig
 from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
 from agentime.video.cache import OverviewStore, decode_chunk
 from agentime.video.frames import Frame
@@ -133,6 +133,11 @@ class SearchRuntime:
 
     def budget_left(self, state: dict) -> int:
         return self.config.budget - int(state["stats"]["target_frames"])
+
+    def search_budget_left(self, state: dict) -> int:
+        """What a search may still spend: the budget less the frames the answer step adds after the span."""
+        reserve = len(AFTER_SPAN) if self.config.answer_frames > 2 * len(AFTER_SPAN) else 0
+        return self.budget_left(state) - reserve
 
     # -- embedder --------------------------------------------------------------------------------------
     def query_scores(self) -> np.ndarray | None:

@@ -3,8 +3,8 @@
 The target first sees N uniform frames (default 10) and reflects. While it is not confident, it names the
 region to inspect next: around its most relevant frame so far, else around the embedder's best moment not yet
 inspected. The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
-salient for the question and diverse (a penalty for being close in time to frames already picked). The target
-scores the proposals and reflects over all kept evidence; a proposal it scores below the relevance threshold
+salient for the question (the draft's relevance plus half the embedder's normalised similarity) and diverse
+(a penalty for being close in time to frames already picked). The target scores the proposals and reflects over all kept evidence; a proposal it scores below the relevance threshold
 is rejected, and the trace says so. At most T rounds (default 3). Counting questions sweep the whole video
 instead: the draft checks the likeliest runs, the target verifies what it finds (see `counting.py`).
 """
@@ -51,6 +51,21 @@ def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
     return start, start + width, "unexplored region"
 
 
+PRIOR_WEIGHT = 0.5  # salience = the draft's relevance + this much of the embedder's (normalised) similarity
+
+
+def _retrieval_prior(rt: SearchRuntime, times: list[float]) -> np.ndarray:
+    """The embedder's similarity to the question at each time (nearest overview frame), scaled to [0, 1] over
+    the whole video; zeros without an index. The draft's lookalike mistakes rarely agree with it."""
+    similarity = rt.query_scores()
+    grid = rt.view.overview_times
+    if similarity is None or grid.size == 0 or not times:
+        return np.zeros(len(times))
+    lo, hi = float(np.min(similarity)), float(np.max(similarity))
+    nearest = np.clip(np.searchsorted(grid, times), 0, grid.size - 1)
+    return (similarity[nearest] - lo) / (hi - lo + 1e-9)
+
+
 def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndarray) -> list[float]:
     """k salient, mutually diverse frames: greedy on score minus a penalty for nearness to picked frames."""
     picked_before = [e["t"] for e in state["evidence"]]
@@ -80,7 +95,7 @@ def _round(rt: SearchRuntime, state: dict) -> None:
     trace(state, "draft_scan", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
           scores=[float(np.max(draft_scores))] if len(draft_scores) else [],
           note=f"round {state['round']}: {len(times)} frames of {start:.0f}-{end:.0f} s ({why})")
-    proposals = _propose(rt, state, times, draft_scores)
+    proposals = _propose(rt, state, times, draft_scores + PRIOR_WEIGHT * _retrieval_prior(rt, times))
     verified = rt.target_relevance(state, proposals)
     rejected = [t for t, s in zip(proposals, verified, strict=True) if s < rt.config.relevance_threshold]
     trace(state, "verify", model="target", times=proposals, scores=verified,
@@ -104,5 +119,5 @@ def step(rt: SearchRuntime, state: dict) -> None:
     else:
         _round(rt, state)
     confident = state["confidence"] >= rt.config.confidence_threshold
-    if confident or state["round"] >= rt.config.rounds or rt.budget_left(state) <= 0:
+    if confident or state["round"] >= rt.config.rounds or rt.search_budget_left(state) <= 0:
         state["done"] = True

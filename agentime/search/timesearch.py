@@ -62,7 +62,7 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     _, ranked = _embed_prior(rt, segment["start"], segment["end"])
     if rt.query_scores() is None:
         ranked = evenly_spaced(segment["start"], segment["end"], SPOTLIGHT_FRAMES)
-    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][: min(SPOTLIGHT_FRAMES, rt.budget_left(state))]
+    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][: min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))]
     scores = rt.target_relevance(state, fresh)
     seen = {float(k): v for k, v in state["scores"].items() if segment["start"] <= float(k) < segment["end"]}
     trace(state, "spotlight", model="target", times=fresh, scores=scores,
@@ -70,7 +70,7 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
           segment=[segment["start"], segment["end"]])
     keep_evidence(state, fresh, scores, "spotlighted", "target", rt.config.relevance_threshold)
     best_t, best = max(seen.items(), key=lambda kv: kv[1]) if seen else (None, 0.0)
-    if best_t is not None and best >= rt.config.relevance_threshold and rt.budget_left(state) > 0:
+    if best_t is not None and best >= rt.config.relevance_threshold and rt.search_budget_left(state) > 0:
         _zoom(rt, state, best_t)
     elif segment["end"] - segment["start"] > 2 * rt.config.zoom_seconds:
         middle = (segment["start"] + segment["end"]) / 2
@@ -89,10 +89,10 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
     step = 1.0 / rt.config.zoom_fps
     windows = [(max(0.0, around - half), min(rt.view.duration - 1e-3, around + half))]
     extensions = 0
-    while windows and rt.budget_left(state) > 0:
+    while windows and rt.search_budget_left(state) > 0:
         start, end = windows.pop(0)
         times = [round(t, 3) for t in np.arange(start, end, step) if f"{t:.3f}" not in state["scores"]]
-        times = times[: max(0, rt.budget_left(state))]
+        times = times[: max(0, rt.search_budget_left(state))]
         if not times:
             continue
         scores = rt.target_relevance(state, times)
@@ -116,12 +116,12 @@ def step(rt: SearchRuntime, state: dict) -> None:
             return
     if state["phase"] == "start":
         _start(rt, state)
-    elif state["queue"] and rt.budget_left(state) > 0:
+    elif state["queue"] and rt.search_budget_left(state) > 0:
         _spotlight(rt, state)
         if state["evidence"]:
             reflect(rt, state)
     confident = state["confidence"] >= rt.config.confidence_threshold
-    if confident or not state["queue"] or rt.budget_left(state) <= 0:
+    if confident or not state["queue"] or rt.search_budget_left(state) <= 0:
         if not confident and state["evidence"] and not state["trace"][-1]["step"] == "reflect":
             reflect(rt, state)
         state["done"] = True
