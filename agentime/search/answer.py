@@ -78,7 +78,8 @@ def span_confidence(state: dict, span: list[float]) -> float:
     """
     scores = {t: s for t, s in state.get("draft_scores", {}).items()}
     scores.update(state["scores"])
-    inside = [s for t, s in scores.items() if span[0] <= float(t) <= span[1]]
+    # strictly inside: the frames at a span's padded edges are the ones that were found not relevant
+    inside = [s for t, s in scores.items() if span[0] < float(t) < span[1]]
     return float(np.mean(inside)) if inside else 0.0
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from agentime.errors import ConfigError
 
 
-AFTER_SPAN = (1.5, 4.0)  # seconds after the found span whose frames the answer adds ("what comes right after")
+AFTER_SPAN = (2.0, 5.0)  # seconds after the found span whose frames the answer adds ("what comes right after")
 
 
 @dataclass(frozen=True)

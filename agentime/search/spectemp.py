@@ -4,9 +4,10 @@ The target first sees N uniform frames (default 10) and reflects. While it is no
 region to inspect next: around its most relevant frame so far, else around the embedder's best moment not yet
 inspected. The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
 salient for the question (the draft's relevance plus half the embedder's normalised similarity) and diverse
-(a penalty for being close in time to frames already picked). The target scores the proposals and reflects over all kept evidence; a proposal it scores below the relevance threshold
-is rejected, and the trace says so. At most T rounds (default 3). Counting questions sweep the whole video
-instead: the draft checks the likeliest runs, the target verifies what it finds (see `counting.py`).
+(a penalty for being close in time to frames already picked). The target scores the proposals and reflects
+over all kept evidence; a proposal it scores below the relevance threshold is rejected, and the trace says so.
+At most T rounds (default 3). Counting questions sweep the whole video instead: the draft checks the likeliest
+runs, the target verifies what it finds (see `counting.py`).
 """
 
 from __future__ import annotations
