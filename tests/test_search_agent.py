@@ -195,6 +195,9 @@ def test_first_span_skips_a_flaky_lookalike_before_the_real_appearance():
     assert [round(s[0]) for s in spans] == [100, 300]
     assert span_confidence(state, spans[0]) < span_confidence(state, spans[1])
     assert _main_span(state, spans, "When does the red star first appear?")[0] == 299.5
+    # the frames at a span's padded edges were found not relevant: they do not lower its confidence
+    state["scores"].update({"299.500": 0.0, "309.500": 0.0})
+    assert span_confidence(state, spans[1]) == 1.0
     # a real earlier appearance, as confident as the later one, is the first
     state["scores"].update({"101.000": 1.0, "100.000": 1.0, "102.000": 1.0})
     assert _main_span(state, spans, "When does the red star first appear?")[0] == 99.5
