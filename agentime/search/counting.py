@@ -58,6 +58,18 @@ def _one_appearance(rt: SearchRuntime, state: dict, a: float, b: float) -> bool:
     return bool(rt.target_relevance(state, [middle])[0] >= rt.config.relevance_threshold)
 
 
+def _second_look(rt: SearchRuntime, state: dict, confirmed: list[float], runs: dict) -> list[float]:
+    """The confirmed moments whose next most similar frame, at least a second away, the target also finds the
+    object in (while the budget lasts; a moment without such a frame, or without budget, stands)."""
+    seconds = {t: next((u for u in runs[t][1:] if abs(u - t) >= 1.0), None) for t in confirmed}
+    wanted = [u for u in seconds.values() if u is not None][: max(0, rt.budget_left(state))]
+    scores = dict(zip(wanted, rt.target_relevance(state, wanted), strict=True))
+    trace(state, "count_second_look", model="target", times=wanted, scores=list(scores.values()),
+          note="a second frame of each confirmed moment")
+    threshold = rt.config.relevance_threshold
+    return [t for t in confirmed if seconds[t] not in scores or scores[seconds[t]] >= threshold]
+
+
 def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
     """Check the likeliest moments of the whole video for the looked-for object; the confirmed ones, joined
     where the object stays on screen between them, are the appearances (state["appearances"])."""
@@ -80,6 +92,8 @@ def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
     picks = picks[: max(0, rt.budget_left(state))]
     verified = rt.target_relevance(state, picks)
     confirmed = sorted(t for t, s in zip(picks, verified, strict=True) if s >= threshold)
+    if source == "target":  # no draft to agree with: a second frame of each confirmed moment must agree
+        confirmed = _second_look(rt, state, confirmed, {run[0]: run for run in runs})
     trace(state, "count_verify", model="target", times=picks, scores=verified,
           note=f"{len(confirmed)} of {len(picks)} candidate moments confirmed")
     keep_evidence(state, picks, verified, "a candidate appearance, confirmed", source, threshold)
