@@ -56,8 +56,8 @@ PRIOR_WEIGHT = 0.5  # salience = the draft's relevance + this much of the embedd
 
 
 def _retrieval_prior(rt: SearchRuntime, times: list[float]) -> np.ndarray:
-    """The embedder's similarity to the question at each time (nearest overview frame), scaled to [0, 1] over
-    the whole video; zeros without an index. The draft's lookalike mistakes rarely agree with it."""
+    """The embedder's similarity to the question at each time (the overview frame at or after it), scaled to
+    [0, 1] over the whole video; zeros without an index. The draft's lookalike mistakes rarely agree with it."""
     similarity = rt.query_scores()
     grid = rt.view.overview_times
     if similarity is None or grid.size == 0 or not times:
