@@ -1,7 +1,8 @@
 """The final answer: the target looks at the kept evidence frames (with their timestamps) and answers.
 
 Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
-evidence frames plus, within the budget, two frames just after the main span (what follows it).
+evidence frames plus, within the budget, two frames just after the main span (what follows it). For "first"
+questions, early spans resting on one frame get a second look before they can count as the first appearance.
 Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
 span; others by the target (its own answer matched to an option, else its letter, else the option it finds
 most likely). Counting questions, once the search has swept for every appearance, are answered with the
@@ -16,7 +17,7 @@ import time
 import numpy as np
 
 from agentime.search.base import AFTER_SPAN
-from agentime.search.common import best_evidence_times, evenly_spaced, snap_to_overview
+from agentime.search.common import best_evidence_times, evenly_spaced, keep_evidence, snap_to_overview
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
 from agentime.search.prompts import ANSWER_INSTRUCTION
 from agentime.search.runtime import SearchRuntime, _key, trace
@@ -25,6 +26,7 @@ from agentime.video.tafr import build_prompt, find_timestamps
 LETTERS = "ABCDEFGHIJ"
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-J])[.):]\s*")
 _LETTER = re.compile(r"\b([A-J])\b")
+FIRST = re.compile(r"\bfirst\b", re.IGNORECASE)
 
 
 def option_texts(options) -> list[str]:
@@ -70,17 +72,46 @@ def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -
 SPAN_CONFIDENCE_MARGIN = 0.1
 
 
-def span_confidence(state: dict, span: list[float]) -> float:
-    """Mean relevance of every frame scored inside the span (target scores, else the draft's).
-
-    An object really on screen is seen in frame after frame; a lookalike fires on some frames and not others,
-    so its spans score lower.
-    """
+def _scored_near(state: dict, span: list[float]) -> dict[float, float]:
+    """Relevance of every frame scored in the span or within half a second of it (target, else draft)."""
     scores = {t: s for t, s in state.get("draft_scores", {}).items()}
     scores.update(state["scores"])
-    # strictly inside: the frames at a span's padded edges are the ones that were found not relevant
-    inside = [s for t, s in scores.items() if span[0] < float(t) < span[1]]
-    return float(np.mean(inside)) if inside else 0.0
+    return {float(t): s for t, s in scores.items() if span[0] - 0.5 <= float(t) <= span[1] + 0.5}
+
+
+def span_confidence(state: dict, span: list[float]) -> float:
+    """Median relevance of the frames scored in and just around the span.
+
+    An object really on screen is seen in frame after frame (a few frames at its edges, found not relevant,
+    do not move the median); a lookalike fires on some frames and not others, so its spans score lower.
+    """
+    near = list(_scored_near(state, span).values())
+    return float(np.median(near)) if near else 0.0
+
+
+def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> list[list[float]]:
+    """For "first" questions: each span before the most confident one that rests on a single scored frame gets
+    one more frame (a second later, else earlier) scored by the target while the budget lasts, so one lookalike
+    frame cannot pass for the first appearance. Returns the spans, recomputed when anything was looked at."""
+    if not spans:
+        return spans
+    confidence = [span_confidence(state, span) for span in spans]
+    looked = []
+    for span in spans[: int(np.argmax(confidence))]:
+        near = _scored_near(state, span)
+        if len(near) != 1 or rt.budget_left(state) <= 0:
+            continue
+        [t] = near
+        fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and _key(u) not in state["scores"]]
+        if fresh:
+            score = rt.target_relevance(state, fresh[:1])
+            keep_evidence(state, fresh[:1], score, "second look at an early one-frame span", "target",
+                          rt.config.relevance_threshold)
+            looked.append(fresh[0])
+    if not looked:
+        return spans
+    trace(state, "second_look", model="target", times=looked, note="early one-frame spans checked once more")
+    return evidence_spans(state, rt.config.relevance_threshold, max(2.5, 2.0 / rt.config.zoom_fps), rt.view.duration)
 
 
 def _main_span(state: dict, spans: list[list[float]], question: str) -> list[float] | None:
@@ -88,7 +119,7 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
     the span of the most relevant evidence frame."""
     if not spans:
         return None
-    if re.search(r"\bfirst\b", question, re.IGNORECASE):
+    if FIRST.search(question):
         confidence = [span_confidence(state, span) for span in spans]
         return next(span for span, c in zip(spans, confidence, strict=True)
                     if c >= max(confidence) - SPAN_CONFIDENCE_MARGIN)
@@ -119,6 +150,8 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     began = time.perf_counter()
     cfg = rt.config
     spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
+    if FIRST.search(rt.question):
+        spans = _second_looks(rt, state, spans)
     main = _main_span(state, spans, rt.question)
     counting = bool(state.get("counted")) and is_count_question(rt.question)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
