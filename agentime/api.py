@@ -32,10 +32,13 @@ class EvidenceFrame:
     """A frame that supports the answer, with its timestamp and why it was kept."""
 
     t: float
-    score: float
+    score: float | None  # the relevance the search measured; None for a frame shown only as context
     reason: str
     source: str
     frame: Frame | None = field(default=None, repr=False)
+
+    def score_text(self) -> str:
+        return f"{self.score:.2f}" if self.score is not None else "context"
 
 
 @dataclass
@@ -180,13 +183,19 @@ class Session:
         search, final = result["search"], result["answer"]
         by_time = {e["t"]: e for e in search["evidence"]}
         times = final["evidence_times"]
+        after = set(final.get("after_times", []))
         view = self._context.cache[(result["video"]["directory"], result["video"]["frames"])][0]
         frames = view.frames_at(times)
         evidence = []
         for t, frame in zip(times, frames, strict=True):
-            e = by_time.get(t, {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available",
-                                "source": "target"})
-            evidence.append(EvidenceFrame(t, float(e["score"]), e["reason"], e["source"], frame))
+            if t in by_time:
+                e = by_time[t]
+            elif t in after:
+                e = {"score": None, "reason": "just after the found span: shows what follows it", "source": "answer"}
+            else:
+                e = {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available", "source": "target"}
+            score = None if e["score"] is None else float(e["score"])
+            evidence.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
         return Answer(question=question, text=final["text"], choice=final["choice"],
                       spans=[tuple(s) for s in final["spans"]], evidence=evidence,
                       confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],

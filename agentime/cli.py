@@ -68,7 +68,7 @@ def _ask(args: argparse.Namespace) -> int:
     print(f"confidence: {answer.confidence:.2f} ({answer.strategy})")
     for start, end in answer.spans:
         print(f"span: {format_timestamp(start)} - {format_timestamp(end)}")
-    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score:.2f})" for e in answer.evidence))
+    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in answer.evidence))
     stats = answer.stats
     print(f"looked at {stats['target_frames']} target frames, {stats['draft_frames']} draft frames "
           f"in {stats['seconds']:.1f} s of model time")

@@ -246,3 +246,15 @@ def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
     assert counted_answer(2, ["red", "blue"]) == (None, "2")
     assert is_count_question("How many times does a red star appear?")
     assert not is_count_question("How many sides does the red star have?")
+
+
+def test_frames_after_the_span_are_context_not_scored_evidence(needle_video, tmp_path):
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "order")
+    answer = agentime.ask(path, q["question"], options=q["options"], strategy="timesearch", budget=32,
+                          models=oracle_models(world), config=Config(cache_dir=tmp_path))
+    context = [e for e in answer.evidence if e.score is None]
+    assert context and all("after the found span" in e.reason and e.t > answer.spans[0][1] for e in context)
+    assert all(e.score_text() == "context" for e in context)
+    assert answer.choice == q["answer"]
+    json.dumps(answer.to_dict(), allow_nan=False)  # plain JSON: no NaN stands in for a missing score

@@ -160,7 +160,7 @@ def answer_markdown(answer, how: str) -> str:
 
 
 def gallery_items(answer) -> list:
-    return [(e.frame.image, f"{clock(e.t)} · score {e.score:.2f} · {e.reason}") for e in answer.evidence
+    return [(e.frame.image, f"{clock(e.t)} · score {e.score_text()} · {e.reason}") for e in answer.evidence
             if e.frame is not None]
 
 
