@@ -19,8 +19,8 @@ grid). Prompts are the backend's own yes/no prompts (`yes_no_parts`: each frame 
 the statement) over `--frames` frames rendered from a synthetic world, one every `--frame-seconds`.
 (c) captured: q/k/v of every text layer in a dense prefill of one such prompt; sparse vs dense output per layer
 (cosine, minimum row cosine) with frame-aligned blocks (the prompt's frame spans) and with fixed blocks, the
-prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest frame-
-aligned cosine, `cosine_min_with_summaries` the same with `summarize_skipped` on. End to end: `--questions`
+prompt's text being global tokens in both, as the backend's input hook sets them; `cosine_min` is the lowest
+frame-aligned cosine, `cosine_min_with_summaries` the same with `summarize_skipped` on. End to end: `--questions`
 statements ("a red triangle is visible"), half true (an object some frame shows), half false (a colour or shape
 shown, in a combination no frame shows, when possible), each over its own world; answered yes when the backend's
 P(yes) > 0.5, dense and sparse back to back; accuracy of each, agreement of sparse with dense, the AUC of P(yes)

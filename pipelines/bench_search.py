@@ -1,7 +1,8 @@
 """Benchmark the search strategies on a synthetic benchmark folder (from pipelines.make_benchmark).
 
     python -m pipelines.bench_search --bench DIR --strategies uniform,timesearch,spectemp,exhaustive \
-        --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--types T,...] [--out results.jsonl] [--json]
+        --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--types T,...]
+        [--out results.jsonl] [--json]
 
 For each strategy: multiple-choice accuracy (overall and per task type), grounding mIoU and R@1 at IoU 0.5
 (the answer's first span against the true span), mean target and draft frames per question, and seconds per
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(cache_dir=args.cache) if args.cache else Config()
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     types = {t.strip() for t in args.types.split(",") if t.strip()}
+    present = {q["task_type"] for q in json.loads((args.bench / "questions.json").read_text())}
+    if types - present:
+        parser.error(f"no questions of type {', '.join(sorted(types - present))} in {args.bench}; "
+                     f"it has {', '.join(sorted(present))}")
     summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types)
     if not args.json:
         print(table(summary))

@@ -182,6 +182,14 @@ def test_search_benchmark_summary_shape(tmp_path):
                           "seconds_per_question"}
         assert s == summarise([r for r in rows if r["strategy"] == name])
     assert summary["strategies"]["timesearch"]["miou"] > summary["strategies"]["uniform"]["miou"]
+    only = run(tmp_path / "bench", ["uniform"], 16, oracle_models(world), None, None,
+               Config(cache_dir=tmp_path / "cache"), {"needle"})
+    assert set(only["strategies"]["uniform"]["accuracy_by_type"]) == {"needle"}
+
+    from pipelines.bench_search import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--bench", str(tmp_path / "bench"), "--types", "juggling"])
+    assert exit_info.value.code == 2
 
 
 def test_first_span_skips_a_flaky_lookalike_before_the_real_appearance():
