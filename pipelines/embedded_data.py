@@ -195,6 +195,14 @@ def negative_object(rng: random.Random, present: set[str]) -> str:
     return rng.choice([c for c in COMBOS if c not in present])
 
 
+def binding_negative(rng: random.Random, present: set[str]) -> str | None:
+    """An absent colour x shape made of the colour of one visible object and the shape of another (a green
+    diamond where a blue diamond and a green square are shown), or None when the frame has no such pair."""
+    pairs = [f"{a.split()[0]} {b.split()[1]}" for a in present for b in present if a != b]
+    options = sorted({p for p in pairs if p not in present})
+    return rng.choice(options) if options else None
+
+
 def object_statement(rng: random.Random, name: str) -> str:
     """Half the time the search's own relevance statement ("There is a red triangle."), else a paraphrase."""
     if rng.random() < 0.5:
@@ -212,6 +220,12 @@ def yes_no_example(rng: random.Random, truth: FrameTruth, *, objects_only: bool 
     present = truth.names
     kind = "object" if objects_only else rng.choices(list(kinds), list(kinds.values()))[0]
     want = rng.random() < 0.5
+    if kind == "binding":  # half visible objects, half colour-of-one x shape-of-another (when the frame has one)
+        crossed = None if want else binding_negative(rng, present)
+        if crossed is not None:
+            return Example(yes_no_parts(truth.frame, object_statement(rng, crossed)), "no", "yes_no",
+                           extra={"kind": "binding"})
+        kind = "object"
     if kind == "object" or (kind in ("colour", "shape") and not present and want):
         kind = "object"
         name = rng.choice(sorted(present)) if want and present else negative_object(rng, present)

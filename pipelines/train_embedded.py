@@ -231,7 +231,8 @@ CLIP_FRAMES = [2, 3, 4, 4, 6, 8, 8, 12, 16]
 CLIP_MODES = {"single": 3, "sufficiency": 2, "multi": 5}
 # Focus stages: statements about shapes are the slowest to learn (colour alone is learned in a few hundred
 # steps), so they are up-weighted, and single frames are mostly yes/no, the signal the searches run on.
-FOCUS_KINDS = {"object": 5, "colour": 1.5, "shape": 2.5, "text": 1}
+# "binding" statements cross the colour of one visible object with the shape of another (answer no).
+FOCUS_KINDS = {"object": 5, "colour": 1.5, "shape": 2.5, "text": 1, "binding": 2.5}
 FOCUS_MIX = {"yes_no": 0.7, "describe": 0.2, "read": 0.1}
 
 

@@ -94,3 +94,18 @@ def test_questions_outside_the_vocabulary_still_get_an_answer(draft):
     answer = draft.generate([frame, "Qu'est-ce que c'est? 🙂"], max_new_tokens=8, top_logprobs=3)
     assert isinstance(answer.text, str)
     assert answer.logprobs is not None and all(lp <= 0.0 for lp in answer.logprobs)
+
+
+def test_binding_negatives_cross_the_attributes_of_two_visible_objects():
+    import random
+
+    from pipelines import embedded_data as data
+
+    rng = random.Random(3)
+    crossed = {data.binding_negative(rng, {"blue diamond", "green square"}) for _ in range(50)}
+    assert crossed == {"blue square", "green diamond"}
+    assert data.binding_negative(rng, {"red circle"}) is None
+    assert data.binding_negative(rng, {"red circle", "red square"}) is None  # every cross is visible
+    examples = [data.yes_no_example(rng, data.random_frame(rng), kinds={"binding": 1}) for _ in range(200)]
+    binding = [e for e in examples if e.extra.get("kind") == "binding"]
+    assert binding and all(e.answer == "no" for e in binding)
