@@ -28,7 +28,9 @@ Trained from scratch on a 2-core CPU with `python -m pipelines.train_embedded --
 staged: vision tower with dense per-patch colour x shape, caption, count and background supervision plus a
 sigmoid contrastive loss, then connector and text model on question tasks, the vision tower fine-tuned at a
 reduced learning rate, then focus stages at a low learning rate: mostly yes/no statements worded exactly as
-agentime's search asks them, and for the target multi-frame and sufficiency questions). The exact commands and stage lengths used are listed in `datasets/embedded_training.md`.
+agentime's search asks them, and for the target multi-frame and sufficiency questions; the target's last focus
+pass added binding negatives, the colour of one visible object with the shape of another). The exact commands
+and stage lengths used are listed in `datasets/embedded_training.md`.
 Data: frames rendered on the fly from fresh synthetic worlds (see `datasets/embedded_training.md`).
 
 ## Measured quality

@@ -5,7 +5,8 @@
     python -m pipelines.eval_embedded --seed 777 --write-cards              # also refresh the model cards
 
 Models load through the public registry (`embedded:target` etc., i.e. the hf backend) or from `--models DIR`.
-Scoring: yes/no and sufficiency by the backend's yes-probability (> 0.5 is "yes"); descriptions, reading
+Scoring: yes/no (`binding`: only statements that cross the colour of one visible object with the shape of
+another, all false) and sufficiency by the backend's yes-probability (> 0.5 is "yes"); descriptions, reading
 and open multi-frame answers by exact match of the greedy answer with the ground truth, checked by teacher
 forcing (descriptions list objects in vocabulary order, so exact match is well defined; "when" answers are
 the timestamp of the first frame showing the object); multiple choice by the most likely letter.
@@ -80,6 +81,18 @@ def exact_hits(vlm, examples: list[data.Example], batch: int = 16) -> list[bool]
 def yes_no_accuracy(vlm, seed: int, n: int) -> float:
     rng = random.Random(f"{seed}-yes_no")
     examples = [data.yes_no_example(rng, data.random_frame(rng), objects_only=True) for _ in range(n)]
+    return _fraction(yes_no_hits(vlm, examples))
+
+
+def binding_accuracy(vlm, seed: int, n: int) -> float:
+    """Yes/no on binding negatives only: the colour of one visible object with the shape of another ("There is
+    a green diamond." over a blue diamond and a green square), all answered no."""
+    rng = random.Random(f"{seed}-binding")
+    examples = []
+    while len(examples) < n:
+        example = data.yes_no_example(rng, data.random_frame(rng), kinds={"binding": 1})
+        if example.extra.get("kind") == "binding":
+            examples.append(example)
     return _fraction(yes_no_hits(vlm, examples))
 
 
@@ -172,7 +185,8 @@ def evaluate(models: dict, seed: int, samples: int, minutes: float) -> dict:
     if "target" in models:
         target = models["target"]
         result["target"] = {
-            "yes_no": yes_no_accuracy(target, seed, samples * 2), "describe": describe_accuracy(target, seed, samples),
+            "yes_no": yes_no_accuracy(target, seed, samples * 2), "binding": binding_accuracy(target, seed, samples),
+            "describe": describe_accuracy(target, seed, samples),
             "read": read_accuracy(target, seed, samples),
             "multi_frame": multi_frame_accuracy(target, seed, max(8, samples // 2)),
             "sufficiency": sufficiency_accuracy(target, seed, samples), "fps": frames_per_second(target, seed),
@@ -180,7 +194,9 @@ def evaluate(models: dict, seed: int, samples: int, minutes: float) -> dict:
     if "draft" in models:
         draft = models["draft"]
         result["draft"] = {"yes_no": yes_no_accuracy(draft, seed, samples * 2),
-                           "describe": describe_accuracy(draft, seed, samples), "read": read_accuracy(draft, seed, samples),
+                           "binding": binding_accuracy(draft, seed, samples),
+                           "describe": describe_accuracy(draft, seed, samples),
+                           "read": read_accuracy(draft, seed, samples),
                            "fps": frames_per_second(draft, seed)}
     if "target" in result and "draft" in result:
         result["draft"]["speedup_vs_target"] = round(result["draft"]["fps"] / result["target"]["fps"], 2)
