@@ -302,7 +302,7 @@ def sparse_attention(
     summary = None
     if config.summarize_skipped:
         summary = _block_summaries(key, value, layout, key_padding, globals_table)
-        summary_open = _skipped_blocks(allowed, selection_indices, selection_valid, diagonal, causal, summary[2])
+        summary_open = _skipped_blocks(allowed, selection_indices, selection_valid, diagonal, causal, summary[2] > 0)
         key_rows, value_rows, query_rows = _summary_tables(key, value, query, summary, scaling)
     else:
         key_rows, value_rows, query_rows = key, value, query
@@ -403,9 +403,9 @@ def sparse_attention(
 
 
 def _block_summaries(key, value, layout: BlockLayout, key_padding, globals_table):
-    """Each key block's mean key and mean value (B, H_kv, KB, D) in the input dtype, the log of how many keys
-    they stand for (B, KB), -inf for blocks with none, and the (B, L_k) weights of the keys they average: padding
-    and global keys (read exactly anyway) are left out."""
+    """Each key block's mean key and mean value (B, H_kv, KB, D) in the input dtype, how many keys they stand
+    for (B, KB) and the (B, L_k) weights of the keys they average: padding and global keys (read exactly anyway)
+    are left out."""
     batch, _, k_len, _ = key.shape
     weights = key_padding.float() if key_padding is not None else torch.ones(batch, k_len, device=key.device)
     if globals_table is not None:
@@ -416,16 +416,17 @@ def _block_summaries(key, value, layout: BlockLayout, key_padding, globals_table
     counts = torch.zeros(batch, layout.num_blocks, device=key.device).index_add_(1, layout.block_of, weights)
     mean_keys = block_means(key, layout.block_of, layout.num_blocks, False, weights).to(key.dtype)
     mean_values = block_means(value, layout.block_of, layout.num_blocks, False, weights).to(value.dtype)
-    return mean_keys, mean_values, counts.log(), weights
+    return mean_keys, mean_values, counts, weights
 
 
-def _skipped_blocks(allowed, indices, valid, diagonal, causal: bool, log_counts) -> torch.Tensor:
-    """(B, H_kv, QB, KB): key blocks a query block may read but did not select, wholly in its past when causal."""
+def _skipped_blocks(allowed, indices, valid, diagonal, causal: bool, non_empty) -> torch.Tensor:
+    """(B, H_kv, QB, KB): key blocks a query block may read but did not select, wholly in its past when causal.
+    non_empty: (B, KB), blocks with at least one summarised key."""
     batch, kv_heads, q_blocks, _ = indices.shape
-    k_blocks = log_counts.shape[1]
+    k_blocks = non_empty.shape[1]
     chosen = torch.zeros(batch, kv_heads, q_blocks, k_blocks + 1, dtype=torch.bool, device=indices.device)
     chosen.scatter_(3, torch.where(valid, indices, torch.full_like(indices, k_blocks)), True)
-    open_blocks = allowed[:, None] & ~chosen[..., :k_blocks] & torch.isfinite(log_counts)[:, None, None, :]
+    open_blocks = allowed[:, None] & ~chosen[..., :k_blocks] & non_empty[:, None, None, :]
     if causal:
         block_ids = torch.arange(k_blocks, device=indices.device)
         open_blocks = open_blocks & (block_ids[None, :] < diagonal[:, None])[None, None]
@@ -443,13 +444,13 @@ def _summary_tables(key, value, query, summary, scaling: float):
     scoring CLOSED_SCORE. Values likewise hold the block means (with a zero column when their width matched the
     keys', since SDPA's fused kernels want them equal). Queries get a 1 in the new dimension.
     """
-    mean_keys, mean_values, log_counts, _ = summary
+    mean_keys, mean_values, counts, _ = summary
     batch, kv_heads, k_len, dim = key.shape
-    k_blocks, v_dim = log_counts.shape[1], value.shape[-1]
+    k_blocks, v_dim = counts.shape[1], value.shape[-1]
     keys = key.new_zeros(batch, kv_heads, k_len + k_blocks + 1, dim + 1)
     keys[:, :, :k_len, :dim] = key
     keys[:, :, k_len : k_len + k_blocks, :dim] = mean_keys
-    open_score = torch.where(torch.isfinite(log_counts), log_counts, torch.full_like(log_counts, CLOSED_SCORE))
+    open_score = torch.where(counts > 0, counts.clamp(min=1.0).log(), torch.full_like(counts, CLOSED_SCORE))
     keys[:, :, k_len : k_len + k_blocks, dim] = (open_score / scaling).to(key.dtype)[:, None, :]
     keys[:, :, -1, dim] = CLOSED_SCORE / scaling
     values = value.new_zeros(batch, kv_heads, k_len + k_blocks + 1, v_dim + (v_dim == dim))
@@ -461,12 +462,12 @@ def _summary_tables(key, value, query, summary, scaling: float):
 def _mask_summary_rows(bias, mask4d, rows, layout: BlockLayout, summary, kv_heads: int, gathered: int):
     """Under a 4-D mask, close the summaries of blocks a query row may not read whole (bias columns after
     `gathered`)."""
-    _, _, log_counts, weights = summary
+    _, _, counts, weights = summary
     batch, n, width = mask4d.shape[0], rows.shape[0], rows.shape[1]
     picked = mask4d[:, 0].index_select(1, rows.clamp(min=0).reshape(-1)).float() * weights[:, None, :]
     readable = torch.zeros(batch, n * width, layout.num_blocks, device=mask4d.device)
     readable.index_add_(2, layout.block_of, picked)
-    whole = readable >= log_counts.exp()[:, None, :] - 0.5
+    whole = readable >= counts[:, None, :] - 0.5
     closed = torch.where(whole, 0.0, torch.finfo(bias.dtype).min).to(bias.dtype).view(batch, 1, n, width, -1)
     closed = closed.expand(-1, kv_heads, -1, -1, -1).reshape(batch * kv_heads * n, 1, width, -1)
     bias = bias.expand(-1, -1, width, -1).clone()

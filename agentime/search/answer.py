@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from agentime.search.base import AFTER_SPAN
-from agentime.search.common import best_evidence_times, evenly_spaced, keep_evidence, snap_to_overview
+from agentime.search.common import best_evidence_times, evenly_spaced, keep_evidence, scored_near, snap_to_overview
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
 from agentime.search.prompts import ANSWER_INSTRUCTION
 from agentime.search.runtime import SearchRuntime, _key, trace
@@ -72,21 +72,19 @@ def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -
 SPAN_CONFIDENCE_MARGIN = 0.1
 
 
-def _scored_near(state: dict, span: list[float]) -> dict[float, float]:
-    """Relevance of every frame scored in the span or within half a second of it (target, else draft)."""
-    scores = {t: s for t, s in state.get("draft_scores", {}).items()}
-    scores.update(state["scores"])
-    return {float(t): s for t, s in scores.items() if span[0] - 0.5 <= float(t) <= span[1] + 0.5}
-
-
 def span_confidence(state: dict, span: list[float]) -> float:
     """Median relevance of the frames scored in and just around the span.
 
     An object really on screen is seen in frame after frame (a few frames at its edges, found not relevant,
     do not move the median); a lookalike fires on some frames and not others, so its spans score lower.
     """
-    near = list(_scored_near(state, span).values())
+    near = list(scored_near(state, span, 0.5).values())
     return float(np.median(near)) if near else 0.0
+
+
+def _spans(rt: SearchRuntime, state: dict) -> list[list[float]]:
+    gap = max(2.5, 2.0 / rt.config.zoom_fps)  # frames of one zoom window stay in one span
+    return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
 
 
 def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> list[list[float]]:
@@ -98,7 +96,7 @@ def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> l
     confidence = [span_confidence(state, span) for span in spans]
     looked = []
     for span in spans[: int(np.argmax(confidence))]:
-        near = _scored_near(state, span)
+        near = scored_near(state, span, 0.5)
         if len(near) != 1 or rt.budget_left(state) <= 0:
             continue
         [t] = near
@@ -111,7 +109,7 @@ def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> l
     if not looked:
         return spans
     trace(state, "second_look", model="target", times=looked, note="early one-frame spans checked once more")
-    return evidence_spans(state, rt.config.relevance_threshold, max(2.5, 2.0 / rt.config.zoom_fps), rt.view.duration)
+    return _spans(rt, state)
 
 
 def _main_span(state: dict, spans: list[list[float]], question: str) -> list[float] | None:
@@ -149,7 +147,7 @@ def _iou(a: list[float], b: list[float]) -> float:
 def final_answer(rt: SearchRuntime, state: dict) -> dict:
     began = time.perf_counter()
     cfg = rt.config
-    spans = evidence_spans(state, cfg.relevance_threshold, max(2.5, 2.0 / cfg.zoom_fps), rt.view.duration)
+    spans = _spans(rt, state)
     if FIRST.search(rt.question):
         spans = _second_looks(rt, state, spans)
     main = _main_span(state, spans, rt.question)

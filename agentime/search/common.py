@@ -44,6 +44,13 @@ def keep_evidence(state: dict, times, scores, reason: str, source: str, threshol
     state["evidence"].sort(key=lambda e: e["t"])
 
 
+def scored_near(state: dict, span: list[float], margin: float) -> dict[float, float]:
+    """Relevance of every frame scored in the span or within `margin` seconds of it (target, else draft)."""
+    scores = dict(state.get("draft_scores", {}))
+    scores.update(state["scores"])
+    return {float(t): s for t, s in scores.items() if span[0] - margin <= float(t) <= span[1] + margin}
+
+
 def best_evidence_times(state: dict, limit: int) -> list[float]:
     ranked = sorted(state["evidence"], key=lambda e: -e["score"])[:limit]
     return sorted(e["t"] for e in ranked)

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from agentime.search.common import keep_evidence
+from agentime.search.common import keep_evidence, scored_near
 from agentime.search.runtime import SearchRuntime, trace
 
 COUNT_QUESTION = re.compile(r"\bhow\s+many\s+times\b|\bhow\s+often\b|\bhow\s+many\s+appearances\b", re.IGNORECASE)
@@ -70,6 +70,17 @@ def _second_look(rt: SearchRuntime, state: dict, confirmed: list[float], runs: d
     return [t for t in confirmed if seconds[t] not in scores or scores[seconds[t]] >= threshold]
 
 
+def counted_instead(rt: SearchRuntime, state: dict, *, use_draft: bool) -> bool:
+    """At the start of a counting question, sweep instead of the strategy's own search; True when that settled
+    the search (it cannot without a frame index)."""
+    if state["phase"] != "start" or not is_count_question(rt.question):
+        return False
+    sweep(rt, state, use_draft=use_draft)
+    if state.get("counted"):
+        state["done"] = True
+    return bool(state.get("counted"))
+
+
 def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
     """Check the likeliest moments of the whole video for the looked-for object; the confirmed ones, joined
     where the object stays on screen between them, are the appearances (state["appearances"])."""
@@ -114,13 +125,11 @@ def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
 def count_appearances(state: dict, spans: list[list[float]], threshold: float) -> list[list[float]]:
     """The spans that are separate confident appearances: the mean relevance of the frames scored in and just
     around each span is at least `threshold`, so one lookalike frame among frames that say no does not count."""
-    scores = dict(state.get("draft_scores", {}))
-    scores.update(state["scores"])
     kept = []
-    for start, end in spans:
-        near = [s for t, s in scores.items() if start - NEIGHBOURHOOD <= float(t) <= end + NEIGHBOURHOOD]
+    for span in spans:
+        near = list(scored_near(state, span, NEIGHBOURHOOD).values())
         if near and float(np.mean(near)) >= threshold:
-            kept.append([start, end])
+            kept.append(span)
     return kept
 
 

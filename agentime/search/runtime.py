@@ -82,6 +82,7 @@ class SearchRuntime:
         self.statements = [relevance_statement(p) for p in phrases] or [question_relevance_statement(question)]
         self.queries = phrases or [question]
         self._query_scores: np.ndarray | None = None
+        self._query_prior: np.ndarray | None = None
 
     # -- models --------------------------------------------------------------------------------------
     def _relevance(self, model, times: Sequence[float]) -> np.ndarray:
@@ -148,6 +149,16 @@ class SearchRuntime:
             queries = self.embedder.embed_texts(self.queries)
             self._query_scores = np.max(self.index.embeddings() @ queries.T, axis=1)
         return self._query_scores
+
+    def query_prior(self) -> np.ndarray | None:
+        """`query_scores` scaled to [0, 1] over the whole video (None without an index)."""
+        scores = self.query_scores()
+        if scores is None:
+            return None
+        if self._query_prior is None:
+            lo, hi = float(np.min(scores)), float(np.max(scores))
+            self._query_prior = (scores - lo) / (hi - lo + 1e-9)
+        return self._query_prior
 
 
 def _key(t: float) -> str:

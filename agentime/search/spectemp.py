@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview
-from agentime.search.counting import is_count_question, sweep
+from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
 
 
@@ -58,13 +58,11 @@ PRIOR_WEIGHT = 0.5  # salience = the draft's relevance + this much of the embedd
 def _retrieval_prior(rt: SearchRuntime, times: list[float]) -> np.ndarray:
     """The embedder's similarity to the question at each time (the overview frame at or after it), scaled to
     [0, 1] over the whole video; zeros without an index. The draft's lookalike mistakes rarely agree with it."""
-    similarity = rt.query_scores()
+    prior = rt.query_prior()
     grid = rt.view.overview_times
-    if similarity is None or grid.size == 0 or not times:
+    if prior is None or grid.size == 0 or not times:
         return np.zeros(len(times))
-    lo, hi = float(np.min(similarity)), float(np.max(similarity))
-    nearest = np.clip(np.searchsorted(grid, times), 0, grid.size - 1)
-    return (similarity[nearest] - lo) / (hi - lo + 1e-9)
+    return prior[np.clip(np.searchsorted(grid, times), 0, grid.size - 1)]
 
 
 def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndarray) -> list[float]:
@@ -110,11 +108,8 @@ def _round(rt: SearchRuntime, state: dict) -> None:
 
 
 def step(rt: SearchRuntime, state: dict) -> None:
-    if state["phase"] == "start" and is_count_question(rt.question):
-        sweep(rt, state, use_draft=True)
-        if state.get("counted"):
-            state["done"] = True
-            return
+    if counted_instead(rt, state, use_draft=True):
+        return
     if state["phase"] == "start":
         _first_look(rt, state)
     else:

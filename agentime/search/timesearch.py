@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
-from agentime.search.counting import is_count_question, sweep
+from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
 
 SPOTLIGHT_FRAMES = 4
@@ -26,14 +26,12 @@ def _embed_prior(rt: SearchRuntime, start: float, end: float) -> tuple[float, li
     grid = rt.view.overview_times
     mask = (grid >= start) & (grid < end)
     times = grid[mask]
-    scores = rt.query_scores()
-    if scores is None or times.size == 0:
+    prior = rt.query_prior()
+    if prior is None or times.size == 0:
         return 0.0, [float(t) for t in times]
-    local = scores[mask]
-    lo, hi = float(np.min(scores)), float(np.max(scores))
+    local = prior[mask]
     order = np.argsort(-local)
-    prior = (float(local[order[0]]) - lo) / (hi - lo + 1e-9)
-    return prior, [float(times[i]) for i in order]
+    return float(local[order[0]]), [float(times[i]) for i in order]
 
 
 def _start(rt: SearchRuntime, state: dict) -> None:
@@ -62,7 +60,8 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     _, ranked = _embed_prior(rt, segment["start"], segment["end"])
     if rt.query_scores() is None:
         ranked = evenly_spaced(segment["start"], segment["end"], SPOTLIGHT_FRAMES)
-    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][: min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))]
+    room = min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))
+    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][:room]
     scores = rt.target_relevance(state, fresh)
     seen = {float(k): v for k, v in state["scores"].items() if segment["start"] <= float(k) < segment["end"]}
     trace(state, "spotlight", model="target", times=fresh, scores=scores,
@@ -109,11 +108,8 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
 
 
 def step(rt: SearchRuntime, state: dict) -> None:
-    if state["phase"] == "start" and is_count_question(rt.question):
-        sweep(rt, state, use_draft=False)
-        if state.get("counted"):
-            state["done"] = True
-            return
+    if counted_instead(rt, state, use_draft=False):
+        return
     if state["phase"] == "start":
         _start(rt, state)
     elif state["queue"] and rt.search_budget_left(state) > 0:
