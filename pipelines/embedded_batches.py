@@ -58,9 +58,9 @@ def vlm_batch(processor, examples: list[Example], *, with_answers: bool = True) 
 
 def vlm_loss_and_hits(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean answer-token loss, and per row whether greedy decoding would give exactly the answer."""
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "answer_lengths")}
+    inputs = {k: v.to(model.device) for k, v in batch.items() if k not in ("labels", "answer_lengths")}
     logits = model(**inputs).logits[:, :-1].float()
-    targets = batch["labels"][:, 1:]
+    targets = batch["labels"][:, 1:].to(model.device)
     loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
     correct = (logits.argmax(-1) == targets) | (targets == -100)
     return loss, correct.all(dim=1)

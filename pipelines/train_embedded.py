@@ -19,8 +19,12 @@ Stages (each resumes from its last checkpoint and is skipped once done):
                  with shape statements up-weighted, at a low learning rate; then target_focus_clips: single
                  frames mixed with sufficiency and multi-frame questions, vision frozen
   draft_focus    (chain `draft-focus`) the same single-frame focus for an exported draft folder
+  target_long    (chain `target-long`) an exported target on single frames, sufficiency and mostly multi-frame
+                 questions in large batches, vision at 0.1x: for an accelerator, e.g.
+                 `--chain target-long --device cuda --workers 12 --minutes 8`
 Data is generated on the fly from fresh synthetic worlds; the stream of a stage is a pure function of
-(seed, stage, step), so a resumed run sees the same data. A plain PyTorch loop: AdamW, warmup + cosine, a
+(seed, stage, step), so a resumed run sees the same data, whether batches are made in the training process or by
+`--workers` forked processes. A plain PyTorch loop: AdamW, warmup + cosine, a
 stage ends at `steps` or `minutes`, whichever comes first (the schedule follows the further of the two).
 Checkpoints are safetensors (weights and optimizer moments) plus JSON; nothing is pickled.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,6 +68,8 @@ class TrainConfig:
     out: str = "runs/embedded"
     seed: int = 1234
     threads: int = 2
+    device: str = "cpu"  # VLM chains (target-focus, draft-focus, target-long) may train on "cuda"
+    workers: int = 0  # processes that generate batches ahead of the training step (0: in the training process)
     warmup: int = 50
     weight_decay: float = 0.01
     stages: dict = field(default_factory=lambda: {
@@ -77,7 +84,9 @@ class TrainConfig:
         "target_focus_clips": StageConfig(steps=6000, minutes=30, batch=8, lr=2e-4, eval_every=250,
                                           checkpoint_every=250),
         "draft_focus": StageConfig(steps=20000, minutes=90, batch=16, lr=3e-4, vision_lr_scale=0.3,
-                                   eval_every=250, checkpoint_every=250),
+                                   eval_every=500, checkpoint_every=250),
+        "target_long": StageConfig(steps=6000, minutes=240, batch=32, lr=3e-4, vision_lr_scale=0.1,
+                                   eval_every=1000, checkpoint_every=500),
     })
 
 
@@ -102,11 +111,12 @@ def trainable(module: nn.Module) -> list[nn.Parameter]:
 
 def save_checkpoint(folder: Path, module: nn.Module, optimizer, step: int, seconds: float = 0.0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}, folder / "module.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, folder / "module.tmp")
     moments = {}
     for i, p in enumerate(trainable(module)):
         for key, value in optimizer.state.get(p, {}).items():
-            moments[f"{i}.{key}"] = value.detach().clone().reshape(-1) if key == "step" else value.detach().clone()
+            value = value.detach().cpu().clone()
+            moments[f"{i}.{key}"] = value.reshape(-1) if key == "step" else value
     save_file(moments, folder / "optimizer.tmp")
     (folder / "module.tmp").replace(folder / "module.safetensors")
     (folder / "optimizer.tmp").replace(folder / "optimizer.safetensors")
@@ -126,13 +136,46 @@ def load_checkpoint(folder: Path, module: nn.Module, optimizer) -> int:
     for i, p in enumerate(trainable(module)):
         state = {key.split(".", 1)[1]: value for key, value in moments.items() if key.split(".", 1)[0] == str(i)}
         if state:
+            state = {key: value.to(p.device) for key, value in state.items()}
             state["step"] = state["step"].reshape(())
             optimizer.state[p] = state
     return int(json.loads((folder / "state.json").read_text())["step"])
 
 
-def run_stage(name: str, cfg: TrainConfig, module: nn.Module, step_fn, eval_fn) -> None:
-    """The loop shared by every stage: `step_fn(rng) -> (loss, stats)`, `eval_fn() -> dict` of held-out numbers."""
+_BATCHES = None  # (batch_fn, seed, stage name) of the running stage, inherited by forked batch workers
+
+
+def _batch_at(step: int):
+    batch_fn, seed, name = _BATCHES
+    return batch_fn(random.Random(f"{seed}-{name}-{step}"))
+
+
+def _quiet_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def batch_stream(name: str, cfg: TrainConfig, batch_fn, first: int, last: int):
+    """The batches of steps first..last-1, each `batch_fn(rng)` with the rng of (seed, stage, step), so the data
+    is the same whether it is made here or, with `cfg.workers`, by forked processes a few steps ahead."""
+    global _BATCHES
+    _BATCHES = (batch_fn, cfg.seed, name)
+    if cfg.workers <= 0:
+        for step in range(first, last):
+            yield _batch_at(step)
+        return
+    with multiprocessing.get_context("fork").Pool(cfg.workers, initializer=_quiet_worker) as pool:
+        ahead = 2 * cfg.workers
+        pending = [pool.apply_async(_batch_at, (step,)) for step in range(first, min(last, first + ahead))]
+        for step in range(first, last):
+            batch = pending.pop(0).get()
+            if step + ahead < last:
+                pending.append(pool.apply_async(_batch_at, (step + ahead,)))
+            yield batch
+
+
+def run_stage(name: str, cfg: TrainConfig, module: nn.Module, batch_fn, loss_fn, eval_fn) -> None:
+    """The loop shared by every stage: `batch_fn(rng) -> batch`, `loss_fn(batch) -> (loss, stats)`, `eval_fn() ->
+    dict` of held-out numbers."""
     out = Path(cfg.out)
     stage = cfg.stages[name]
     folder = out / name
@@ -146,16 +189,17 @@ def run_stage(name: str, cfg: TrainConfig, module: nn.Module, step_fn, eval_fn) 
     optimizer = torch.optim.AdamW(groups, lr=stage.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     step = load_checkpoint(folder, module, optimizer)
     spent = json.loads((folder / "state.json").read_text()).get("seconds", 0.0) if step else 0.0
-    log(logfile, {"stage": name, "event": "start", "step": step,
+    log(logfile, {"stage": name, "event": "start", "step": step, "device": cfg.device, "workers": cfg.workers,
                   "params": sum(p.numel() for p in trainable(module))})
     start, last = time.time() - spent, time.time()
     module.train()
-    while step < stage.steps and time.time() - start < stage.minutes * 60:
+    for batch in batch_stream(name, cfg, batch_fn, step, stage.steps):
+        if time.time() - start >= stage.minutes * 60:
+            break
         progress = max(step / stage.steps, (time.time() - start) / (stage.minutes * 60))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, progress, stage, cfg.warmup) * group.get("scale", 1.0)
-        rng = random.Random(f"{cfg.seed}-{name}-{step}")
-        loss, stats = step_fn(rng)
+        loss, stats = loss_fn(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(trainable(module), 1.0)
@@ -314,11 +358,12 @@ def vlm_stage(name: str, cfg: TrainConfig, trainer: "VLMTrainer", processor, mak
     when `ship_as` is given, export the model to agentime/models/<ship_as>."""
     model, batch = trainer.model, cfg.stages[name].batch
 
-    def step(rng):
-        loss, hits = vlm_loss_and_hits(model, vlm_batch(processor, make_examples(rng, batch)))
+    def step(inputs):
+        loss, hits = vlm_loss_and_hits(model, inputs)
         return loss, {"train_exact": round(hits.float().mean().item(), 3)}
 
-    run_stage(name, cfg, trainer, step, lambda: vlm_eval(model, processor, sets))
+    run_stage(name, cfg, trainer, lambda rng: vlm_batch(processor, make_examples(rng, batch)), step,
+              lambda: vlm_eval(model, processor, sets))
     load_weights(Path(cfg.out) / name, trainer)
     if ship_as:
         save_folder(model, processor, MODELS_DIR / ship_as)
@@ -345,7 +390,8 @@ def train_embedder(cfg: TrainConfig, tokenizer, ship: bool):
             stats = [trainer(*batch)[1] for batch in val]
         return {k: round(sum(s[k] for s in stats) / len(stats), 3) for k in stats[0]}
 
-    run_stage("embedder", cfg, trainer, lambda rng: trainer(*embedder_batch(rng, stage.batch)), embedder_eval)
+    run_stage("embedder", cfg, trainer, lambda rng: embedder_batch(rng, stage.batch), lambda b: trainer(*b),
+              embedder_eval)
     load_weights(out / "embedder", trainer)
     if ship:
         save_folder(embedder, embed_proc, MODELS_DIR / "embedder")
@@ -380,8 +426,8 @@ def train_draft(cfg: TrainConfig, tokenizer, ship: bool) -> None:
         return {k: round(sum(s[k] for s in stats) / len(stats), 3) for k in stats[0]}
 
     batch = cfg.stages["draft_vision"].batch
-    run_stage("draft_vision", cfg, draft_vision, lambda rng: draft_vision([data.random_frame(rng) for _ in range(batch)]),
-              draft_vision_eval)
+    run_stage("draft_vision", cfg, draft_vision, lambda rng: [data.random_frame(rng) for _ in range(batch)],
+              draft_vision, draft_vision_eval)
     load_weights(out / "draft_vision", draft_vision)
     prepare_vlm(draft)
     vlm_stage("draft_frames", cfg, VLMTrainer(draft), draft_proc,
@@ -402,15 +448,20 @@ def refresh_target(cfg: TrainConfig, tokenizer, ship: bool, start_from: Path, vi
               "read": 0.1}), validation_sets(cfg.seed, "frames"), "target" if ship else None)
 
 
+def load_exported(folder: Path, device: str):
+    """An exported VLM folder and its processor, in float32 on `device` (loaded in the dtype it was saved in, so
+    every sub-config keeps it)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype="auto").float().to(device)
+    return model, AutoProcessor.from_pretrained(folder)
+
+
 def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> None:
     """Stage `{which}_focus`: an exported VLM folder (`start_from`, e.g. the shipped model) trained again on
     single frames, mostly yes/no with shape statements up-weighted, at a low learning rate; for the target then
     `target_focus_clips`: sufficiency and multi-frame questions mixed with single frames, vision frozen."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    # Loaded in the dtype it was saved in (so every sub-config keeps it), trained in float32.
-    model = AutoModelForImageTextToText.from_pretrained(start_from, dtype="auto").float()
-    processor = AutoProcessor.from_pretrained(start_from)
+    model, processor = load_exported(start_from, cfg.device)
     trainer = VLMTrainer(model)
     ship_as = which if ship else None
     vlm_stage(f"{which}_focus", cfg, trainer, processor, single_frames(FOCUS_MIX, FOCUS_KINDS),
@@ -420,6 +471,20 @@ def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> Non
         vlm_stage("target_focus_clips", cfg, trainer, processor,
                   lambda rng, size: clip_stage_batch(rng, size, modes, FOCUS_MIX, FOCUS_KINDS),
                   validation_sets(cfg.seed, "clips"), ship_as)
+
+
+LONG_MODES = {"single": 3, "sufficiency": 2, "multi": 5}
+
+
+def long_target(cfg: TrainConfig, ship: bool, start_from: Path) -> None:
+    """Stage `target_long`: an exported target trained on single frames, sufficiency and (mostly) multi-frame
+    questions together, the vision tower at a low learning rate, in large batches. Meant for an accelerator with
+    `--workers` making the batches (multi-frame batches cost more to generate than to train on); on this CPU
+    it would take many hours."""
+    model, processor = load_exported(start_from, cfg.device)
+    vlm_stage("target_long", cfg, VLMTrainer(model), processor,
+              lambda rng, size: clip_stage_batch(rng, size, LONG_MODES, FOCUS_MIX, FOCUS_KINDS),
+              validation_sets(cfg.seed, "clips"), "target" if ship else None)
 
 
 def train(cfg: TrainConfig, ship: bool, chains: list[str], start_from=None, vision_from=None) -> None:
@@ -440,6 +505,8 @@ def train(cfg: TrainConfig, ship: bool, chains: list[str], start_from=None, visi
     for which in ("target", "draft"):
         if f"{which}-focus" in chains:
             focus_vlm(cfg, which, ship, Path(start_from or MODELS_DIR / which))
+    if "target-long" in chains:
+        long_target(cfg, ship, Path(start_from or MODELS_DIR / "target"))
 
 
 class VLMVisionTrainer(nn.Module):
@@ -462,6 +529,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="runs/embedded")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda; other than cpu only for the chains that "
+                        "train an exported VLM (target-focus, draft-focus, target-long)")
+    parser.add_argument("--workers", type=int, default=0, help="processes generating batches ahead of training")
+    parser.add_argument("--minutes", type=float, default=None, help="override every stage's time limit")
+    parser.add_argument("--batch", type=int, default=None, help="override every stage's batch size")
     parser.add_argument("--ship", action="store_true", help="export each trained model to agentime/models/")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every stage's steps and minutes")
     parser.add_argument("--vision-lr-scale", type=float, default=None,
@@ -470,16 +542,22 @@ def main(argv=None) -> None:
                         "target-focus/draft-focus: an exported model folder (default: the shipped one)")
     parser.add_argument("--vision-from", default=None, help="refresh: embedder checkpoint folder for the vision")
     parser.add_argument("--chain", choices=["all", "target", "draft", "embedder", "refresh", "target-focus",
-                                            "draft-focus"], default="all",
+                                            "draft-focus", "target-long"], default="all",
                         help="target: embedder and target stages; draft: draft stages (two processes can share "
                              "work); embedder: the embedder stage alone (e.g. to train it longer); refresh: "
                              "target_refresh (see --start-from, --vision-from); target-focus, draft-focus: "
-                             "the focus stages")
+                             "the focus stages; target-long: the target_long stage (see --device, --workers)")
     args = parser.parse_args(argv)
-    cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads)
+    if args.device != "cpu" and args.chain not in ("target-focus", "draft-focus", "target-long"):
+        parser.error(f"--device {args.device} is only supported by the target-focus, draft-focus and target-long "
+                     "chains")
+    if args.workers < 0:
+        parser.error("--workers must be 0 or more")
+    cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads, device=args.device, workers=args.workers)
     for stage in cfg.stages.values():
         stage.steps = max(1, int(stage.steps * args.scale))
-        stage.minutes = stage.minutes * args.scale
+        stage.minutes = (args.minutes if args.minutes is not None else stage.minutes) * args.scale
+        stage.batch = args.batch or stage.batch
         if args.vision_lr_scale is not None and stage.vision_lr_scale > 0:
             stage.vision_lr_scale = args.vision_lr_scale
     train(cfg, args.ship, ["target", "draft"] if args.chain == "all" else [args.chain], args.start_from,

@@ -1,5 +1,8 @@
-"""The block-sparse kernel equals dense SDPA when top_k covers all blocks, and fails or falls back clearly."""
+"""The block-sparse kernel equals dense SDPA when top_k covers all blocks, and fails or falls back clearly.
 
+AGENTIME_TEST_DEVICE=cuda runs the same checks with every tensor on that device (default: cpu)."""
+
+import os
 import warnings
 
 import pytest
@@ -12,14 +15,25 @@ from agentime.errors import AttentionConfigError
 
 EXACT = SparseAttentionConfig(block_size=32, top_k=1000, min_seq_len=0)
 EXACT_WITH_SUMMARIES = SparseAttentionConfig(block_size=32, top_k=1000, min_seq_len=0, summarize_skipped=True)
+DEVICE = os.environ.get("AGENTIME_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def tensors_on_test_device():
+    if DEVICE == "cpu":
+        yield
+        return
+    torch.set_default_device(DEVICE)
+    yield
+    torch.set_default_device(None)
 
 
 def qkv(batch=2, q_heads=8, kv_heads=2, length=320, dim=16, q_len=None, seed=0, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     q_len = length if q_len is None else q_len
-    q = torch.randn(batch, q_heads, q_len, dim, generator=gen).to(dtype)
-    k = torch.randn(batch, kv_heads, length, dim, generator=gen).to(dtype)
-    v = torch.randn(batch, kv_heads, length, dim, generator=gen).to(dtype)
+    q = torch.randn(batch, q_heads, q_len, dim, generator=gen, device="cpu").to(DEVICE, dtype)
+    k = torch.randn(batch, kv_heads, length, dim, generator=gen, device="cpu").to(DEVICE, dtype)
+    v = torch.randn(batch, kv_heads, length, dim, generator=gen, device="cpu").to(DEVICE, dtype)
     return q, k, v
 
 
