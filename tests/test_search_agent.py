@@ -266,3 +266,21 @@ def test_frames_after_the_span_are_context_not_scored_evidence(needle_video, tmp
     assert all(e.score_text() == "context" for e in context)
     assert answer.choice == q["answer"]
     json.dumps(answer.to_dict(), allow_nan=False)  # plain JSON: no NaN stands in for a missing score
+
+
+@pytest.mark.parametrize("strategy", ["timesearch", "spectemp"])
+def test_what_comes_right_after_is_the_option_seen_after_the_span(needle_video, tmp_path, strategy):
+    """The oracle's free answer is always "A"; each order question is still answered right, by which option the
+    target sees after the found span and not in it, wherever the right letter sits."""
+    path, world, questions = needle_video
+    orders = [q for q in questions if q["task_type"] == "order"]
+    assert orders
+    for q in orders:
+        for shift in range(len(q["options"])):  # the right option at every letter
+            options = q["options"][shift:] + q["options"][:shift]
+            texts = [o.split(". ", 1)[1] for o in options]
+            right = "ABCD"[texts.index(q["answer_text"])]
+            answer = agentime.ask(path, q["question"], options=texts, strategy=strategy, budget=32,
+                                  models=oracle_models(world), config=Config(cache_dir=tmp_path))
+            assert answer.choice == right, (q["question"], texts, answer.trace[-1])
+            assert "seen after the span" in answer.trace[-1]["note"]

@@ -4,7 +4,8 @@ Spans come from the evidence itself: relevant frames close in time form a span; 
 evidence frames plus, within the budget, two frames just after the main span (what follows it). For "first"
 questions, early spans resting on one frame get a second look before they can count as the first appearance.
 Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
-span; others by the target (its own answer matched to an option, else its letter, else the option it finds
+span; "what comes right after" options by which one the target sees in the frames after the span and not in
+the span; others by the target (its own answer matched to an option, else its letter, else the option it finds
 most likely). Counting questions, once the search has swept for every appearance, are answered with the
 number of separate confident spans. Nothing here searches.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from agentime.search.base import AFTER_SPAN
 from agentime.search.common import best_evidence_times, evenly_spaced, keep_evidence, scored_near, snap_to_overview
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
-from agentime.search.prompts import ANSWER_INSTRUCTION
+from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement
 from agentime.search.runtime import SearchRuntime, _key, trace
 from agentime.video.tafr import build_prompt, find_timestamps
 
@@ -27,6 +28,9 @@ LETTERS = "ABCDEFGHIJ"
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-J])[.):]\s*")
 _LETTER = re.compile(r"\b([A-J])\b")
 FIRST = re.compile(r"\bfirst\b", re.IGNORECASE)
+RIGHT_AFTER = re.compile(r"\b(?:right|just|immediately|directly)\s+after\b|\bnext\b(?!\s+to\b)", re.IGNORECASE)
+NEWLY_SEEN = 0.5  # how much likelier an option must be after the span than in it to be the answer
+WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" questions: follow the object forward in such steps, so far
 
 
 def option_texts(options) -> list[str]:
@@ -125,6 +129,29 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
 
 
+def _watch_until_gone(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
+    """The span extended forward while the target still sees what the question is about (one frame every
+    WATCH_STEP seconds, at most WATCH_LIMIT seconds, within the budget less the after-span frames): what comes
+    "right after" something only shows once it has gone. Frames already scored are reused."""
+    end, watched = span[1], []
+    while end + WATCH_STEP < min(span[1] + WATCH_LIMIT, rt.view.duration):
+        [t] = snap_to_overview(rt, [end + WATCH_STEP])
+        if t <= end:
+            break
+        if _key(t) not in state["scores"]:
+            if rt.budget_left(state) <= len(AFTER_SPAN):
+                break
+            rt.target_relevance(state, [t])
+            watched.append(t)
+        if state["scores"][_key(t)] < rt.config.relevance_threshold:
+            break
+        end = t
+    if watched:
+        trace(state, "watch", model="target", times=watched, scores=[state["scores"][_key(t)] for t in watched],
+              note="followed the object forward until it is gone")
+    return [span[0], max(span[1], end)]
+
+
 def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
     """Times of overview frames just after the found span, inside the video: frames the target has already
     seen, and new ones while the budget lasts."""
@@ -136,6 +163,25 @@ def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[flo
             times.append(t)
             left -= _key(t) not in seen
     return times
+
+
+def _option_seen_after(rt: SearchRuntime, state: dict, main: list[float], after: list[float],
+                       texts: list[str]) -> tuple[int | None, str]:
+    """For "what comes right after X" with options: the option the target sees in the frames after X's span and
+    not in the span itself (one yes/no statement per option over those frames), when one stands out; else None.
+    Asking per option and per frame uses the target's single-frame judgement, which is stronger than its answers
+    over many frames at once."""
+    inside = sorted(float(k) for k in state["scores"] if main[0] <= float(k) <= main[1])
+    frames = rt.view.frames_at(list(after) + inside)
+    began = time.perf_counter()
+    gains = []
+    for text in texts:
+        p = rt.target.yes_probability(frames, relevance_statement(text))
+        gains.append(float(np.max(p[:len(after)])) - (float(np.max(p[len(after):])) if inside else 0.0))
+    rt._charge(state, "target", [], began, calls=len(texts))
+    best = int(np.argmax(gains))
+    note = ", ".join(f"{t}: {g:+.2f}" for t, g in zip(texts, gains, strict=True))
+    return (best if gains[best] >= NEWLY_SEEN else None), note
 
 
 def _iou(a: list[float], b: list[float]) -> float:
@@ -153,6 +199,9 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     main = _main_span(state, spans, rt.question)
     counting = bool(state.get("counted")) and is_count_question(rt.question)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
+    if wants_after and RIGHT_AFTER.search(rt.question):
+        extended = _watch_until_gone(rt, state, main)
+        spans, main = [extended if s == main else s for s in spans], extended
     after = _frames_after(rt, state, main) if wants_after else []
     times = best_evidence_times(state, cfg.answer_frames - len(after))
     if not times:
@@ -172,10 +221,14 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
         main = appearances[0] if appearances else None
     elif texts:
         ranges = [find_timestamps(t) for t in texts]
+        index = None
         if main and all(len(r) >= 2 for r in ranges):
             overlaps = [_iou(main, r[:2]) for r in ranges]
             index, how = int(np.argmax(overlaps)), "option whose time range overlaps the found span most"
-        else:
+        elif main and after and RIGHT_AFTER.search(rt.question):
+            index, gains = _option_seen_after(rt, state, main, after, texts)
+            how = f"option seen after the span and not in it ({gains})"
+        if index is None:
             # First the target's own words, matched to an option; then its letter; then the likeliest option.
             generation = rt.target.generate(build_prompt(frames, rt.question), max_new_tokens=16)
             rt._charge(state, "target", [], began, calls=1)
