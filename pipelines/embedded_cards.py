@@ -24,19 +24,21 @@ real videos plug in a real model (`hf:/path/to/a/vlm` or `openai:http://host:800
 
 ## Training
 
-Trained from scratch on a 2-core CPU with `python -m pipelines.train_embedded --ship` (a plain PyTorch loop;
+Trained from scratch, mostly on a 2-core CPU, with `python -m pipelines.train_embedded --ship` (a plain PyTorch loop;
 staged: vision tower with dense per-patch colour x shape, caption, count and background supervision plus a
 sigmoid contrastive loss, then connector and text model on question tasks, the vision tower fine-tuned at a
 reduced learning rate, then focus stages at a low learning rate: mostly yes/no statements worded exactly as
-agentime's search asks them, and for the target multi-frame and sufficiency questions; the target's last focus
-pass added binding negatives, the colour of one visible object with the shape of another). The exact commands
-and stage lengths used are listed in `datasets/embedded_training.md`.
+agentime's search asks them, and for the target multi-frame and sufficiency questions; the target's last CPU
+focus pass added binding negatives, the colour of one visible object with the shape of another). A last pass of
+6.5 minutes on one GPU trained the target on mostly multi-frame questions in large batches and the draft on
+single frames (`--device cuda --workers N`). The exact commands and stage lengths used are listed in
+`datasets/embedded_training.md`.
 Data: frames rendered on the fly from fresh synthetic worlds (see `datasets/embedded_training.md`).
 
 ## Measured quality
 
 Held-out data generated with evaluation seed {seed} (`python -m pipelines.eval_embedded --seed {seed}`), on
-the CPU these models were trained on:
+a 2-core CPU:
 
 ```json
 {numbers}

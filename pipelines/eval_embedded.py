@@ -13,7 +13,9 @@ the timestamp of the first frame showing the object); multiple choice by the mos
 The embedder retrieves, for every colour x shape shown in a `--minutes`-long video sampled at 1 fps, the
 frames nearest to the query text; recall@k counts queries with a frame showing the object in the top k.
 Frames per second are measured on 64 single-frame yes/no prompts, 32 per forward pass (the backend's
-`max_batch`), image preprocessing included, best of three runs, with `--threads` torch threads.
+`max_batch`), image preprocessing included, best of three runs, with `--threads` torch threads; MFLOPs per
+frame count the model's operations on the same prompts (preprocessing not included), a cost that a busy CPU
+does not change.
 """
 
 from __future__ import annotations
@@ -155,6 +157,18 @@ def frames_per_second(vlm, seed: int, frames: int = 64) -> float:
     return round(frames / best, 2)
 
 
+def mflops_per_frame(vlm, seed: int, frames: int = 8) -> float:
+    """Model MFLOPs to score one frame with a yes/no statement (torch's FLOP counter: matrix products and
+    attention; image preprocessing is not counted): the cost per frame, which a busy CPU does not change."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rng = random.Random(f"{seed}-fps")
+    batch = [data.random_frame(rng).frame for _ in range(frames)]
+    with FlopCounterMode(display=False) as counter:
+        vlm.yes_probability(batch, "a red circle is visible")
+    return round(counter.get_total_flops() / frames / 1e6, 2)
+
+
 def embedder_recall(embedder, seed: int, minutes: float) -> dict:
     from pipelines.synthetic_world import WorldConfig, generate_world
 
@@ -190,6 +204,7 @@ def evaluate(models: dict, seed: int, samples: int, minutes: float) -> dict:
             "read": read_accuracy(target, seed, samples),
             "multi_frame": multi_frame_accuracy(target, seed, max(8, samples // 2)),
             "sufficiency": sufficiency_accuracy(target, seed, samples), "fps": frames_per_second(target, seed),
+            "mflops_per_frame": mflops_per_frame(target, seed),
         }
     if "draft" in models:
         draft = models["draft"]
@@ -197,9 +212,11 @@ def evaluate(models: dict, seed: int, samples: int, minutes: float) -> dict:
                            "binding": binding_accuracy(draft, seed, samples),
                            "describe": describe_accuracy(draft, seed, samples),
                            "read": read_accuracy(draft, seed, samples),
-                           "fps": frames_per_second(draft, seed)}
+                           "fps": frames_per_second(draft, seed), "mflops_per_frame": mflops_per_frame(draft, seed)}
     if "target" in result and "draft" in result:
         result["draft"]["speedup_vs_target"] = round(result["draft"]["fps"] / result["target"]["fps"], 2)
+        result["draft"]["flops_ratio_vs_target"] = round(
+            result["target"]["mflops_per_frame"] / result["draft"]["mflops_per_frame"], 2)
     if "embedder" in models:
         result["embedder"] = embedder_recall(models["embedder"], seed, minutes)
     return result
