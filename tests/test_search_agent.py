@@ -284,3 +284,25 @@ def test_what_comes_right_after_is_the_option_seen_after_the_span(needle_video, 
                                   models=oracle_models(world), config=Config(cache_dir=tmp_path))
             assert answer.choice == right, (q["question"], texts, answer.trace[-1])
             assert "seen after the span" in answer.trace[-1]["note"]
+
+
+def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(needle_video, tmp_path):
+    """The draft scans `region_seconds` around the moment the target or the embedder pinpointed, not a tenth of
+    the video; a region setting that is not positive is refused."""
+    from agentime.api import Session
+    from agentime.search.base import SearchConfig
+
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "needle")
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
+    session._base_search = SearchConfig(region_seconds=20.0, confidence_threshold=1.0)  # never confident: 3 rounds
+    answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
+    scans = [s for s in answer.trace if s["step"] == "draft_scan"]
+    assert len(scans) == 3
+    for scan in scans:
+        first, last = scan["times"]
+        assert last - first <= 20.0
+        assert "best moment" in scan["note"] or "most relevant frame" in scan["note"]
+    assert answer.stats["draft_frames"] <= 3 * 21
+    with pytest.raises(ConfigError, match="region_seconds"):
+        SearchConfig(region_seconds=0)

@@ -26,6 +26,7 @@ class SearchConfig:
     draft_proposals: int = 2  # spectemp: frames the draft proposes per round
     rounds: int = 3  # spectemp: at most this many rounds
     draft_fps: float = 1.0  # spectemp: the draft's scanning rate
+    region_seconds: float = 60.0  # spectemp: width of a region around a pinpointed moment (the target's or embedder's)
     zoom_fps: float = 2.0  # timesearch: sampling rate inside a spotlighted moment
     zoom_seconds: float = 6.0  # timesearch: width of the zoom window
     segments: int = 16  # timesearch: initial segments of the timeline
@@ -38,6 +39,8 @@ class SearchConfig:
             raise ConfigError("confidence_threshold must be in (0, 1]")
         if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1:
             raise ConfigError("rounds, uniform_first and draft_proposals must be >= 1")
+        if not self.region_seconds > 0:
+            raise ConfigError(f"region_seconds must be positive, got {self.region_seconds!r}")
 
 
 @dataclass

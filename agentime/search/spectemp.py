@@ -2,7 +2,7 @@
 
 The target first sees N uniform frames (default 10) and reflects. While it is not confident, it names the
 region to inspect next: around its most relevant frame so far, else around the embedder's best moment not yet
-inspected. The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
+inspected (a region of `region_seconds`, default 60 s). The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
 salient for the question (the draft's relevance plus half the embedder's normalised similarity) and diverse
 (a penalty for being close in time to frames already picked). The target scores the proposals and reflects
 over all kept evidence; a proposal it scores below the relevance threshold is rejected, and the trace says so.
@@ -30,7 +30,11 @@ def _first_look(rt: SearchRuntime, state: dict) -> None:
 
 
 def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
-    width = max(4.0, rt.view.duration / rt.config.uniform_first)
+    """Around the target's most relevant frame not yet inspected, else the embedder's best moment: a region of
+    `region_seconds` (the moment is pinpointed; the draft refines it). With neither, an unexplored stretch as
+    wide as the gap between the first look's frames."""
+    wide = max(4.0, rt.view.duration / rt.config.uniform_first)
+    width = min(wide, rt.config.region_seconds)
     inspected = [tuple(r) for r in state["inspected"]]
 
     def fresh(t: float) -> bool:
@@ -48,8 +52,8 @@ def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
         if fresh(centre):
             start = max(0.0, centre - width / 2)
             return start, min(rt.view.duration, start + width), why
-    start = float(np.random.default_rng(state["round"]).uniform(0, max(0.0, rt.view.duration - width)))
-    return start, start + width, "unexplored region"
+    start = float(np.random.default_rng(state["round"]).uniform(0, max(0.0, rt.view.duration - wide)))
+    return start, start + wide, "unexplored region"
 
 
 PRIOR_WEIGHT = 0.5  # salience = the draft's relevance + this much of the embedder's (normalised) similarity
