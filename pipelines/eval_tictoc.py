@@ -5,7 +5,8 @@ Reads every `prefer{Tool,NoTool}_elapse_{0,1,2}.json` present in DATA_DIR, print
 alignment rate (balanced accuracy), accuracy and the per-level, per-label breakdown; `--json` prints
 one JSON object with a top-level `normalized_alignment` (the policy's). The threshold baseline is the
 best single elapsed-seconds threshold fitted on DATA_DIR itself (an optimistic reference). `latency_ms` is the
-time of one `decide` call on up to 100 of the samples, one at a time after warm-up.
+time of one `decide` call on up to 100 of the samples, one at a time after warm-up, with the encoder's
+text cache emptied first, and the torch threads and encoder variant it ran with.
 
 LLM protocol (as in the TicToc paper): each message's content is prefixed with its timestamp, the tool
 schemas are offered, and a sample counts as "called" when the reply contains a tool call. With the
@@ -92,8 +93,10 @@ def decision_latency(policy: ToolTimingPolicy, cases: list, count: int = LATENCY
         policy.decide(messages, tools, now)
         times.append(1000 * (time.perf_counter() - started))
     times.sort()
+    encoder = policy._encoder()
     return {"samples": len(times), "median_ms": round(times[len(times) // 2], 2),
-            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "max_ms": round(times[-1], 2)}
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "max_ms": round(times[-1], 2),
+            "threads": encoder.threads_for(4), "encoder": encoder.variant.name}
 
 
 def evaluate(data_dir: str, llm: str | None = None, limit: int | None = None) -> dict:
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     latency = report["latency_ms"]
     if latency.get("samples"):
         print(f"  decision latency, one sample at a time: median {latency['median_ms']:.1f} ms, "
-              f"90th percentile {latency['p90_ms']:.1f} ms ({latency['samples']} samples)")
+              f"90th percentile {latency['p90_ms']:.1f} ms ({latency['samples']} samples, "
+              f"{latency['threads']} thread(s), {latency['encoder']} encoder)")
     print_report(f"threshold baseline (> {report['threshold_baseline']['threshold_seconds']:.0f} s)",
                  report["threshold_baseline"])
     if "llm" in report:

