@@ -93,3 +93,17 @@ def test_policy_runs_the_variant_its_weights_were_trained_on():
     mismatched = ToolTimingPolicy(encoder=SentenceEncoder(variant=other))
     with pytest.raises(TimingError, match="trained on"):
         mismatched.decide([{"role": "user", "content": "hi"}], [])
+
+
+def test_int8_products_are_exact_without_the_int8_kernel(monkeypatch):
+    """Without torch's int8 kernel (a private API) the float64 fallback gives the same int32 sums."""
+    from agentime.timing import minilm
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (37, 1536), generator=gen, dtype=torch.int8)
+    b = torch.randint(-127, 128, (1536, 384), generator=gen, dtype=torch.int8)
+    kernel = minilm.int8_matmul(a, b)
+    monkeypatch.delattr(torch, "_int_mm")
+    fallback = minilm.int8_matmul(a, b)
+    assert fallback.dtype == torch.int32 and torch.equal(kernel, fallback)
+    assert torch.equal(fallback, (a.long() @ b.long()).to(torch.int32))

@@ -34,7 +34,19 @@ class Int8Linear:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x_scale = x.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12).div_(127.0)
         x_int8 = torch.div(x, x_scale).round_().to(torch.int8)
-        return torch._int_mm(x_int8, self.weight_t).float().mul_(x_scale).mul_(self.scale).add_(self.bias)
+        return int8_matmul(x_int8, self.weight_t).float().mul_(x_scale).mul_(self.scale).add_(self.bias)
+
+
+def int8_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The exact int32 product of two int8 matrices: torch's int8 kernel (`torch._int_mm`, not a public API)
+    where this build has it for these shapes, else a float64 product, exact at these sizes (|sum| < 2**53)."""
+    int_mm = getattr(torch, "_int_mm", None)
+    if int_mm is not None:
+        try:
+            return int_mm(a, b)
+        except RuntimeError:
+            pass
+    return (a.double() @ b.double()).to(torch.int32)
 
 
 class Fp32Linear:
