@@ -306,3 +306,36 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
     assert answer.stats["draft_frames"] <= 3 * 21
     with pytest.raises(ConfigError, match="region_seconds"):
         SearchConfig(region_seconds=0)
+
+
+class LookalikeVLM(OracleVLM):
+    """The oracle, but it also sees the looked-for object in one lone frame (a lookalike) at `at` seconds."""
+
+    def __init__(self, world, at: float, name: str = "oracle-target"):
+        super().__init__(world, name)
+        self.at = at
+
+    def yes_probability(self, frames_batch, statement):
+        out = super().yes_probability(frames_batch, statement)
+        for i, item in enumerate(frames_batch):
+            frames = item if isinstance(item, (list, tuple)) else [item]
+            if any(abs(f.t - self.at) < 0.01 for f in frames):
+                out[i] = 0.95
+        return out
+
+
+def test_spectemp_does_not_stop_on_a_lone_lookalike_frame(needle_video, tmp_path):
+    """The first look hits a lookalike at 90 s that the target is sure of; its neighbour says no, so it leaves
+    the evidence and the search goes on to the real moment."""
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "grounding")
+    truth = q["answer_spans"][0]
+    assert not truth[0] - 10 <= 90 <= truth[1] + 10
+    models = {"target": LookalikeVLM(world, 90.0), "draft": OracleVLM(world, "oracle-draft"),
+              "embedder": OracleEmbedder(world)}
+    answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=32, models=models,
+                          config=Config(cache_dir=tmp_path))
+    confirms = [s for s in answer.trace if s["step"] == "confirm"]
+    assert confirms and "lookalike" in confirms[0]["note"] and "90.0 s" in confirms[0]["note"]
+    assert answer.choice == q["answer"] and overlaps(answer.spans[0], truth)
+    assert all(abs(e.t - 90.0) > 0.01 for e in answer.evidence)

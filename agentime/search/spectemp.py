@@ -6,7 +6,9 @@ inspected (a region of `region_seconds`, default 60 s). The draft scans that reg
 salient for the question (the draft's relevance plus half the embedder's normalised similarity) and diverse
 (a penalty for being close in time to frames already picked). The target scores the proposals and reflects
 over all kept evidence; a proposal it scores below the relevance threshold is rejected, and the trace says so.
-At most T rounds (default 3). Counting questions sweep the whole video instead: the draft checks the likeliest
+Before stopping on confidence, a most relevant frame that no scored neighbour backs gets one neighbour scored
+by the target; if that says no, the frame was a lookalike seen once: it leaves the evidence and the search goes
+on. At most T rounds (default 3). Counting questions sweep the whole video instead: the draft checks the likeliest
 runs, the target verifies what it finds (see `counting.py`).
 """
 
@@ -16,7 +18,9 @@ import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview
 from agentime.search.counting import counted_instead
-from agentime.search.runtime import SearchRuntime, trace
+from agentime.search.runtime import SearchRuntime, _key, trace
+
+CONFIRM_NEAR = 2.0  # seconds: a relevant frame this close to the most relevant one backs it
 
 
 def _first_look(rt: SearchRuntime, state: dict) -> None:
@@ -111,6 +115,34 @@ def _round(rt: SearchRuntime, state: dict) -> None:
         reflect(rt, state)
 
 
+def _confirmed(rt: SearchRuntime, state: dict) -> bool:
+    """Whether the most relevant evidence frame stands: backed by a relevant frame within CONFIRM_NEAR seconds,
+    or by a neighbour the target scores now (one frame, while the search budget lasts). A contradicted frame
+    leaves the evidence and keeps the neighbour's lower score, so no later region is centred on it."""
+    threshold = rt.config.relevance_threshold
+    best = max(state["evidence"], key=lambda e: e["score"])
+    backed = [float(k) for k, v in state["scores"].items()
+              if v >= threshold and 0 < abs(float(k) - best["t"]) <= CONFIRM_NEAR]
+    if backed or rt.search_budget_left(state) <= 0:
+        return True
+    neighbours = [u for u in snap_to_overview(rt, [best["t"] + 1.0, best["t"] - 1.0])
+                  if u != best["t"] and _key(u) not in state["scores"]]
+    if not neighbours:
+        return True
+    [score] = rt.target_relevance(state, neighbours[:1])
+    standing = score >= threshold
+    trace(state, "confirm", model="target", times=neighbours[:1], scores=[score],
+          note=f"{best['t']:.1f} s " + ("confirmed by its neighbour" if standing
+                                       else "contradicted by its neighbour: a lookalike, searching on"))
+    if standing:
+        keep_evidence(state, neighbours[:1], [score], "neighbour confirming the best frame", "target", threshold)
+        return True
+    state["evidence"].remove(best)
+    state["scores"][_key(best["t"])] = float(score)
+    state["confidence"] = 0.0
+    return False
+
+
 def step(rt: SearchRuntime, state: dict) -> None:
     if counted_instead(rt, state, use_draft=True):
         return
@@ -118,6 +150,6 @@ def step(rt: SearchRuntime, state: dict) -> None:
         _first_look(rt, state)
     else:
         _round(rt, state)
-    confident = state["confidence"] >= rt.config.confidence_threshold
+    confident = state["confidence"] >= rt.config.confidence_threshold and _confirmed(rt, state)
     if confident or state["round"] >= rt.config.rounds or rt.search_budget_left(state) <= 0:
         state["done"] = True
