@@ -339,3 +339,20 @@ def test_spectemp_does_not_stop_on_a_lone_lookalike_frame(needle_video, tmp_path
     assert confirms and "lookalike" in confirms[0]["note"] and "90.0 s" in confirms[0]["note"]
     assert answer.choice == q["answer"] and overlaps(answer.spans[0], truth)
     assert all(abs(e.t - 90.0) > 0.01 for e in answer.evidence)
+
+
+def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_video, tmp_path):
+    """SpecTemp's first look lands near the end of the appearance (27 uniform frames: one at 522 s of 515-523 s)
+    and is confident at once; the answer follows the object back, so the span starts where it does."""
+    from agentime.api import Session
+    from agentime.search.base import SearchConfig
+
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "grounding" and 515 < q["answer_spans"][0][0] < 516)
+    truth = q["answer_spans"][0]
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
+    session._base_search = SearchConfig(uniform_first=27)
+    answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
+    watch = [s for s in answer.trace if s["step"] == "watch"]
+    assert watch and "back to where it begins" in watch[0]["note"]
+    assert truth[0] - 1.5 <= answer.spans[0][0] <= truth[0] + 1.5 and answer.spans[0][1] >= truth[1] - 1.5

@@ -2,12 +2,15 @@
 
 Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
 evidence frames plus, within the budget, two frames just after the main span (what follows it). For "first"
-questions, early spans resting on one frame get a second look before they can count as the first appearance.
+questions, early spans resting on one frame get a second look before they can count as the first appearance,
+and the main span is followed back to where it begins; for "right after" questions it is followed forward until
+the object is gone.
 Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
 span; "what comes right after" options by which one the target sees in the frames after the span and not in
 the span; others by the target (its own answer matched to an option, else its letter, else the option it finds
 most likely). Counting questions, once the search has swept for every appearance, are answered with the
-number of separate confident spans. Nothing here searches.
+number of separate confident spans. The frames looked at here only settle the found span's edges; nothing here
+searches the video for new moments.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ _LETTER = re.compile(r"\b([A-J])\b")
 FIRST = re.compile(r"\bfirst\b", re.IGNORECASE)
 RIGHT_AFTER = re.compile(r"\b(?:right|just|immediately|directly)\s+after\b|\bnext\b(?!\s+to\b)", re.IGNORECASE)
 NEWLY_SEEN = 0.5  # how much likelier an option must be after the span than in it to be the answer
-WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" questions: follow the object forward in such steps, so far
+WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" / "first" questions: follow the object in such steps, so far
 
 
 def option_texts(options) -> list[str]:
@@ -129,27 +132,40 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
 
 
-def _watch_until_gone(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
-    """The span extended forward while the target still sees what the question is about (one frame every
-    WATCH_STEP seconds, at most WATCH_LIMIT seconds, within the budget less the after-span frames): what comes
-    "right after" something only shows once it has gone. Frames already scored are reused."""
-    end, watched = span[1], []
-    while end + WATCH_STEP < min(span[1] + WATCH_LIMIT, rt.view.duration):
-        [t] = snap_to_overview(rt, [end + WATCH_STEP])
-        if t <= end:
-            break
+def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forward: bool) -> list[float]:
+    """The span extended forward (or back) while the target still sees what the question is about: one frame
+    every WATCH_STEP seconds, at most WATCH_LIMIT seconds, then halving the step between the last frame that
+    shows it and the first that does not, within the budget less the after-span frames. What comes "right
+    after" something only shows once it has gone; where something "first" appears is where it begins. Frames
+    already scored are reused."""
+    sign, threshold, watched = (1.0 if forward else -1.0), rt.config.relevance_threshold, []
+
+    def seen(t: float) -> bool | None:  # None: no budget left to look
         if _key(t) not in state["scores"]:
             if rt.budget_left(state) <= len(AFTER_SPAN):
-                break
+                return None
             rt.target_relevance(state, [t])
             watched.append(t)
-        if state["scores"][_key(t)] < rt.config.relevance_threshold:
+        return state["scores"][_key(t)] >= threshold
+
+    edge, gone = (span[1] if forward else span[0]), None
+    limit = min(span[1] + WATCH_LIMIT, rt.view.duration) if forward else max(span[0] - WATCH_LIMIT, 0.0)
+    while gone is None and sign * (limit - (edge + sign * WATCH_STEP)) > 0:
+        [t] = snap_to_overview(rt, [edge + sign * WATCH_STEP])
+        looked = seen(t) if sign * (t - edge) > 0 else None
+        if looked is None:
             break
-        end = t
+        edge, gone = (t, None) if looked else (edge, t)
+    while gone is not None and abs(gone - edge) > 1.5:
+        [t] = snap_to_overview(rt, [(edge + gone) / 2])
+        looked = seen(t) if t not in (edge, gone) else None
+        if looked is None:
+            break
+        edge, gone = (t, gone) if looked else (edge, t)
     if watched:
         trace(state, "watch", model="target", times=watched, scores=[state["scores"][_key(t)] for t in watched],
-              note="followed the object forward until it is gone")
-    return [span[0], max(span[1], end)]
+              note=f"followed the object {'forward until it is gone' if forward else 'back to where it begins'}")
+    return [span[0], max(span[1], edge)] if forward else [min(span[0], edge), span[1]]
 
 
 def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
@@ -199,8 +215,9 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
     main = _main_span(state, spans, rt.question)
     counting = bool(state.get("counted")) and is_count_question(rt.question)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
-    if wants_after and RIGHT_AFTER.search(rt.question):
-        extended = _watch_until_gone(rt, state, main)
+    forward = wants_after and bool(RIGHT_AFTER.search(rt.question))
+    if forward or (main and not counting and FIRST.search(rt.question)):
+        extended = _follow_while_seen(rt, state, main, forward=forward)
         spans, main = [extended if s == main else s for s in spans], extended
     after = _frames_after(rt, state, main) if wants_after else []
     times = best_evidence_times(state, cfg.answer_frames - len(after))
