@@ -2,14 +2,15 @@
 
 The target first sees N uniform frames (default 10) and reflects. While it is not confident, it names the
 region to inspect next: around its most relevant frame so far, else around the embedder's best moment not yet
-inspected (a region of `region_seconds`, default 60 s). The draft scans that region densely (1 fps by default) and proposes k frames (default 2) that are
-salient for the question (the draft's relevance plus half the embedder's normalised similarity) and diverse
-(a penalty for being close in time to frames already picked). The target scores the proposals and reflects
-over all kept evidence; a proposal it scores below the relevance threshold is rejected, and the trace says so.
-Before stopping on confidence, a most relevant frame that no scored neighbour backs gets one neighbour scored
-by the target; if that says no, the frame was a lookalike seen once: it leaves the evidence and the search goes
-on. At most T rounds (default 3). Counting questions sweep the whole video instead: the draft checks the likeliest
-runs, the target verifies what it finds (see `counting.py`).
+inspected (a region of `region_seconds`, default 60 s). The draft scans that region densely (1 fps by
+default) and proposes k frames (default 2) that are salient for the question (the draft's relevance plus half
+the embedder's normalised similarity) and diverse (a penalty for being close in time to frames already
+picked). The target scores the proposals and reflects over all kept evidence; a proposal it scores below the
+relevance threshold is rejected, and the trace says so. Before stopping on confidence, a most relevant frame
+that no scored neighbour backs gets one neighbour scored by the target; if that says no, the frame was a
+lookalike seen once: it leaves the evidence and the search goes on. At most T rounds (default 3). Counting
+questions sweep the whole video instead: the draft checks the likeliest runs, the target verifies what it
+finds (see `counting.py`).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def _confirmed(rt: SearchRuntime, state: dict) -> bool:
     or by a neighbour the target scores now (one frame, while the search budget lasts). A contradicted frame
     leaves the evidence and keeps the neighbour's lower score, so no later region is centred on it."""
     threshold = rt.config.relevance_threshold
+    if not state["evidence"]:
+        return True
     best = max(state["evidence"], key=lambda e: e["score"])
     backed = [float(k) for k, v in state["scores"].items()
               if v >= threshold and 0 < abs(float(k) - best["t"]) <= CONFIRM_NEAR]
