@@ -15,6 +15,7 @@ from agentime.config import Config, VideoConfig
 from agentime.errors import CacheError
 from agentime.video import ingest as ingest_module
 from agentime.video.cache import OverviewStore, video_key
+from agentime.video.frames import Frame
 from agentime.video.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +145,33 @@ def test_ingest_benchmark_reports_every_method(synthetic_video):
     assert all(report["methods"][m]["delivers_request"] for m in ("reference", "sequential", "seek", "opencv"))
     assert report["fastest_seconds"] == min(v["seconds"] for v in report["methods"].values()
                                             if v["delivers_request"])
+
+
+def test_a_chunk_decodes_only_the_frames_asked_for(tmp_path, monkeypatch):
+    """A search reads single frames of many chunks: each JPEG is decoded once, when first asked for, and the
+    frames equal the whole-chunk decode; a broken JPEG is a clear error when it is asked for."""
+    from agentime.video import cache
+
+    rng = np.random.default_rng(0)
+    frames = [Frame(float(t), rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)) for t in range(10)]
+    path = tmp_path / "chunk_000000.npz"
+    path.write_bytes(cache.encode_chunk(frames, quality=90))
+    decoded = []
+    real = cache._decode_jpeg
+    monkeypatch.setattr(cache, "_decode_jpeg", lambda p, jpeg, t: decoded.append(t) or real(p, jpeg, t))
+    chunk = cache.ChunkFrames(path)
+    whole = {f.t: f for f in cache.decode_chunk(path)}
+    decoded.clear()
+    assert np.array_equal(chunk.get(3.0).image, whole[3.0].image) and chunk.get(3.0).t == 3.0
+    assert chunk.get(7.0) is not None and chunk.get(3.0) is not None and chunk.get(2.5) is None
+    assert decoded == [3.0, 7.0]
+
+    with np.load(path) as npz:
+        parts = {k: npz[k].copy() for k in npz.files}
+    parts["data"][parts["offsets"][4]:parts["offsets"][5]] = 0  # frame 4's JPEG bytes zeroed
+    broken = tmp_path / "chunk_000001.npz"
+    np.savez(broken, **parts)
+    chunk = cache.ChunkFrames(broken)
+    assert chunk.get(3.0) is not None
+    with pytest.raises(CacheError, match="broken frame"):
+        chunk.get(4.0)

@@ -18,12 +18,12 @@ import numpy as np
 from agentime.index.frame_index import FrameIndex
 from agentime.search.base import AFTER_SPAN, SearchConfig
 from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
-from agentime.video.cache import OverviewStore, decode_chunk
+from agentime.video.cache import ChunkFrames, OverviewStore
 from agentime.video.frames import Frame
 from agentime.video.sampling import sample_frames
 from agentime.video.source import VideoInfo
 
-_CHUNK_CACHE = 8
+_CHUNK_CACHE = 32  # chunks held in memory (their JPEG bytes, and the frames decoded so far)
 
 
 class VideoView:
@@ -35,7 +35,7 @@ class VideoView:
         self._chunk_times = store.chunk_times()
         self.overview_times = np.concatenate(self._chunk_times) if self._chunk_times else np.zeros(0)
         self._chunk_starts = [float(t[0]) if t.size else float("inf") for t in self._chunk_times]
-        self._loaded: OrderedDict[int, dict[float, Frame]] = OrderedDict()
+        self._loaded: OrderedDict[int, ChunkFrames] = OrderedDict()
 
     @property
     def duration(self) -> float:
@@ -45,9 +45,9 @@ class VideoView:
         lo, hi = np.searchsorted(self.overview_times, [start, end], side="left")
         return self.overview_times[lo:hi]
 
-    def _chunk_frames(self, index: int) -> dict[float, Frame]:
+    def _chunk_frames(self, index: int) -> ChunkFrames:
         if index not in self._loaded:
-            self._loaded[index] = {f.t: f for f in decode_chunk(self._chunks[index])}
+            self._loaded[index] = ChunkFrames(self._chunks[index])
             while len(self._loaded) > _CHUNK_CACHE:
                 self._loaded.popitem(last=False)
         self._loaded.move_to_end(index)

@@ -81,21 +81,48 @@ def encode_chunk(frames: list[Frame], quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def decode_chunk(path: Path) -> list[Frame]:
-    import cv2
-
+def _read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's frame times, JPEG byte offsets and concatenated JPEG bytes (nothing decoded yet)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            times, offsets, data = npz["times"], npz["offsets"], npz["data"]
+            return npz["times"], npz["offsets"], npz["data"]
     except (OSError, ValueError, KeyError) as exc:
         raise CacheError(f"cache chunk {path} is unreadable ({exc}); delete its folder to re-ingest") from exc
-    frames = []
-    for i, t in enumerate(times):
-        bgr = cv2.imdecode(data[offsets[i]:offsets[i + 1]], cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise CacheError(f"cache chunk {path} holds a broken frame; delete its folder to re-ingest")
-        frames.append(Frame(float(t), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    return frames
+
+
+def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
+    import cv2
+
+    bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise CacheError(f"cache chunk {path} holds a broken frame; delete its folder to re-ingest")
+    return Frame(float(t), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def decode_chunk(path: Path) -> list[Frame]:
+    times, offsets, data = _read_chunk(path)
+    return [_decode_jpeg(path, data[offsets[i]:offsets[i + 1]], t) for i, t in enumerate(times)]
+
+
+class ChunkFrames:
+    """One chunk's frames by time, each decoded when first asked for: a search reads a few frames of many
+    chunks, and decoding a whole chunk for one frame would cost tens of frames."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._times, self._offsets, self._data = _read_chunk(path)
+        self._index = {float(t): i for i, t in enumerate(self._times)}
+        self._decoded: dict[int, Frame] = {}
+
+    def get(self, t: float) -> Frame | None:
+        """The frame stored at exactly `t`, or None."""
+        i = self._index.get(t)
+        if i is None:
+            return None
+        if i not in self._decoded:
+            self._decoded[i] = _decode_jpeg(self.path, self._data[self._offsets[i]:self._offsets[i + 1]],
+                                            self._times[i])
+        return self._decoded[i]
 
 
 class OverviewStore:
