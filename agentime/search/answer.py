@@ -33,6 +33,7 @@ _LETTER = re.compile(r"\b([A-J])\b")
 FIRST = re.compile(r"\bfirst\b", re.IGNORECASE)
 RIGHT_AFTER = re.compile(r"\b(?:right|just|immediately|directly)\s+after\b|\bnext\b(?!\s+to\b)", re.IGNORECASE)
 NEWLY_SEEN = 0.5  # how much likelier an option must be after the span than in it to be the answer
+SPAN_END_FRAMES = 3  # the span's last scored frames an option must be absent from
 WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" / "first" questions: follow the object in such steps, so far
 
 
@@ -184,10 +185,11 @@ def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[flo
 def _option_seen_after(rt: SearchRuntime, state: dict, main: list[float], after: list[float],
                        texts: list[str]) -> tuple[int | None, str]:
     """For "what comes right after X" with options: the option the target sees in the frames after X's span and
-    not in the span itself (one yes/no statement per option over those frames), when one stands out; else None.
+    not in the span's last frames (one yes/no statement per option over those frames), when one stands out;
+    else None.
     Asking per option and per frame uses the target's single-frame judgement, which is stronger than its answers
     over many frames at once."""
-    inside = sorted(float(k) for k in state["scores"] if main[0] <= float(k) <= main[1])
+    inside = sorted(float(k) for k in state["scores"] if main[0] <= float(k) <= main[1])[-SPAN_END_FRAMES:]
     frames = rt.view.frames_at(list(after) + inside)
     began = time.perf_counter()
     gains = []
