@@ -145,9 +145,14 @@ def multi_frame_accuracy(vlm, seed: int, n: int) -> dict[str, float]:
     return out
 
 
-def frames_per_second(vlm, seed: int, frames: int = 64) -> float:
+def _speed_frames(seed: int, count: int) -> list:
+    """The frames both cost measures score (fresh ones of the evaluation seed)."""
     rng = random.Random(f"{seed}-fps")
-    batch = [data.random_frame(rng).frame for _ in range(frames)]
+    return [data.random_frame(rng).frame for _ in range(count)]
+
+
+def frames_per_second(vlm, seed: int, frames: int = 64) -> float:
+    batch = _speed_frames(seed, frames)
     vlm.yes_probability(batch[:4], "a red circle is visible")  # warm-up
     best = float("inf")
     for _ in range(3):  # best of three: the CPU is shared, the fastest run is the least disturbed
@@ -162,8 +167,7 @@ def mflops_per_frame(vlm, seed: int, frames: int = 8) -> float:
     attention; image preprocessing is not counted): the cost per frame, which a busy CPU does not change."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    rng = random.Random(f"{seed}-fps")
-    batch = [data.random_frame(rng).frame for _ in range(frames)]
+    batch = _speed_frames(seed, frames)
     with FlopCounterMode(display=False) as counter:
         vlm.yes_probability(batch, "a red circle is visible")
     return round(counter.get_total_flops() / frames / 1e6, 2)

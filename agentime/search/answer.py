@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from agentime.search.base import AFTER_SPAN
-from agentime.search.common import best_evidence_times, evenly_spaced, keep_evidence, scored_near, snap_to_overview
+from agentime.search.common import (best_evidence_times, evenly_spaced, keep_evidence, scored_near,
+                                    snap_to_overview, unscored_neighbour)
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
 from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement
 from agentime.search.runtime import SearchRuntime, _key, trace
@@ -108,12 +109,12 @@ def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> l
         if len(near) != 1 or rt.budget_left(state) <= 0:
             continue
         [t] = near
-        fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and _key(u) not in state["scores"]]
-        if fresh:
-            score = rt.target_relevance(state, fresh[:1])
-            keep_evidence(state, fresh[:1], score, "second look at an early one-frame span", "target",
+        neighbour = unscored_neighbour(rt, state, t)
+        if neighbour is not None:
+            score = rt.target_relevance(state, [neighbour])
+            keep_evidence(state, [neighbour], score, "second look at an early one-frame span", "target",
                           rt.config.relevance_threshold)
-            looked.append(fresh[0])
+            looked.append(neighbour)
     if not looked:
         return spans
     trace(state, "second_look", model="target", times=looked, note="early one-frame spans checked once more")
@@ -143,7 +144,7 @@ def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forwar
 
     def seen(t: float) -> bool | None:  # None: no budget left to look
         if _key(t) not in state["scores"]:
-            if rt.budget_left(state) <= len(AFTER_SPAN):
+            if rt.search_budget_left(state) <= 0:
                 return None
             rt.target_relevance(state, [t])
             watched.append(t)
@@ -244,7 +245,7 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
         if main and all(len(r) >= 2 for r in ranges):
             overlaps = [_iou(main, r[:2]) for r in ranges]
             index, how = int(np.argmax(overlaps)), "option whose time range overlaps the found span most"
-        elif main and after and RIGHT_AFTER.search(rt.question):
+        elif forward and after:
             index, gains = _option_seen_after(rt, state, main, after, texts)
             how = f"option seen after the span and not in it ({gains})"
         if index is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.runtime import SearchRuntime, trace
+from agentime.search.runtime import SearchRuntime, _key, trace
 
 
 def evenly_spaced(start: float, end: float, count: int) -> list[float]:
@@ -26,6 +26,12 @@ def snap_to_overview(rt: SearchRuntime, times: list[float]) -> list[float]:
         if best not in snapped:
             snapped.append(best)
     return snapped
+
+
+def unscored_neighbour(rt: SearchRuntime, state: dict, t: float) -> float | None:
+    """The overview frame a second after `t` (else a second before) that the target has not scored yet."""
+    fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and _key(u) not in state["scores"]]
+    return fresh[0] if fresh else None
 
 
 def keep_evidence(state: dict, times, scores, reason: str, source: str, threshold: float) -> None:

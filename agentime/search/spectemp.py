@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview
+from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, _key, trace
 
@@ -128,17 +128,16 @@ def _confirmed(rt: SearchRuntime, state: dict) -> bool:
               if v >= threshold and 0 < abs(float(k) - best["t"]) <= CONFIRM_NEAR]
     if backed or rt.search_budget_left(state) <= 0:
         return True
-    neighbours = [u for u in snap_to_overview(rt, [best["t"] + 1.0, best["t"] - 1.0])
-                  if u != best["t"] and _key(u) not in state["scores"]]
-    if not neighbours:
+    neighbour = unscored_neighbour(rt, state, best["t"])
+    if neighbour is None:
         return True
-    [score] = rt.target_relevance(state, neighbours[:1])
+    [score] = rt.target_relevance(state, [neighbour])
     standing = score >= threshold
-    trace(state, "confirm", model="target", times=neighbours[:1], scores=[score],
+    trace(state, "confirm", model="target", times=[neighbour], scores=[score],
           note=f"{best['t']:.1f} s " + ("confirmed by its neighbour" if standing
                                        else "contradicted by its neighbour: a lookalike, searching on"))
     if standing:
-        keep_evidence(state, neighbours[:1], [score], "neighbour confirming the best frame", "target", threshold)
+        keep_evidence(state, [neighbour], [score], "neighbour confirming the best frame", "target", threshold)
         return True
     state["evidence"].remove(best)
     state["scores"][_key(best["t"])] = float(score)
