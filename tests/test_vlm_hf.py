@@ -219,3 +219,60 @@ def test_processor_without_chat_template_falls_back_to_plain_prompt():
     assert len(vlm.frame_spans(vlm.encode([[("user", parts)]])["input_ids"])[0]) == 2
     out = vlm.generate(parts, max_new_tokens=2)
     assert out.tokens and out.prompt_tokens > 32
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_frames_shrunk_before_the_processor_score_exactly_as_full_frames(arch):
+    vlm = tiny_vlm(arch)
+    clip = frames(2, size=96, seed=11)
+    wide = [Frame(f.t, np.ascontiguousarray(np.concatenate([f.image, f.image[:, :40]], axis=1))) for f in clip]
+    statement = "a red circle is visible"
+    got = vlm.yes_probability([wide[0], wide], statement)
+    for item, value in zip([wide[0], wide], got):
+        logprobs, _ = _own_next_token_logprobs(vlm, yes_no_parts(item, statement))
+        yes_ids, no_ids = _answer_ids(vlm.tokenizer, "yes"), _answer_ids(vlm.tokenizer, "no")
+        expected = torch.sigmoid(torch.logsumexp(logprobs[yes_ids], 0) - torch.logsumexp(logprobs[no_ids], 0))
+        assert value == pytest.approx(float(expected), abs=2e-5)
+    if arch == "idefics3":  # a PIL processor that starts with a resize: the shortcut is taken, not skipped
+        assert vlm.prescale.active and vlm.prescale(wide[0].image).shape[:2] != wide[0].image.shape[:2]
+
+
+def test_embedder_shrinks_frames_exactly():
+    embedder = HFEmbedder(HFConfig(str(tiny_model("siglip"))))
+    clip = frames(2, size=120, seed=12)
+    from PIL import Image
+
+    inputs = embedder.processor(images=[Image.fromarray(f.image) for f in clip], return_tensors="pt")
+    with torch.inference_mode():
+        raw = embedder.model.get_image_features(pixel_values=inputs["pixel_values"]).pooler_output
+    np.testing.assert_allclose(embedder.embed_images(clip), (raw / raw.norm(dim=-1, keepdim=True)).numpy(), atol=1e-5)
+    assert embedder.prescale(clip[0].image).shape[:2] != clip[0].image.shape[:2]
+
+
+def test_prescaler_remembers_only_live_arrays_and_refuses_inexact_shortcuts():
+    from agentime.vlm.prescale import Prescaler
+
+    prescale = tiny_vlm("idefics3").prescale
+    first = frames(1, size=200, seed=13)[0].image
+    small = prescale(first)
+    assert prescale(first) is small  # scored again (another statement): not shrunk again
+    second = first.copy()
+    second[:] = 255 - second
+    assert not np.array_equal(prescale(second), small)
+
+    class PilBackend:  # stands for transformers' PIL image processors, which the shortcut requires
+        pass
+
+    class WholeImageMean(PilBackend):
+        """Claims a first resize, then looks at the full image: shrinking first would change its output."""
+        do_resize, size, resample = True, {"height": 8, "width": 8}, 0
+
+        def resize(self, image, size, resample):
+            return np.zeros((image.shape[0], 8, 8), np.uint8)
+
+        def __call__(self, images, return_tensors=None):
+            return {"pixel_values": np.array([float(np.mean(image)) + image.shape[0] for image in images])}
+
+    odd = Prescaler(WholeImageMean())
+    assert odd.active
+    assert odd(first) is first  # the check failed: frames of that shape go to the processor unchanged

@@ -29,6 +29,7 @@ from agentime.vlm.base import (
     normalise_parts,
     yes_no_parts,
 )
+from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
     ModelNotFoundError,
@@ -339,6 +340,7 @@ class HFVLM:
         self.name, self.processor, self.model, self.device = _load(cfg, AutoModelForImageTextToText, embedder=False)
         self.max_batch = max(1, int(cfg.max_batch))
         self.tokenizer = self.processor.tokenizer
+        self.prescale = Prescaler(getattr(self.processor, "image_processor", None))
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
         if self.image_token_id is None:
             self.image_token_id = getattr(self.model.config, "image_token_index", None)
@@ -361,7 +363,7 @@ class HFVLM:
             for part in parts:
                 if isinstance(part, Frame):
                     content.append({"type": "image"})
-                    images.append(Image.fromarray(as_rgb(part.image)))
+                    images.append(Image.fromarray(self.prescale(as_rgb(part.image))))
                 else:
                     content.append({"type": "text", "text": part})
             messages.append({"role": role, "content": content})
@@ -564,6 +566,7 @@ class HFEmbedder:
         self.config = cfg
         self.name, self.processor, self.model, self.device = _load(cfg, AutoModel, embedder=True)
         self.max_batch = max(1, int(cfg.max_batch))
+        self.prescale = Prescaler(getattr(self.processor, "image_processor", self.processor))
         self._torch = torch
         self._siglip = self.model.config.model_type.startswith("siglip")
         text_config = self.model.config.get_text_config()
@@ -585,7 +588,7 @@ class HFEmbedder:
         torch = self._torch
         out = []
         for chunk in batched(list(frames), self.max_batch):
-            images = [Image.fromarray(as_rgb(f.image if isinstance(f, Frame) else f)) for f in chunk]
+            images = [Image.fromarray(self.prescale(as_rgb(f.image if isinstance(f, Frame) else f))) for f in chunk]
             inputs = self.processor(images=images, return_tensors="pt").to(self.device)
             pixels = inputs["pixel_values"].to(self.model.dtype)
             with torch.inference_mode():

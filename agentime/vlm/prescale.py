@@ -1,0 +1,100 @@
+"""Shrink frames before an image processor sees them, to exactly the pixels it would make itself.
+
+A PIL-backend image processor starts with a resize (SigLIP: to its height x width; Idefics3 and SmolVLM: to
+a longest edge). Run on a full video frame, that resize and the array <-> PIL conversions around it cost
+more than a small model's forward pass. `Prescaler` does the same first resize once, with PIL and the
+processor's own output size and resampling, so the processor's own resize becomes a copy. It trusts
+nothing: the first frame of each input shape goes through the processor both ways, and the shortcut is used
+for that shape only if the pixel values are bit-identical. Shrunk frames are remembered while their source
+array lives, since search scores the same frame against several statements and re-shows its evidence.
+
+It knows nothing of models or prompts; a processor it cannot check is used as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+_REMEMBERED = 2048  # shrunk frames kept (a few KB each at the embedded models' sizes)
+
+
+def _resize_step(image_processor):
+    """The processor's first resize as (size, resample), or None when it does not start with a PIL resize."""
+    if not getattr(image_processor, "do_resize", False) or not hasattr(image_processor, "resize"):
+        return None
+    if not any(cls.__name__ == "PilBackend" for cls in type(image_processor).__mro__):
+        return None
+    size = getattr(image_processor, "size", None)
+    resample = getattr(image_processor, "resample", None)
+    if size is None or not isinstance(resample, int):
+        return None
+    return size, int(resample)
+
+
+class Prescaler:
+    """Callable: an HxWx3 uint8 frame -> the same frame shrunk as the processor's first resize would shrink it
+    (or the frame itself where that shortcut is not exact for its shape)."""
+
+    def __init__(self, image_processor):
+        self._processor = image_processor
+        self._step = _resize_step(image_processor)
+        self._sizes: dict[tuple, tuple[int, int] | None] = {}  # input shape -> (width, height), None: use as is
+        self._shrunk: OrderedDict[int, tuple[weakref.ref, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self._step is not None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if self._step is None or image.ndim != 3 or image.dtype != np.uint8:
+            return image
+        with self._lock:
+            remembered = self._shrunk.get(id(image))
+            if remembered is not None and remembered[0]() is image:
+                self._shrunk.move_to_end(id(image))
+                return remembered[1]
+        shape = image.shape
+        if shape not in self._sizes:
+            self._sizes[shape] = self._checked_size(image)
+        size = self._sizes[shape]
+        if size is None:
+            return image
+        small = self._shrink(image, size)
+        try:
+            ref = weakref.ref(image)
+        except TypeError:  # a view of a buffer that cannot be referenced weakly: nothing to remember it by
+            return small
+        with self._lock:
+            self._shrunk[id(image)] = (ref, small)
+            while len(self._shrunk) > _REMEMBERED:
+                self._shrunk.popitem(last=False)
+        return small
+
+    def _shrink(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(size, resample=self._step[1]))
+
+    def _checked_size(self, image: np.ndarray) -> tuple[int, int] | None:
+        """The processor's first-resize output (width, height) for this shape, if shrinking first is exact."""
+        size, resample = self._step
+        try:
+            chw = np.ascontiguousarray(np.moveaxis(image, -1, 0))
+            resized = self._processor.resize(chw, size=size, resample=resample)
+            height, width = (int(n) for n in np.shape(resized)[-2:])
+            if (height, width) == image.shape[:2]:
+                return None  # nothing to shrink
+            small = self._shrink(image, (width, height))
+            full = self._processor(images=[image], return_tensors="np")
+            shortcut = self._processor(images=[small], return_tensors="np")
+        except Exception:  # noqa: BLE001 - any processor that cannot be checked is simply used as is
+            return None
+        same = full.keys() == shortcut.keys() and all(
+            np.array_equal(np.asarray(full[key]), np.asarray(shortcut[key])) for key in full
+        )
+        return (width, height) if same else None
