@@ -22,6 +22,16 @@ def test_fixed_blocks_cover_the_sequence():
     layout = build_block_layout(256, 64)
     assert layout.uniform and layout.num_blocks == 4 and layout.block_len == 64
     assert layout.block_of.tolist() == [i // 64 for i in range(256)]
+    assert layout.table.tolist() == [list(range(b * 64, b * 64 + 64)) for b in range(4)]
+    assert layout.uneven_table is None and layout.uneven_block_of is None  # made on demand: no memory held
+
+
+def test_positions_of_blocks_equal_their_table_rows():
+    import torch
+
+    blocks = torch.tensor([[3, 0], [1, 2]])
+    for layout in (build_block_layout(512, 128), build_block_layout(350, 128, [[(80, 144), (150, 214)]])):
+        assert torch.equal(layout.positions(blocks), layout.table[blocks])
 
 
 def test_each_frame_is_one_block_with_its_timestamp():

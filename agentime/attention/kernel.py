@@ -16,6 +16,7 @@ L_k positions (prefill, chunked prefill and decode with a KV cache).
 
 from __future__ import annotations
 
+import bisect
 import warnings
 from collections.abc import Sequence
 
@@ -122,14 +123,14 @@ def dense_attention(
     )
 
 
-def _chunk_keys(table, sel, sel_valid, globals_table, global_blocks, key_padding):
+def _chunk_keys(layout: BlockLayout, sel, sel_valid, globals_table, global_blocks, key_padding):
     """Token positions (B, Hkv, n, K) of the keys a chunk of query blocks reads, and whether each counts.
 
     K = the selected blocks' tokens, then the global tokens (which do not count where their block is selected
     already, so that no key is read twice); padding slots and padding keys do not count.
     """
     batch, kv_heads, n, top_k = sel.shape
-    positions = table[sel]  # (B, Hkv, n, k, block_len)
+    positions = layout.positions(sel)  # (B, Hkv, n, k, block_len)
     present = (positions >= 0) & sel_valid[..., None]
     positions = positions.reshape(batch, kv_heads, n, -1)
     present = present.reshape(batch, kv_heads, n, -1)
@@ -201,17 +202,19 @@ def _global_table(
     return table.to(device)
 
 
-def _query_blocks(layout: BlockLayout, q_offset: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def _query_blocks(layout: BlockLayout, q_offset: int) -> tuple[torch.Tensor | None, torch.Tensor, bool]:
     """Query blocks = key blocks restricted to the query positions.
 
     Returns the (QB, block_len) table of query rows (0-based, -1 padded), the (QB,) diagonal key block of each
-    and whether the table is a plain reshape of the query rows.
+    and whether the query blocks are the key blocks themselves (uniform, from position 0); the table is None
+    then, since `layout.positions(diagonal)` gives its rows.
     """
-    first = int(layout.block_of[q_offset])
+    first = bisect.bisect_right(layout.starts, q_offset) - 1
+    diagonal = torch.arange(first, layout.num_blocks, device=layout.device)
+    if layout.uniform and q_offset == 0:
+        return None, diagonal, True
     rows = layout.table[first:] - q_offset
-    rows = torch.where(rows >= 0, rows, torch.full_like(rows, -1))
-    diagonal = torch.arange(first, layout.num_blocks, device=rows.device)
-    return rows, diagonal, layout.uniform and q_offset == 0
+    return torch.where(rows >= 0, rows, torch.full_like(rows, -1)), diagonal, False
 
 
 def _block_allowed_from_mask(mask4d: torch.Tensor, q_table: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
@@ -271,8 +274,8 @@ def sparse_attention(
     spans = frame_spans if config.frame_aligned else None
     layout = build_block_layout(k_len, config.block_size, spans, device)
     q_table, diagonal, q_uniform = _query_blocks(layout, q_offset)
-    q_blocks, q_block_len = q_table.shape
-    k_blocks, k_block_len = layout.table.shape
+    q_blocks, q_block_len = int(diagonal.numel()), layout.block_len
+    k_blocks, k_block_len = layout.num_blocks, layout.block_len
 
     # block selection
     key_weights = key_padding.float() if key_padding is not None else None
@@ -286,7 +289,7 @@ def sparse_attention(
         present = torch.zeros(batch, k_blocks, device=device).index_add_(1, layout.block_of, key_weights) > 0
         allowed = allowed & present[:, None, :]
     if mask4d is not None:
-        allowed = allowed & _block_allowed_from_mask(mask4d, q_table, layout)
+        allowed = allowed & _block_allowed_from_mask(mask4d, layout.table if q_uniform else q_table, layout)
     selection = select_blocks(pooled_queries, pooled_keys, allowed, diagonal, config, causal, scaling)
     del pooled_queries, pooled_keys  # the chunk loop below sets the peak: nothing it does not need stays alive
     top_k = selection.indices.shape[-1]
@@ -344,7 +347,7 @@ def sparse_attention(
         n = c1 - c0
         sel = selection_indices[:, :, c0:c1]
         positions, present = _chunk_keys(
-            layout.table, sel, selection_valid[:, :, c0:c1], globals_table, global_blocks, key_padding
+            layout, sel, selection_valid[:, :, c0:c1], globals_table, global_blocks, key_padding
         )
         index = head_base + positions.clamp(min=0)
         if summary is not None:  # block kb's summary row sits at k_len + kb; a closed one reads the last row
@@ -355,7 +358,7 @@ def sparse_attention(
         keys = flat_keys.index_select(0, index.reshape(-1)).view(batch * kv_heads * n, 1, keys_per_block, dim)
         values = flat_values.index_select(0, index.reshape(-1)).view(batch * kv_heads * n, 1, keys_per_block, -1)
 
-        rows = q_table[c0:c1]  # (n, q_block_len) query rows, -1 padded
+        rows = layout.positions(diagonal[c0:c1]) if q_uniform else q_table[c0:c1]  # (n, q_block_len), -1 padded
         absolute = torch.where(rows >= 0, rows + q_offset, torch.full_like(rows, -1))
         complete = bool(present.all())
         if mask4d is not None:

@@ -21,13 +21,34 @@ class BlockLayout:
     starts: block boundaries, len = blocks + 1, starts[0] == 0, starts[-1] == length.
     table: (blocks, block_len) token positions of each block, -1 where a shorter block is padded.
     block_of: (length,) the block id of each position.
+    Both are stored only for uneven blocks; uniform ones make them when asked for (or `positions` computes the
+    rows asked for), so that they take no memory while the kernel attends.
     uniform: every block has exactly block_len tokens (then `table` is a plain reshape of the positions).
     """
 
     starts: tuple[int, ...]
-    table: torch.Tensor
-    block_of: torch.Tensor
+    uneven_table: torch.Tensor | None
+    uneven_block_of: torch.Tensor | None
     uniform: bool
+    device: torch.device | str = "cpu"
+
+    @property
+    def table(self) -> torch.Tensor:
+        if self.uneven_table is not None:
+            return self.uneven_table
+        return torch.arange(self.length, device=self.device).view(self.num_blocks, self.block_len)
+
+    @property
+    def block_of(self) -> torch.Tensor:
+        if self.uneven_block_of is not None:
+            return self.uneven_block_of
+        return torch.arange(self.length, device=self.device) // self.block_len
+
+    def positions(self, blocks: torch.Tensor) -> torch.Tensor:
+        """(..., block_len) token positions of the given block ids (-1 padded), like `table[blocks]`."""
+        if self.uneven_table is not None:
+            return self.uneven_table[blocks]
+        return blocks[..., None] * self.block_len + torch.arange(self.block_len, device=blocks.device)
 
     @property
     def num_blocks(self) -> int:
@@ -35,7 +56,9 @@ class BlockLayout:
 
     @property
     def block_len(self) -> int:
-        return int(self.table.shape[1])
+        if self.uneven_table is not None:
+            return int(self.uneven_table.shape[1])
+        return self.starts[1] - self.starts[0]
 
     @property
     def length(self) -> int:
@@ -116,9 +139,10 @@ def layout_from_starts(starts: Sequence[int], device: torch.device | str = "cpu"
     offsets = torch.arange(block_len, dtype=torch.long)
     table = bounds[:-1, None] + offsets[None, :]
     table = torch.where(offsets[None, :] < sizes[:, None], table, torch.full_like(table, -1))
-    block_of = torch.repeat_interleave(torch.arange(len(starts) - 1, dtype=torch.long), sizes)
-    uniform = bool((sizes == block_len).all())
-    return BlockLayout(tuple(starts), table.to(device), block_of.to(device), uniform)
+    if bool((sizes == block_len).all()):
+        return BlockLayout(tuple(starts), None, None, True, device)
+    block_of = torch.repeat_interleave(torch.arange(len(starts) - 1), sizes)
+    return BlockLayout(tuple(starts), table.to(device), block_of.to(device), False, device)
 
 
 def build_block_layout(
