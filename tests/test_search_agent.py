@@ -356,3 +356,24 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
     watch = [s for s in answer.trace if s["step"] == "watch"]
     assert watch and "back to where it begins" in watch[0]["note"]
     assert truth[0] - 1.5 <= answer.spans[0][0] <= truth[0] + 1.5 and answer.spans[0][1] >= truth[1] - 1.5
+
+
+def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(needle_video, tmp_path, monkeypatch):
+    import agentime.search.runtime as runtime
+    import agentime.video.sampling as sampling
+
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "needle")
+    kwargs = dict(options=q["options"], strategy="timesearch", budget=32, models=oracle_models(world),
+                  config=Config(cache_dir=tmp_path))
+    agentime.ask(path, q["question"], **kwargs)  # ingests the video (the one time it is probed)
+    decoded = []
+    real_sample = runtime.sample_frames
+    monkeypatch.setattr(runtime, "sample_frames", lambda *a, **k: decoded.extend(real_sample(*a, **k)) or decoded)
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the video was probed again while searching")
+
+    monkeypatch.setattr(sampling, "open_video", no_probe)
+    answer = agentime.ask(path, q["question"], **kwargs)
+    assert decoded and answer.spans  # zooming decoded frames between the overview's, from the ingest's description

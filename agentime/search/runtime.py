@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ from agentime.search.prompts import look_for, question_relevance_statement, rele
 from agentime.video.cache import ChunkFrames, OverviewStore
 from agentime.video.frames import Frame
 from agentime.video.sampling import sample_frames
-from agentime.video.source import VideoInfo
+from agentime.video.source import VideoInfo, VideoSource
 
 _CHUNK_CACHE = 32  # chunks held in memory (their JPEG bytes, and the frames decoded so far)
 
@@ -31,6 +32,7 @@ class VideoView:
 
     def __init__(self, path: str, info: VideoInfo, store: OverviewStore, max_side: int):
         self.path, self.info, self.store, self.max_side = path, info, store, max_side
+        self._source = VideoSource(replace(info, path=str(path)))  # described at ingest: no probe per decode
         self._chunks = store.chunk_paths()
         self._chunk_times = store.chunk_times()
         self.overview_times = np.concatenate(self._chunk_times) if self._chunk_times else np.zeros(0)
@@ -65,7 +67,7 @@ class VideoView:
             else:
                 out[t] = frame
         if missing:
-            decoded = sample_frames(self.path, timestamps=sorted(set(missing)), max_side=self.max_side)
+            decoded = sample_frames(self._source, timestamps=sorted(set(missing)), max_side=self.max_side)
             for asked, frame in zip(sorted(set(missing)), decoded, strict=False):
                 out[asked] = Frame(asked, frame.image) if abs(frame.t - asked) < 1e-3 else frame
         return [out[t] for t in times]
