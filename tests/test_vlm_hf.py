@@ -253,12 +253,16 @@ def test_prescaler_remembers_only_live_arrays_and_refuses_inexact_shortcuts():
     from agentime.vlm.prescale import Prescaler
 
     prescale = tiny_vlm("idefics3").prescale
-    first = frames(1, size=200, seed=13)[0].image
-    small = prescale(first)
-    assert prescale(first) is small  # scored again (another statement): not shrunk again
-    second = first.copy()
-    second[:] = 255 - second
-    assert not np.array_equal(prescale(second), small)
+    frame = frames(1, size=200, seed=13)[0]
+    small = prescale(frame.image, frame)
+    assert prescale(frame.image, frame) is small  # the frame scored again (another statement): not shrunk again
+    buffer = frame.image.copy()
+    assert np.array_equal(prescale(buffer), small)
+    buffer[:] = 255 - buffer  # a bare array refilled in place (a capture buffer) is shrunk anew, never remembered
+    refilled = prescale(buffer)
+    assert not np.array_equal(refilled, small)
+    fresh = Frame(frame.t, buffer.copy())
+    assert np.array_equal(refilled, prescale(fresh.image, fresh))
 
     class PilBackend:  # stands for transformers' PIL image processors, which the shortcut requires
         pass
@@ -275,4 +279,4 @@ def test_prescaler_remembers_only_live_arrays_and_refuses_inexact_shortcuts():
 
     odd = Prescaler(WholeImageMean())
     assert odd.active
-    assert odd(first) is first  # the check failed: frames of that shape go to the processor unchanged
+    assert odd(buffer) is buffer  # the check failed: frames of that shape go to the processor unchanged

@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 import time
 from collections import OrderedDict
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 

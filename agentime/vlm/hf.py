@@ -363,7 +363,7 @@ class HFVLM:
             for part in parts:
                 if isinstance(part, Frame):
                     content.append({"type": "image"})
-                    images.append(Image.fromarray(self.prescale(as_rgb(part.image))))
+                    images.append(Image.fromarray(self.prescale(as_rgb(part.image), part)))
                 else:
                     content.append({"type": "text", "text": part})
             messages.append({"role": role, "content": content})
@@ -588,7 +588,10 @@ class HFEmbedder:
         torch = self._torch
         out = []
         for chunk in batched(list(frames), self.max_batch):
-            images = [Image.fromarray(self.prescale(as_rgb(f.image if isinstance(f, Frame) else f))) for f in chunk]
+            images = [
+                Image.fromarray(self.prescale(as_rgb(f.image), f) if isinstance(f, Frame) else self.prescale(as_rgb(f)))
+                for f in chunk
+            ]
             inputs = self.processor(images=images, return_tensors="pt").to(self.device)
             pixels = inputs["pixel_values"].to(self.model.dtype)
             with torch.inference_mode():

@@ -5,8 +5,10 @@ a longest edge). Run on a full video frame, that resize and the array <-> PIL co
 more than a small model's forward pass. `Prescaler` does the same first resize once, with PIL and the
 processor's own output size and resampling, so the processor's own resize becomes a copy. It trusts
 nothing: the first frame of each input shape goes through the processor both ways, and the shortcut is used
-for that shape only if the pixel values are bit-identical. Shrunk frames are remembered while their source
-array lives, since search scores the same frame against several statements and re-shows its evidence.
+for that shape only if the pixel values are bit-identical. A frame given with its `Frame` (immutable, made
+once per decoded picture) is remembered, shrunk, while that `Frame` lives, since search scores the same
+frame against several statements and re-shows its evidence; bare arrays, which callers may refill in place,
+are shrunk every time.
 
 It knows nothing of models or prompts; a processor it cannot check is used as is.
 """
@@ -50,14 +52,16 @@ class Prescaler:
     def active(self) -> bool:
         return self._step is not None
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, frame: object | None = None) -> np.ndarray:
+        """`image` shrunk; `frame`, the immutable object it comes from, lets the result be remembered."""
         if self._step is None or image.ndim != 3 or image.dtype != np.uint8:
             return image
-        with self._lock:
-            remembered = self._shrunk.get(id(image))
-            if remembered is not None and remembered[0]() is image:
-                self._shrunk.move_to_end(id(image))
-                return remembered[1]
+        if frame is not None:
+            with self._lock:
+                remembered = self._shrunk.get(id(frame))
+                if remembered is not None and remembered[0]() is frame:
+                    self._shrunk.move_to_end(id(frame))
+                    return remembered[1]
         shape = image.shape
         if shape not in self._sizes:
             self._sizes[shape] = self._checked_size(image)
@@ -65,14 +69,11 @@ class Prescaler:
         if size is None:
             return image
         small = self._shrink(image, size)
-        try:
-            ref = weakref.ref(image)
-        except TypeError:  # a view of a buffer that cannot be referenced weakly: nothing to remember it by
-            return small
-        with self._lock:
-            self._shrunk[id(image)] = (ref, small)
-            while len(self._shrunk) > _REMEMBERED:
-                self._shrunk.popitem(last=False)
+        if frame is not None:
+            with self._lock:
+                self._shrunk[id(frame)] = (weakref.ref(frame), small)
+                while len(self._shrunk) > _REMEMBERED:
+                    self._shrunk.popitem(last=False)
         return small
 
     def _shrink(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
