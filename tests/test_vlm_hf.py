@@ -280,3 +280,59 @@ def test_prescaler_remembers_only_live_arrays_and_refuses_inexact_shortcuts():
     odd = Prescaler(WholeImageMean())
     assert odd.active
     assert odd(buffer) is buffer  # the check failed: frames of that shape go to the processor unchanged
+
+
+def test_batch_pixels_equal_the_image_processor_and_fall_back_when_they_would_not():
+    from PIL import Image
+
+    from agentime.vlm.batch_pixels import BatchPixels, batch_pixels_for
+    from agentime.vlm.hf import load_processor
+
+    def fresh():  # the model's own image processor, as AutoProcessor builds it
+        return load_processor(str(tiny_model("idefics3")), local_files_only=True, trust_remote_code=False).image_processor
+
+    real = fresh()
+    pixels = batch_pixels_for(fresh())
+    assert isinstance(pixels, BatchPixels)
+    rng = np.random.default_rng(14)
+    pictures = [Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)) for _ in range(5)]
+    options = {"return_row_col_info": True, "return_tensors": "pt"}
+    for batch in ([[pictures[0], pictures[1]], [pictures[2]]], [[pictures[3]], [pictures[4], pictures[0]]]):
+        got, want = pixels(batch, **options), real(batch, **options)
+        assert set(got.keys()) == set(want.keys()) and got["rows"] == want["rows"]
+        for key in ("pixel_values", "pixel_attention_mask"):
+            assert torch.equal(got[key], want[key])
+    assert list(pixels._verdicts.values()) == [True]  # the second batch of that kind was made by the fast path
+
+    class Off(BatchPixels):  # a fast path that would differ from the processor
+        def _pixels(self, nested, **kwargs):
+            out = super()._pixels(nested, **kwargs)
+            out["pixel_values"] = out["pixel_values"] + 1e-3
+            return out
+
+    off = Off(fresh())
+    for _ in range(2):
+        assert torch.equal(off([[pictures[0]]], **options)["pixel_values"], real([[pictures[0]]], **options)["pixel_values"])
+    assert list(off._verdicts.values()) == [False]
+    # options it does not handle (image splitting) go to the processor itself
+    split = pixels([[pictures[1]]], do_image_splitting=True, **options)
+    assert torch.equal(split["pixel_values"], real([[pictures[1]]], do_image_splitting=True, **options)["pixel_values"])
+    assert batch_pixels_for(tiny_vlm("llava").processor.image_processor) is None
+
+
+def test_nearest_neighbour_shrinks_pick_the_pixels_pil_picks():
+    from PIL import Image
+
+    from agentime.vlm.hf import load_processor
+    from agentime.vlm.prescale import Prescaler
+
+    image_processor = load_processor(str(tiny_model("idefics3")), local_files_only=True,
+                                     trust_remote_code=False).image_processor
+    image_processor.resample = 0  # nearest, as the embedded draft's processor
+    prescale = Prescaler(image_processor)
+    for shape in ((240, 320, 3), (333, 517, 3)):
+        image = np.random.default_rng(15).integers(0, 256, shape, dtype=np.uint8)
+        small = prescale(image)
+        assert shape in prescale._picks  # taken by indexing, not by PIL
+        expected = Image.fromarray(image).resize(small.shape[1::-1], resample=Image.Resampling.NEAREST)
+        assert np.array_equal(small, np.asarray(expected))

@@ -29,6 +29,7 @@ from agentime.vlm.base import (
     normalise_parts,
     yes_no_parts,
 )
+from agentime.vlm.batch_pixels import batch_pixels_for
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -341,6 +342,9 @@ class HFVLM:
         self.max_batch = max(1, int(cfg.max_batch))
         self.tokenizer = self.processor.tokenizer
         self.prescale = Prescaler(getattr(self.processor, "image_processor", None))
+        pixels = batch_pixels_for(getattr(self.processor, "image_processor", None))
+        if pixels is not None:
+            self.processor.image_processor = pixels
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
         if self.image_token_id is None:
             self.image_token_id = getattr(self.model.config, "image_token_index", None)

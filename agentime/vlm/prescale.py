@@ -45,6 +45,7 @@ class Prescaler:
         self._processor = image_processor
         self._step = _resize_step(image_processor)
         self._sizes: dict[tuple, tuple[int, int] | None] = {}  # input shape -> (width, height), None: use as is
+        self._picks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # input shape -> nearest rows, columns
         self._shrunk: OrderedDict[int, tuple[weakref.ref, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -68,7 +69,8 @@ class Prescaler:
         size = self._sizes[shape]
         if size is None:
             return image
-        small = self._shrink(image, size)
+        picks = self._picks.get(shape)
+        small = image[picks[0][:, None], picks[1][None, :]] if picks is not None else self._shrink(image, size)
         if frame is not None:
             with self._lock:
                 self._shrunk[id(frame)] = (weakref.ref(frame), small)
@@ -98,4 +100,20 @@ class Prescaler:
         same = full.keys() == shortcut.keys() and all(
             np.array_equal(np.asarray(full[key]), np.asarray(shortcut[key])) for key in full
         )
+        if same and resample == 0:  # nearest: the rows and columns PIL picks, taken by indexing from now on
+            picks = _nearest_picks(image.shape[:2], (height, width))
+            if np.array_equal(image[picks[0][:, None], picks[1][None, :]], small):
+                self._picks[image.shape] = picks
         return (width, height) if same else None
+
+
+def _nearest_picks(source: tuple[int, int], target: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The source rows and columns PIL's nearest-neighbour resize takes, read from resizing position ramps."""
+    from PIL import Image
+
+    (source_h, source_w), (target_h, target_w) = source, target
+    ramp_rows = Image.fromarray(np.arange(source_h, dtype=np.int32)[:, None])  # 32-bit "I" mode
+    ramp_cols = Image.fromarray(np.arange(source_w, dtype=np.int32)[None, :])
+    rows = np.asarray(ramp_rows.resize((1, target_h), resample=Image.Resampling.NEAREST))[:, 0]
+    cols = np.asarray(ramp_cols.resize((target_w, 1), resample=Image.Resampling.NEAREST))[0]
+    return rows.astype(np.intp), cols.astype(np.intp)
