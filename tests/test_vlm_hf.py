@@ -263,6 +263,8 @@ def test_prescaler_remembers_only_live_arrays_and_refuses_inexact_shortcuts():
     assert not np.array_equal(refilled, small)
     fresh = Frame(frame.t, buffer.copy())
     assert np.array_equal(refilled, prescale(fresh.image, fresh))
+    small_frame = frames(1, size=20, seed=16)[0]  # the processor enlarges it: left to the processor
+    assert prescale(small_frame.image, small_frame) is small_frame.image
 
     class PilBackend:  # stands for transformers' PIL image processors, which the shortcut requires
         pass
@@ -336,3 +338,15 @@ def test_nearest_neighbour_shrinks_pick_the_pixels_pil_picks():
         assert shape in prescale._picks  # taken by indexing, not by PIL
         expected = Image.fromarray(image).resize(small.shape[1::-1], resample=Image.Resampling.NEAREST)
         assert np.array_equal(small, np.asarray(expected))
+
+
+def test_remembered_shrinks_are_bounded_in_bytes(monkeypatch):
+    import agentime.vlm.prescale as prescale_module
+
+    prescale = prescale_module.Prescaler(tiny_vlm("idefics3").processor.image_processor._real)
+    clip = frames(6, size=200, seed=17)
+    one = prescale(clip[0].image, clip[0]).nbytes
+    monkeypatch.setattr(prescale_module, "_REMEMBERED_BYTES", 3 * one)
+    shrunk = [prescale(f.image, f) for f in clip]
+    assert len(prescale._shrunk) == 3 and prescale._shrunk_bytes == 3 * one  # the oldest were dropped
+    assert prescale(clip[-1].image, clip[-1]) is shrunk[-1] and prescale(clip[0].image, clip[0]) is not shrunk[0]

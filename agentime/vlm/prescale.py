@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-_REMEMBERED = 2048  # shrunk frames kept (a few KB each at the embedded models' sizes)
+_REMEMBERED_BYTES = 32 * 2**20  # shrunk frames kept, oldest dropped first (a few KB each for small models)
 
 
 def _resize_step(image_processor):
@@ -47,6 +47,7 @@ class Prescaler:
         self._sizes: dict[tuple, tuple[int, int] | None] = {}  # input shape -> (width, height), None: use as is
         self._picks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # input shape -> nearest rows, columns
         self._shrunk: OrderedDict[int, tuple[weakref.ref, np.ndarray]] = OrderedDict()
+        self._shrunk_bytes = 0
         self._lock = threading.Lock()
 
     @property
@@ -73,9 +74,11 @@ class Prescaler:
         small = image[picks[0][:, None], picks[1][None, :]] if picks is not None else self._shrink(image, size)
         if frame is not None:
             with self._lock:
+                previous = self._shrunk.pop(id(frame), None)
+                self._shrunk_bytes += small.nbytes - (previous[1].nbytes if previous else 0)
                 self._shrunk[id(frame)] = (weakref.ref(frame), small)
-                while len(self._shrunk) > _REMEMBERED:
-                    self._shrunk.popitem(last=False)
+                while self._shrunk_bytes > _REMEMBERED_BYTES and self._shrunk:
+                    self._shrunk_bytes -= self._shrunk.popitem(last=False)[1][1].nbytes
         return small
 
     def _shrink(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -90,8 +93,8 @@ class Prescaler:
             chw = np.ascontiguousarray(np.moveaxis(image, -1, 0))
             resized = self._processor.resize(chw, size=size, resample=resample)
             height, width = (int(n) for n in np.shape(resized)[-2:])
-            if (height, width) == image.shape[:2]:
-                return None  # nothing to shrink
+            if height * width >= image.shape[0] * image.shape[1]:
+                return None  # nothing to shrink (an enlargement is left to the processor)
             small = self._shrink(image, (width, height))
             full = self._processor(images=[image], return_tensors="np")
             shortcut = self._processor(images=[small], return_tensors="np")
