@@ -5,10 +5,11 @@ a longest edge). Run on a full video frame, that resize and the array <-> PIL co
 more than a small model's forward pass. `Prescaler` does the same first resize once, with PIL and the
 processor's own output size and resampling, so the processor's own resize becomes a copy. It trusts
 nothing: the first frame of each input shape goes through the processor both ways, and the shortcut is used
-for that shape only if the pixel values are bit-identical. A frame given with its `Frame` (immutable, made
-once per decoded picture) is remembered, shrunk, while that `Frame` lives, since search scores the same
-frame against several statements and re-shows its evidence; bare arrays, which callers may refill in place,
-are shrunk every time.
+for that shape only if the pixel values are bit-identical (nearest-neighbour resizes then take PIL's own rows
+and columns by indexing); enlargements are left to the processor. A frame given with its `Frame` (immutable,
+made once per decoded picture) is remembered, shrunk, while that `Frame` lives (at most `_REMEMBERED_BYTES`
+in all), since search scores the same frame against several statements and re-shows its evidence; bare
+arrays, which callers may refill in place, are shrunk every time.
 
 It knows nothing of models or prompts; a processor it cannot check is used as is.
 """
