@@ -18,12 +18,14 @@ import threading
 
 import numpy as np
 
+from agentime.vlm.prescale import identical_outputs, is_pil_image_processor
+
 _HANDLED_OPTIONS = {"return_row_col_info", "return_tensors"}
 
 
 def batch_pixels_for(image_processor):
     """A `BatchPixels` standing in for `image_processor`, or None when its settings are not ones it handles."""
-    if not any(cls.__name__ == "PilBackend" for cls in type(image_processor).__mro__):
+    if not is_pil_image_processor(image_processor):
         return None
     if "Idefics3" not in type(image_processor).__name__ and "SmolVLM" not in type(image_processor).__name__:
         return None
@@ -61,7 +63,7 @@ class BatchPixels:
         if verdict is None:
             expected = self._real(images, **options)
             with self._lock:
-                self._verdicts[kind] = _identical(fast, expected)
+                self._verdicts[kind] = identical_outputs(fast, expected)
             return expected
         return fast
 
@@ -110,15 +112,3 @@ def _nested_rgb(images):
         return None
     return nested
 
-
-def _identical(fast, expected) -> bool:
-    if set(fast.keys()) != set(expected.keys()):
-        return False
-    for key in expected.keys():
-        got, want = fast[key], expected[key]
-        if isinstance(want, list):
-            if got != want:
-                return False
-        elif not np.array_equal(np.asarray(got), np.asarray(want)) or np.asarray(got).dtype != np.asarray(want).dtype:
-            return False
-    return True

@@ -341,8 +341,9 @@ class HFVLM:
         self.name, self.processor, self.model, self.device = _load(cfg, AutoModelForImageTextToText, embedder=False)
         self.max_batch = max(1, int(cfg.max_batch))
         self.tokenizer = self.processor.tokenizer
-        self.prescale = Prescaler(getattr(self.processor, "image_processor", None))
-        pixels = batch_pixels_for(getattr(self.processor, "image_processor", None))
+        image_processor = getattr(self.processor, "image_processor", None)
+        self.prescale = Prescaler(image_processor)
+        pixels = batch_pixels_for(image_processor)
         if pixels is not None:
             self.processor.image_processor = pixels
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
@@ -592,10 +593,8 @@ class HFEmbedder:
         torch = self._torch
         out = []
         for chunk in batched(list(frames), self.max_batch):
-            images = [
-                Image.fromarray(self.prescale(as_rgb(f.image), f) if isinstance(f, Frame) else self.prescale(as_rgb(f)))
-                for f in chunk
-            ]
+            images = [Image.fromarray(self.prescale(as_rgb(f.image), f)) if isinstance(f, Frame)
+                      else Image.fromarray(self.prescale(as_rgb(f))) for f in chunk]
             inputs = self.processor(images=images, return_tensors="pt").to(self.device)
             pixels = inputs["pixel_values"].to(self.model.dtype)
             with torch.inference_mode():

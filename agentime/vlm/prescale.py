@@ -25,11 +25,31 @@ import numpy as np
 _REMEMBERED_BYTES = 32 * 2**20  # shrunk frames kept, oldest dropped first (a few KB each for small models)
 
 
+def is_pil_image_processor(image_processor) -> bool:
+    """Whether transformers' PIL backend (numpy and PIL, one image at a time) runs this image processor."""
+    return any(cls.__name__ == "PilBackend" for cls in type(image_processor).__mro__)
+
+
+def identical_outputs(got, want) -> bool:
+    """Whether two image processor outputs hold the same keys with bit-identical values of the same dtypes."""
+    if set(got.keys()) != set(want.keys()):
+        return False
+    for key in want.keys():
+        if isinstance(want[key], list):
+            if got[key] != want[key]:
+                return False
+            continue
+        a, b = np.asarray(got[key]), np.asarray(want[key])
+        if a.dtype != b.dtype or not np.array_equal(a, b):
+            return False
+    return True
+
+
 def _resize_step(image_processor):
     """The processor's first resize as (size, resample), or None when it does not start with a PIL resize."""
     if not getattr(image_processor, "do_resize", False) or not hasattr(image_processor, "resize"):
         return None
-    if not any(cls.__name__ == "PilBackend" for cls in type(image_processor).__mro__):
+    if not is_pil_image_processor(image_processor):
         return None
     size = getattr(image_processor, "size", None)
     resample = getattr(image_processor, "resample", None)
@@ -101,9 +121,7 @@ class Prescaler:
             shortcut = self._processor(images=[small], return_tensors="np")
         except Exception:  # noqa: BLE001 - any processor that cannot be checked is simply used as is
             return None
-        same = full.keys() == shortcut.keys() and all(
-            np.array_equal(np.asarray(full[key]), np.asarray(shortcut[key])) for key in full
-        )
+        same = identical_outputs(shortcut, full)
         if same and resample == 0:  # nearest: the rows and columns PIL picks, taken by indexing from now on
             picks = _nearest_picks(image.shape[:2], (height, width))
             if np.array_equal(image[picks[0][:, None], picks[1][None, :]], small):
