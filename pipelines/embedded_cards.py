@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.embedded_models import DRAFT, TARGET
+from pipelines.embedded_models import TARGET
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "agentime" / "models"
 
@@ -48,12 +48,22 @@ Loads with plain transformers: `AutoModelForImageTextToText.from_pretrained(fold
 `AutoModel.from_pretrained(folder)` (embedder), with `AutoProcessor.from_pretrained(folder)`.
 """
 
+def _vlm_sizes(config: dict) -> dict:
+    """The sizes a VLM card states, read from the folder's config.json (so a card follows the shipped model)."""
+    vision, text = config["vision_config"], config["text_config"]
+    side = vision["image_size"] // vision["patch_size"]
+    return dict(image=vision["image_size"], patch=vision["patch_size"], v_layers=vision["num_hidden_layers"],
+                v_width=vision["hidden_size"], scale=config["scale_factor"],
+                tokens=side * side // config["scale_factor"] ** 2, t_layers=text["num_hidden_layers"],
+                t_width=text["hidden_size"])
+
+
 HEADERS = {
-    "target": f"""# agentime embedded target VLM
+    "target": """# agentime embedded target VLM
 
 `Idefics3ForConditionalGeneration` (the SmolVLM architecture): a SigLIP-style vision tower
-({TARGET.vision_layers} layers, width {TARGET.vision_hidden}, {TARGET.image_size} px input, patch {TARGET.patch}), pixel shuffle
-{TARGET.scale_factor} ({(TARGET.image_size // TARGET.patch) ** 2 // TARGET.scale_factor ** 2} tokens per frame) and a Llama text model ({TARGET.text_layers} layers, width {TARGET.text_hidden}),
+({v_layers} layers, width {v_width}, {image} px input, patch {patch}), pixel shuffle
+{scale} ({tokens} tokens per frame) and a Llama text model ({t_layers} layers, width {t_width}),
 float16 safetensors. Prompts follow agentime's timestamp-bound frame format (`[HH:MM:SS.s]` before each frame).
 Tasks: yes/no statements about a frame or clip, frame descriptions ("red triangle, blue circle; text: 42"),
 reading the on-screen number or word, multi-frame questions (when, what is shown at a time, what comes right
@@ -61,11 +71,11 @@ after, which number is shown while an object is on screen, how many times, 4-opt
 with a letter) and sufficiency ("Can the question
 be answered from these frames?").
 """,
-    "draft": f"""# agentime embedded draft VLM
+    "draft": """# agentime embedded draft VLM
 
-`Idefics3ForConditionalGeneration` at {DRAFT.image_size} px: vision tower {DRAFT.vision_layers} layers, width
-{DRAFT.vision_hidden}, patch {DRAFT.patch}, pixel shuffle {DRAFT.scale_factor} ({(DRAFT.image_size // DRAFT.patch) ** 2 // DRAFT.scale_factor ** 2} tokens per frame); Llama text model {DRAFT.text_layers} layers, width
-{DRAFT.text_hidden}; float16 safetensors. Made to scan many frames cheaply with yes/no statements (the draft of
+`Idefics3ForConditionalGeneration` at {image} px: vision tower {v_layers} layers, width
+{v_width}, patch {patch}, pixel shuffle {scale} ({tokens} tokens per frame); Llama text model {t_layers} layers, width
+{t_width}; float16 safetensors. Made to scan many frames cheaply with yes/no statements (the draft of
 speculative search); it also describes and reads frames, less reliably.
 """,
     "embedder": f"""# agentime embedded embedder
@@ -83,4 +93,6 @@ def write_cards(result: dict, models_dir: Path | None = None) -> None:
     for name, header in HEADERS.items():
         if name in result and (folder / name).is_dir():
             numbers = json.dumps({name: result[name], "seed": result["seed"], "samples": result["samples"]}, indent=1)
+            if name != "embedder":
+                header = header.format(**_vlm_sizes(json.loads((folder / name / "config.json").read_text())))
             (folder / name / "README.md").write_text(header + COMMON.format(seed=result["seed"], numbers=numbers))

@@ -5,6 +5,8 @@ Three standard transformers models, small enough to train and run on a CPU:
   target    `Idefics3ForConditionalGeneration` (the SmolVLM architecture): the same 64 px vision tower, pixel
             shuffle 2 (16 tokens per frame) and a Llama text model 4x256
   draft     the same architecture at 48 px with a SigLIP-style tower 2x96 and a Llama 2x96 (9 tokens per frame)
+These are the sizes a from-scratch run builds; `resize_vlm_input` changes a trained VLM's input resolution
+(the shipped target and draft were trained further at a higher one: see their config.json and model cards).
 The tokenizer is a byte-level BPE trained with `tokenizers` on the synthetic world's text, with digits split one
 by one so numbers and timestamps are read and copied digit by digit. Nothing here trains or evaluates.
 """
@@ -145,6 +147,33 @@ def copy_vision_tower(siglip_vision, idefics3_vision) -> None:
     missing, unexpected = idefics3_vision.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RuntimeError(f"vision towers differ: missing {missing}, unexpected {unexpected}")
+
+
+def resize_vlm_input(model, processor, image_size: int) -> None:
+    """Change a trained Idefics3 VLM's input resolution in place: the vision tower's position embeddings are
+    interpolated (bicubic) to the new patch grid, and the processor resizes frames to `image_size` and expands
+    each image to the new number of tokens. The patch, vision and connector weights are kept, so the model
+    starts from what it knew; it still needs training at the new size."""
+    import torch
+
+    vision = model.model.vision_model
+    embeddings = vision.embeddings
+    patch = embeddings.patch_size
+    scale = model.config.scale_factor
+    if image_size % (patch * scale):
+        raise ValueError(f"image_size {image_size} must be a multiple of patch x scale factor ({patch * scale})")
+    old_side, new_side = embeddings.num_patches_per_side, image_size // patch
+    table = embeddings.position_embedding.weight.detach()
+    grid = table.reshape(old_side, old_side, -1).permute(2, 0, 1)[None]
+    resized = torch.nn.functional.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+    embeddings.position_embedding = torch.nn.Embedding(new_side * new_side, table.shape[1]).to(table.device)
+    embeddings.position_embedding.weight.data.copy_(resized[0].permute(1, 2, 0).reshape(new_side * new_side, -1))
+    embeddings.image_size, embeddings.num_patches_per_side = image_size, new_side
+    embeddings.num_patches = embeddings.num_positions = new_side * new_side
+    model.config.vision_config.image_size = image_size
+    processor.image_processor.size = {"longest_edge": image_size}
+    processor.image_processor.max_image_size = {"longest_edge": image_size}
+    processor.image_seq_len = new_side * new_side // scale ** 2
 
 
 def save_folder(model, processor, folder: str | Path, *, dtype: str = "float16", card: str | None = None) -> Path:

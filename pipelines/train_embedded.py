@@ -22,6 +22,9 @@ Stages (each resumes from its last checkpoint and is skipped once done):
   target_long    (chain `target-long`) an exported target on single frames, sufficiency and mostly multi-frame
                  questions in large batches, vision at 0.1x: for an accelerator, e.g.
                  `--chain target-long --device cuda --workers 12 --minutes 8`
+The chains that start from an exported VLM (target-focus, draft-focus, target-long) can also change its input
+resolution first (`--image-size`): the vision tower's position embeddings are interpolated to the new patch
+grid and the processor makes the new number of image tokens per frame; the other weights carry over.
 Data is generated on the fly from fresh synthetic worlds; the stream of a stage is a pure function of
 (seed, stage, step), so a resumed run sees the same data, whether batches are made in the training process or by
 `--workers` forked processes. A plain PyTorch loop: AdamW, warmup + cosine, a
@@ -47,7 +50,7 @@ from torch import nn
 from pipelines import embedded_data as data
 from pipelines.embedded_batches import DenseHeads, dense_batch, pixel_batch, vlm_batch, vlm_loss_and_hits
 from pipelines.embedded_models import (DRAFT, TARGET, build_embedder, build_tokenizer, build_vlm, copy_vision_tower,
-                                       save_folder)
+                                       resize_vlm_input, save_folder)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "agentime" / "models"
 
@@ -70,6 +73,8 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"  # VLM chains (target-focus, draft-focus, target-long) may train on "cuda"
     workers: int = 0  # processes that generate batches ahead of the training step (0: in the training process)
+    image_size: int = 0  # exported-VLM chains: train at this input resolution (0: the folder's own)
+    long_modes: dict = field(default_factory=lambda: dict(LONG_MODES))  # target_long's batch kinds and weights
     warmup: int = 50
     weight_decay: float = 0.01
     stages: dict = field(default_factory=lambda: {
@@ -273,6 +278,7 @@ CLIP_FRAMES = [2, 3, 4, 4, 6, 8, 8, 12, 16]
 
 
 CLIP_MODES = {"single": 3, "sufficiency": 2, "multi": 5}
+LONG_MODES = {"single": 3, "sufficiency": 2, "multi": 5}  # target_long's default (`--long-mix` changes it)
 # Focus stages: statements about shapes are the slowest to learn (colour alone is learned in a few hundred
 # steps), so they are up-weighted, and single frames are mostly yes/no, the signal the searches run on.
 # "binding" statements cross the colour of one visible object with the shape of another (answer no).
@@ -448,20 +454,23 @@ def refresh_target(cfg: TrainConfig, tokenizer, ship: bool, start_from: Path, vi
               "read": 0.1}), validation_sets(cfg.seed, "frames"), "target" if ship else None)
 
 
-def load_exported(folder: Path, device: str):
+def load_exported(folder: Path, device: str, image_size: int = 0):
     """An exported VLM folder and its processor, in float32 on `device` (loaded in the dtype it was saved in, so
-    every sub-config keeps it)."""
+    every sub-config keeps it); with `image_size`, changed to that input resolution (`resize_vlm_input`)."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    model = AutoModelForImageTextToText.from_pretrained(folder, dtype="auto").float().to(device)
-    return model, AutoProcessor.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype="auto").float()
+    processor = AutoProcessor.from_pretrained(folder)
+    if image_size and image_size != model.config.vision_config.image_size:
+        resize_vlm_input(model, processor, image_size)
+    return model.to(device), processor
 
 
 def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> None:
     """Stage `{which}_focus`: an exported VLM folder (`start_from`, e.g. the shipped model) trained again on
     single frames, mostly yes/no with shape statements up-weighted, at a low learning rate; for the target then
     `target_focus_clips`: sufficiency and multi-frame questions mixed with single frames, vision frozen."""
-    model, processor = load_exported(start_from, cfg.device)
+    model, processor = load_exported(start_from, cfg.device, cfg.image_size)
     trainer = VLMTrainer(model)
     ship_as = which if ship else None
     vlm_stage(f"{which}_focus", cfg, trainer, processor, single_frames(FOCUS_MIX, FOCUS_KINDS),
@@ -473,17 +482,14 @@ def focus_vlm(cfg: TrainConfig, which: str, ship: bool, start_from: Path) -> Non
                   validation_sets(cfg.seed, "clips"), ship_as)
 
 
-LONG_MODES = {"single": 3, "sufficiency": 2, "multi": 5}
-
-
 def long_target(cfg: TrainConfig, ship: bool, start_from: Path) -> None:
     """Stage `target_long`: an exported target trained on single frames, sufficiency and (mostly) multi-frame
     questions together, the vision tower at a low learning rate, in large batches. Meant for an accelerator with
     `--workers` making the batches (multi-frame batches cost more to generate than to train on); on this CPU
     it would take many hours."""
-    model, processor = load_exported(start_from, cfg.device)
+    model, processor = load_exported(start_from, cfg.device, cfg.image_size)
     vlm_stage("target_long", cfg, VLMTrainer(model), processor,
-              lambda rng, size: clip_stage_batch(rng, size, LONG_MODES, FOCUS_MIX, FOCUS_KINDS),
+              lambda rng, size: clip_stage_batch(rng, size, cfg.long_modes, FOCUS_MIX, FOCUS_KINDS),
               validation_sets(cfg.seed, "clips"), "target" if ship else None)
 
 
@@ -524,6 +530,21 @@ class VLMVisionTrainer(nn.Module):
         return self.heads(states, dense_batch(truths, self.heads.grid))
 
 
+def parse_mix(parser, text: str) -> dict[str, float]:
+    """`single=5,sufficiency=1,multi=4` -> weights of target_long's batch kinds (unknown kinds are an error)."""
+    mix = {}
+    for item in text.split(","):
+        name, _, weight = item.partition("=")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            parser.error(f"--long-mix: {item!r} is not kind=weight")
+    unknown = set(mix) - set(LONG_MODES)
+    if unknown or not any(w > 0 for w in mix.values()) or any(w < 0 for w in mix.values()):
+        parser.error(f"--long-mix needs non-negative weights of {', '.join(LONG_MODES)} (got {text!r})")
+    return mix
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/embedded")
@@ -540,6 +561,10 @@ def main(argv=None) -> None:
                         help="override the vision tower's learning-rate multiplier of stages that train it")
     parser.add_argument("--start-from", default=None, help="refresh: target checkpoint folder to start from; "
                         "target-focus/draft-focus: an exported model folder (default: the shipped one)")
+    parser.add_argument("--image-size", type=int, default=0, help="target-focus, draft-focus, target-long: train "
+                        "the exported model at this input resolution (its position embeddings interpolated)")
+    parser.add_argument("--long-mix", default=None, help="target-long: weights of its batch kinds, e.g. "
+                        "single=5,sufficiency=1,multi=4 (default: single=3,sufficiency=2,multi=5)")
     parser.add_argument("--vision-from", default=None, help="refresh: embedder checkpoint folder for the vision")
     parser.add_argument("--chain", choices=["all", "target", "draft", "embedder", "refresh", "target-focus",
                                             "draft-focus", "target-long"], default="all",
@@ -553,7 +578,12 @@ def main(argv=None) -> None:
                      "chains")
     if args.workers < 0:
         parser.error("--workers must be 0 or more")
-    cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads, device=args.device, workers=args.workers)
+    if args.image_size < 0:
+        parser.error("--image-size must be positive")
+    cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads, device=args.device, workers=args.workers,
+                      image_size=args.image_size)
+    if args.long_mix:
+        cfg.long_modes = parse_mix(parser, args.long_mix)
     for stage in cfg.stages.values():
         stage.steps = max(1, int(stage.steps * args.scale))
         stage.minutes = (args.minutes if args.minutes is not None else stage.minutes) * args.scale

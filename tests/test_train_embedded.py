@@ -1,11 +1,17 @@
-"""The training loop's data stream: the same batches whether made inline or by forked workers."""
+"""Training utilities: the data stream (the same batches whether made inline or by forked workers), the
+command line, and changing a trained VLM's input resolution."""
 
+import argparse
 import random
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from pipelines import embedded_data as data
 from pipelines import train_embedded as train
+from pipelines.embedded_models import resize_vlm_input
 
 
 def frame_batch(rng: random.Random) -> list[str]:
@@ -32,3 +38,66 @@ def test_bad_training_options_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         train.main(argv)
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--chain", "target-long", "--long-mix", "single=1,video=2"], "--long-mix"),
+    (["--chain", "target-long", "--long-mix", "single=x"], "--long-mix"),
+    (["--chain", "target-long", "--long-mix", "single=0,multi=0"], "--long-mix"),
+    (["--chain", "draft-focus", "--image-size", "-8"], "--image-size"),
+])
+def test_bad_mix_and_size_options_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        train.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_long_mix_sets_the_batch_kind_weights():
+    parser = argparse.ArgumentParser()
+    assert train.parse_mix(parser, "single=5, sufficiency=1,multi=4") == {"single": 5, "sufficiency": 1, "multi": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_idefics3(tmp_path_factory):
+    from agentime.vlm.tiny import build_idefics3
+
+    return build_idefics3(tmp_path_factory.mktemp("idefics3") / "model", image_size=32)
+
+
+def test_a_resized_vlm_sees_frames_at_the_new_resolution(tiny_idefics3, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from agentime.video.frames import Frame
+    from agentime.vlm.registry import load_vlm
+    from pipelines.embedded_models import save_folder
+
+    model, processor = train.load_exported(tiny_idefics3, "cpu", image_size=48)
+    image = np.zeros((240, 320, 3), np.uint8)
+    inputs = processor(text=["<image> a"], images=[[Image.fromarray(image)]], return_tensors="pt")
+    assert tuple(inputs["pixel_values"].shape[-2:]) == (48, 48)
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 9  # 6x6 patches, pixel shuffle 2
+    folder = save_folder(model, processor, tmp_path / "resized", dtype="float32")
+    assert AutoModelForImageTextToText.from_pretrained(folder).config.vision_config.image_size == 48
+    vlm = load_vlm(f"hf:{folder}")
+    frames = [Frame(float(t), np.full((240, 320, 3), 40 * t, np.uint8)) for t in range(3)]
+    assert vlm.yes_probability(frames, "a red circle is visible").shape == (3,)
+
+
+def test_resizing_keeps_the_position_table_oriented(tiny_idefics3):
+    """A table that grows down the rows (or across the columns) of the patch grid still does so, and only so,
+    at the new size: rows and columns are not swapped or scrambled by the interpolation."""
+    side = 4  # 32 px / patch 8
+    for axis in (0, 1):
+        model, processor = train.load_exported(tiny_idefics3, "cpu")
+        table = model.model.vision_model.embeddings.position_embedding.weight
+        rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+        ramp = (rows if axis == 0 else cols).reshape(-1, 1).float()
+        with torch.no_grad():
+            table.copy_(ramp.expand_as(table))
+        resize_vlm_input(model, processor, 64)
+        new = model.model.vision_model.embeddings.position_embedding.weight.reshape(8, 8, -1)[..., 0].detach()
+        along = new if axis == 0 else new.T  # along[i, j]: i runs in the ramp's direction
+        assert torch.allclose(along, along[:, :1].expand_as(along), atol=1e-5)
+        assert bool((along[1:, 0] >= along[:-1, 0]).all()) and along[-1, 0] - along[0, 0] > side - 1.5
+    with pytest.raises(ValueError, match="multiple of"):
+        resize_vlm_input(model, processor, 60)
