@@ -580,6 +580,11 @@ def main(argv=None) -> None:
         parser.error("--workers must be 0 or more")
     if args.image_size < 0:
         parser.error("--image-size must be positive")
+    if args.image_size and args.chain not in ("target-focus", "draft-focus", "target-long"):
+        parser.error("--image-size applies to the chains that start from an exported model: target-focus, "
+                     "draft-focus, target-long")
+    if args.long_mix and args.chain != "target-long":
+        parser.error("--long-mix applies to the target-long chain only")
     cfg = TrainConfig(out=args.out, seed=args.seed, threads=args.threads, device=args.device, workers=args.workers,
                       image_size=args.image_size)
     if args.long_mix:

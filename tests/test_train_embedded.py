@@ -37,6 +37,8 @@ def test_a_resumed_stream_continues_where_it_stopped():
     (["--chain", "target-long", "--long-mix", "single=x"], "--long-mix"),
     (["--chain", "target-long", "--long-mix", "single=0,multi=0"], "--long-mix"),
     (["--chain", "draft-focus", "--image-size", "-8"], "--image-size"),
+    (["--chain", "draft", "--image-size", "64"], "--image-size applies"),
+    (["--chain", "target-focus", "--long-mix", "single=1"], "--long-mix applies"),
 ])
 def test_bad_training_options_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
