@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.embedded_models import TARGET
-
 MODELS_DIR = Path(__file__).resolve().parent.parent / "agentime" / "models"
 
 COMMON = """
@@ -48,14 +46,15 @@ Loads with plain transformers: `AutoModelForImageTextToText.from_pretrained(fold
 `AutoModel.from_pretrained(folder)` (embedder), with `AutoProcessor.from_pretrained(folder)`.
 """
 
-def _vlm_sizes(config: dict) -> dict:
-    """The sizes a VLM card states, read from the folder's config.json (so a card follows the shipped model)."""
+def _sizes(config: dict) -> dict:
+    """The sizes a card states, read from the folder's config.json (so a card follows the shipped model)."""
     vision, text = config["vision_config"], config["text_config"]
     side = vision["image_size"] // vision["patch_size"]
+    scale = config.get("scale_factor", 1)
     return dict(image=vision["image_size"], patch=vision["patch_size"], v_layers=vision["num_hidden_layers"],
-                v_width=vision["hidden_size"], scale=config["scale_factor"],
-                tokens=side * side // config["scale_factor"] ** 2, t_layers=text["num_hidden_layers"],
-                t_width=text["hidden_size"])
+                v_width=vision["hidden_size"], scale=scale, tokens=side * side // scale ** 2,
+                t_layers=text["num_hidden_layers"], t_width=text["hidden_size"],
+                t_max=text.get("max_position_embeddings"), projection=text.get("projection_size"))
 
 
 HEADERS = {
@@ -78,11 +77,11 @@ be answered from these frames?").
 {t_width}; float16 safetensors. Made to scan many frames cheaply with yes/no statements (the draft of
 speculative search); it also describes and reads frames, less reliably.
 """,
-    "embedder": f"""# agentime embedded embedder
+    "embedder": """# agentime embedded embedder
 
-`SiglipModel` dual encoder: vision tower {TARGET.vision_layers} layers, width {TARGET.vision_hidden}, {TARGET.image_size} px, patch {TARGET.patch},
-attention-pooling head; text tower 2 layers, width 96, 16 tokens (padded to 16, as SigLIP is used);
-{TARGET.vision_hidden}-d normalised embeddings; float16 safetensors. Short queries such as "red triangle",
+`SiglipModel` dual encoder: vision tower {v_layers} layers, width {v_width}, {image} px, patch {patch},
+attention-pooling head; text tower {t_layers} layers, width {t_width}, {t_max} tokens (padded to {t_max}, as SigLIP is used);
+{projection}-d normalised embeddings; float16 safetensors. Short queries such as "red triangle",
 "the number 42" or "When does the red triangle first appear?" retrieve matching frames.
 """,
 }
@@ -93,6 +92,5 @@ def write_cards(result: dict, models_dir: Path | None = None) -> None:
     for name, header in HEADERS.items():
         if name in result and (folder / name).is_dir():
             numbers = json.dumps({name: result[name], "seed": result["seed"], "samples": result["samples"]}, indent=1)
-            if name != "embedder":
-                header = header.format(**_vlm_sizes(json.loads((folder / name / "config.json").read_text())))
+            header = header.format(**_sizes(json.loads((folder / name / "config.json").read_text())))
             (folder / name / "README.md").write_text(header + COMMON.format(seed=result["seed"], numbers=numbers))

@@ -593,8 +593,8 @@ class HFEmbedder:
         torch = self._torch
         out = []
         for chunk in batched(list(frames), self.max_batch):
-            images = [Image.fromarray(self.prescale(as_rgb(f.image), f)) if isinstance(f, Frame)
-                      else Image.fromarray(self.prescale(as_rgb(f))) for f in chunk]
+            images = [Image.fromarray(self.prescale(as_rgb(f.image), f) if isinstance(f, Frame)
+                                      else self.prescale(as_rgb(f))) for f in chunk]
             inputs = self.processor(images=images, return_tensors="pt").to(self.device)
             pixels = inputs["pixel_values"].to(self.model.dtype)
             with torch.inference_mode():
