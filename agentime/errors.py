@@ -1,7 +1,7 @@
 """Exception families raised at agentime's entry points.
 
 Every error a user can cause is one of these, with a message that says what to do. This module holds only
-the class hierarchy: no logic, no imports beyond the standard library.
+the class hierarchy (and the warnings agentime issues): no logic, no imports beyond the standard library.
 """
 
 
@@ -39,6 +39,10 @@ class CorruptVideoError(VideoError):
 
 class TimestampOutOfRangeError(VideoError, ValueError):
     """A requested timestamp or window lies outside the video."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A truncated or damaged video was opened anyway (allow_truncated): only its readable part is used."""
 
 
 class CacheError(AgentimeError):

@@ -10,9 +10,12 @@ whose presentation time is <= t). The decoding method follows the request, from 
 - `seek`: a jump to the keyframe before each far-away target (sparse timestamps);
 - `opencv`: OpenCV's sequential grab/retrieve (kept as an alternative and for benchmarks).
 
-Only chosen frames are converted to RGB (the conversion costs more than decoding a small frame). Memory is
-bounded by one decoded frame plus the caller's consumption: nothing accumulates. This module decodes; it
-does not cache (see `ingest.py`).
+Only chosen frames are converted to RGB (the conversion costs more than decoding a small frame), and they
+come out as a person sees them: pixel aspect and display rotation applied (`display.py`). Times are on the
+video's clock (0 = first displayed frame, see `source.py`). A seek that lands after its target (MPEG-TS
+files whose only keyframe precedes the seek point) or decodes nothing falls back to an earlier seek, then to
+decoding from the start. Memory is bounded by one decoded frame plus the caller's consumption: nothing
+accumulates. This module decodes; it does not cache (see `ingest.py`).
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentime.errors import ConfigError, TimestampOutOfRangeError
+from agentime.errors import ConfigError, NoDecodableFramesError, TimestampOutOfRangeError
+from agentime.video.display import orient, output_size
 from agentime.video.frames import Frame
 from agentime.video.nal import avcc_length_size, is_reference_packet
-from agentime.video.source import VideoSource, open_video
+from agentime.video.source import VideoInfo, VideoSource, frame_pts, open_video
 
 METHODS = ("auto", "keyframes", "reference", "sequential", "seek", "opencv")
 _EPS = 1e-6
 SEEK_GOPS = 3.0  # jump ahead when the next target is more than this many keyframe intervals away
+SEEK_BACK_SECONDS = 5.0  # a seek that lands after its target is retried this much (or two GOPs) earlier
+FROM_START_LIMIT = 120.0  # beyond this, a target whose seek keeps landing late is not decoded from the start
 
 
 @dataclass(frozen=True)
@@ -148,16 +154,23 @@ def sample_frames(
     yield from _sample_pyav(source, plan, max_side)
 
 
-def to_rgb(frame, max_side: int | None) -> np.ndarray:
-    """Convert a decoded PyAV frame to an RGB uint8 array, downscaled to `max_side` if given."""
+def to_rgb(frame, max_side: int | None, info: VideoInfo | None = None) -> np.ndarray:
+    """Convert a decoded PyAV frame to an RGB uint8 array as it is displayed: square pixels (the sample
+    aspect ratio applied), turned and mirrored as the display matrix says (from `info`), the longer side
+    at most `max_side` if given."""
     import cv2
 
     width, height = frame.width, frame.height
+    sar = info.pixel_aspect if info is not None else 1
+    size = output_size(width, height, sar, max_side)
     if frame.format.name == "yuv420p" and width % 2 == 0 and height % 2 == 0:
-        return _downscale(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420), max_side)
-    scale = 1.0 if not max_side else min(1.0, max_side / max(width, height))
-    size = (max(2, round(width * scale)), max(2, round(height * scale)))
-    return frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+        rgb = _resize(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420), size)
+    else:
+        rgb = frame.to_ndarray(format="rgb24", width=max(2, size[0]), height=max(2, size[1]))
+        rgb = _resize(rgb, size)
+    if info is not None and (info.rotation or info.mirrored):
+        rgb = orient(rgb, info.rotation, info.mirrored)
+    return rgb
 
 
 def _keep_packet(method: str, packet, length_size: int | None, is_h264: bool) -> bool:
@@ -190,32 +203,106 @@ def _decoded(container, stream, method: str) -> Iterator:
                 yield frame
 
 
+class _Decoder:
+    """One decoding pass over a source's video stream that can seek, or start over from the beginning."""
+
+    def __init__(self, source: VideoSource, method: str):
+        self.source, self.method = source, method
+        self.container = None
+        self.fresh = False  # positioned at the start of the file, nothing read yet
+        self.reopen()
+
+    def reopen(self) -> None:
+        self.close()
+        self.container = self.source.open()
+        self.stream = self.source.stream(self.container)
+        self.stream.thread_type = "SLICE"
+        self.fresh = True
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def time(self, frame) -> float:
+        """Seconds from the first displayed frame (exact arithmetic on the timestamps, then one rounding)."""
+        return float((frame_pts(frame) - self.source.info.start_pts) * self.stream.time_base)
+
+    def frames_from(self, seek_to: float | None) -> Iterator:
+        """Decoded frames from the keyframe at or before `seek_to` seconds, or from the start when None."""
+        if seek_to is None:
+            if not self.fresh:
+                self.reopen()
+        else:
+            absolute = seek_to + self.source.info.start_offset
+            self.container.seek(int(absolute / self.stream.time_base), stream=self.stream, backward=True)
+        self.fresh = False
+        return _decoded(self.container, self.stream, self.method)
+
+
+def _frames_covering(decoder: _Decoder, target: float, seek_to: float, keyframe_interval: float | None):
+    """(frames, first frame, its time) for a run whose first target is `target`; (None, None, inf) when
+    nothing decodes. The first frame is at or before the target when the file allows: a seek that lands
+    late or yields nothing is retried earlier, then from the start."""
+    back = max(SEEK_BACK_SECONDS, 2 * (keyframe_interval or 0.0))
+    if decoder.fresh and seek_to <= back:
+        attempts: list[float | None] = [None]  # already at the start: reading on is the cheapest way there
+    else:
+        attempts = [seek_to, *([seek_to - back] if seek_to > back else [])]
+        if target <= FROM_START_LIMIT:
+            attempts.append(None)
+    best_seek, best_t = None, math.inf
+    for seek in attempts:
+        frames = decoder.frames_from(seek)
+        first = next(frames, None)
+        if first is None:
+            continue
+        t = decoder.time(first)
+        if t <= target + _EPS:
+            return frames, first, t
+        if t < best_t:
+            best_seek, best_t = seek, t
+    if best_t == math.inf and attempts[-1] is not None:
+        best_seek, best_t = None, 0.0  # every seek came back empty: read from the start after all
+    if best_t == math.inf:
+        return None, None, math.inf
+    frames = decoder.frames_from(best_seek)  # the frames of a damaged file, from where they start
+    first = next(frames, None)
+    return (frames, first, decoder.time(first)) if first is not None else (None, None, math.inf)
+
+
 def _sample_pyav(source: VideoSource, plan: SamplingPlan, max_side: int | None) -> Iterator[Frame]:
     targets = plan.targets
     last_emitted = -math.inf
-    with source.open() as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        base = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        converted: list = [None, None]  # (decoded frame, its RGB array): the same frame may serve two targets
+    info = source.info
+    decoder = _Decoder(source, plan.method)
+    converted: list = [None, None]  # (decoded frame, its RGB array): the same frame may serve two targets
 
-        def emit(frame, t):
-            nonlocal last_emitted
-            if plan.nearest and t <= last_emitted + _EPS:
-                return None  # rates never repeat a frame
-            last_emitted = t
-            if converted[0] is not frame:
-                converted[:] = [frame, to_rgb(frame, max_side)]
-            return Frame(max(0.0, t), converted[1])
+    def emit(frame, t):
+        nonlocal last_emitted
+        if plan.nearest and t <= last_emitted + _EPS:
+            return None  # rates never repeat a frame
+        last_emitted = t
+        if converted[0] is not frame:
+            converted[:] = [frame, to_rgb(frame, max_side, info)]
+        return Frame(max(0.0, t), converted[1])
 
+    try:
         for run_start, run_end in plan.runs:
-            seek_to = max(0.0, targets[run_start] + base - (0.5 / source.info.fps if plan.nearest else 0.0))
-            container.seek(int(seek_to / stream.time_base), stream=stream, backward=True)
+            target = float(targets[run_start])
+            seek_to = max(0.0, target - (0.5 / info.fps if plan.nearest else 0.0))
+            frames, first, first_t = _frames_covering(decoder, target, seek_to, info.keyframe_interval)
+            if first is None:
+                if not plan.nearest:
+                    raise NoDecodableFramesError(
+                        f"no frame of {info.path} could be decoded at {target:.3f} s (or before it); the file "
+                        "is damaged there")
+                continue
             i = run_start
             previous, previous_t = None, -math.inf
-            for frame in _decoded(container, stream, plan.method):
-                t = float(frame.pts * frame.time_base) - base
-                if t <= previous_t:  # out-of-order presentation times in a damaged file
+            for frame in _chain(first, frames):
+                t = first_t if frame is first else decoder.time(frame)
+                if t <= previous_t or t < -_EPS:  # out-of-order times in a damaged file; frames before t = 0
                     continue
                 while i < run_end and targets[i] <= t + _EPS:
                     target = targets[i]
@@ -234,6 +321,13 @@ def _sample_pyav(source: VideoSource, plan: SamplingPlan, max_side: int | None) 
                 if out is not None:
                     yield out
                 i += 1
+    finally:
+        decoder.close()
+
+
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
 
 
 def _sample_opencv(source: VideoSource, plan: SamplingPlan, max_side: int | None) -> Iterator[Frame]:
@@ -247,9 +341,13 @@ def _sample_opencv(source: VideoSource, plan: SamplingPlan, max_side: int | None
     capture = cv2.VideoCapture(source.path)
     if not capture.isOpened():
         raise ConfigError(f"OpenCV cannot open {source.path}; use method='auto'")
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # turned below, the same way as the other methods
+    info = source.info
     targets = plan.targets
-    frame_interval = 1.0 / source.info.fps
+    frame_interval = 1.0 / info.fps
     reach = (0.5 if plan.nearest else 1.0) * frame_interval - _EPS
+    size = output_size(info.coded_width or info.width, info.coded_height or info.height, info.pixel_aspect,
+                       max_side)
     i = 0
     try:
         while i < targets.size and capture.grab():
@@ -258,26 +356,20 @@ def _sample_opencv(source: VideoSource, plan: SamplingPlan, max_side: int | None
                 continue
             ok, bgr = capture.retrieve()
             if ok:
-                yield Frame(max(0.0, t), _bgr_to_rgb(bgr, max_side))
+                rgb = _resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+                yield Frame(max(0.0, t), orient(rgb, info.rotation, info.mirrored))
             while i < targets.size and targets[i] < t + reach:
                 i += 1
     finally:
         capture.release()
 
 
-def _bgr_to_rgb(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
-    import cv2
-
-    return _downscale(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side)
-
-
-def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
-    """`rgb` with its longer side at most `max_side` pixels (area interpolation), contiguous."""
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`rgb` resized to `size` (width, height): area interpolation to shrink, linear to stretch; contiguous."""
     import cv2
 
     height, width = rgb.shape[:2]
-    if max_side and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                         interpolation=cv2.INTER_AREA)
+    if (width, height) != tuple(size):
+        shrinking = size[0] * size[1] < width * height
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return np.ascontiguousarray(rgb)

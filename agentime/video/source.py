@@ -1,9 +1,12 @@
 """Open a video file, validate it and describe it: `open_video(path) -> VideoSource`.
 
-The description (`VideoInfo`) holds what a sampler needs to choose how to decode: duration, frame rate,
-frame count, size, codec, whether seeking works, the keyframe spacing and the spacing of H.264 reference
-pictures, and whether the frame rate varies. Bad files raise the `VideoError` family here, before any
-sampling. Decoding many frames is `sampling.py`'s job, not this module's.
+The description (`VideoInfo`) holds what a sampler needs to choose how to decode and to put every frame on
+one clock: which video track, where presentation time starts (the first displayed frame is t = 0), the
+duration measured from the stream's real timing, the frame rate from frame timing (headers lie), the size
+and orientation as a person sees the picture, the codec, whether seeking works, the keyframe spacing and
+the spacing of H.264 reference pictures, and whether the frame rate varies. Bad files raise the
+`VideoError` family here, before any sampling. Decoding many frames is `sampling.py`'s job, not this
+module's.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +23,28 @@ from agentime.errors import (
     CorruptVideoError,
     NoDecodableFramesError,
     NotAVideoError,
+    TruncatedVideoWarning,
     VideoError,
     VideoNotFoundError,
 )
+from agentime.video.display import display_size, format_ratio, orientation_from_matrix, parse_ratio
 from agentime.video.nal import avcc_length_size, is_reference_packet
 
-PROBE_PACKETS = 600  # packets read at open to estimate keyframe and reference spacing
+PROBE_PACKETS = 600  # packets read at open to estimate frame timing, keyframe and reference spacing
+TAIL_SECONDS = 10.0  # how far before the declared end the last frames are looked for
+MAX_FAILED_PACKETS = 50  # undecodable packets tolerated before a stream counts as having no frames
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What agentime knows about a video file. Times are seconds; `duration` is the readable duration."""
+    """What agentime knows about a video file.
+
+    Times are seconds on the video's own clock: 0 is the first displayed frame, `duration` the span of
+    presentation times that can be read (last frame's end minus first frame's start). `start_offset` is where
+    that first frame lies in the file's timestamps (MPEG-TS segments and MP4s with edit lists do not start at
+    0). `width` and `height` are the displayed size (pixel aspect and rotation applied); `coded_width` and
+    `coded_height` the stored one. `stream_index` is the container stream read, chosen among `video_tracks`.
+    """
 
     path: str
     duration: float
@@ -44,9 +59,23 @@ class VideoInfo:
     variable_frame_rate: bool
     truncated: bool = False
     declared_duration: float | None = None
+    start_offset: float = 0.0
+    start_pts: int = 0  # the first displayed frame's timestamp in the stream's time base (exact)
+    rotation: int = 0  # clockwise degrees applied to stored pictures
+    mirrored: bool = False  # mirrored left-right after rotating
+    sample_aspect_ratio: str = "1:1"
+    coded_width: int = 0
+    coded_height: int = 0
+    container: str = ""
+    stream_index: int = 0
+    video_tracks: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def pixel_aspect(self) -> Fraction:
+        return parse_ratio(self.sample_aspect_ratio)
 
 
 class VideoSource:
@@ -67,6 +96,10 @@ class VideoSource:
         except (av.error.FFmpegError, OSError) as exc:  # the file changed or vanished since it was probed
             raise VideoError(f"cannot reopen {self.info.path}: {exc}") from exc
 
+    def stream(self, container):
+        """The video stream this source reads, in a container from `open()`."""
+        return container.streams[self.info.stream_index]
+
     def __repr__(self) -> str:
         i = self.info
         return f"VideoSource({i.path!r}, {i.duration:.1f}s, {i.fps:.2f} fps, {i.width}x{i.height}, {i.codec})"
@@ -83,33 +116,64 @@ def check_video_path(path: str | os.PathLike) -> Path:
     return p
 
 
+def choose_video_stream(container):
+    """The default video track (by disposition), else the first; cover pictures are not video tracks.
+
+    Returns (stream, number of video tracks)."""
+    import av
+
+    tracks = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not tracks:
+        return None, 0
+    default = [s for s in tracks if s.disposition & av.stream.Disposition.default]
+    return (default or tracks)[0], len(tracks)
+
+
+def frame_pts(frame) -> int | None:
+    """A decoded frame's presentation timestamp, or its decoding one when a container gives no other."""
+    return frame.pts if frame.pts is not None else frame.dts
+
+
 def _first_frame(container, stream) -> object:
-    """Decode the first frame, tolerating a few broken packets; NoDecodableFramesError if none decodes."""
+    """Decode the first displayed frame, tolerating a few broken packets; NoDecodableFramesError if none."""
     import av
 
     errors = 0
     for packet in container.demux(stream):
         try:
             for frame in packet.decode():
-                return frame
+                if frame_pts(frame) is not None:
+                    return frame
         except av.error.FFmpegError:
             errors += 1
-            if errors > 50:
+            if errors > MAX_FAILED_PACKETS:
                 break
+    try:
+        for frame in stream.codec_context.decode(None):  # a stream of one frame comes out at the flush
+            if frame_pts(frame) is not None:
+                return frame
+    except av.error.FFmpegError:
+        pass
     raise NoDecodableFramesError(
         f"{container.name}: the video stream has no decodable frames ({errors} packets failed to decode)"
     )
 
 
+def _packet_time(packet) -> float | None:
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return None if ts is None else float(ts * packet.time_base)
+
+
 def _probe_packets(container, stream) -> tuple[list[float], list[float], list[float]]:
-    """Timestamps of the first packets: all, keyframes only, H.264 reference pictures only."""
+    """Timestamps of the first packets: all, keyframes only, H.264 reference pictures only (all of the
+    stream's when it has fewer than PROBE_PACKETS)."""
     length_size = avcc_length_size(stream.codec_context.extradata)
     is_h264 = stream.codec_context.name == "h264"
     times, keys, refs = [], [], []
     for packet in container.demux(stream):
-        if packet.pts is None:
+        t = _packet_time(packet)
+        if t is None or not packet.size or packet.is_discard:
             continue
-        t = float(packet.pts * packet.time_base)
         times.append(t)
         if packet.is_keyframe:
             keys.append(t)
@@ -118,6 +182,17 @@ def _probe_packets(container, stream) -> tuple[list[float], list[float], list[fl
         if len(times) >= PROBE_PACKETS:
             break
     return sorted(times), sorted(keys), sorted(refs)
+
+
+def _frame_rate(times: list[float], stream) -> float:
+    """Frames per second from frame timing (the average over the probed frames); headers only as a last
+    resort, because they lie (an MKV may say 1000 fps for a 30-fps clip)."""
+    if len(times) >= 2 and times[-1] > times[0]:
+        return (len(times) - 1) / (times[-1] - times[0])
+    for rate in (stream.guessed_rate, stream.average_rate, stream.base_rate):
+        if rate and 0 < float(rate) < 1000:
+            return float(rate)
+    return 25.0
 
 
 def _is_variable_rate(deltas: np.ndarray) -> bool:
@@ -132,7 +207,41 @@ def _max_gap(times: list[float]) -> float | None:
     return float(np.max(np.diff(times))) if len(times) >= 2 else None
 
 
-def _readable_until(container, stream, declared: float) -> float:
+def _declared_end(container, stream) -> float | None:
+    """Where the headers say the stream ends, in the file's clock (start plus length), or None."""
+    if stream.duration:
+        start = stream.start_time if stream.start_time is not None else 0
+        return float((start + stream.duration) * stream.time_base)
+    if container.duration:
+        start = container.start_time if container.start_time is not None else 0
+        return (start + container.duration) / 1_000_000
+    return None
+
+
+def _tail_end(container, stream, near: float | None, frame_interval: float) -> float | None:
+    """End of the last frame (its time plus its duration) from the packets after `near` (from the start
+    when None); None when nothing can be read there."""
+    try:
+        if near is None:
+            container.seek(0, stream=stream, backward=True)
+        else:
+            container.seek(int(near / stream.time_base), stream=stream, backward=True)
+    except Exception:  # noqa: BLE001 - an unseekable tail reads as unreadable here
+        return None
+    end = None
+    try:
+        for packet in container.demux(stream):
+            t = _packet_time(packet)
+            if t is None or not packet.size or packet.is_discard:
+                continue
+            length = float(packet.duration * packet.time_base) if packet.duration else frame_interval
+            end = t + length if end is None else max(end, t + length)
+    except Exception:  # noqa: BLE001 - a partially written tail ends the scan
+        pass
+    return end
+
+
+def _readable_until(container, stream, start: float, declared: float) -> float:
     """Largest time up to which packets can be read, by bisection over seeks (cheap: no decoding)."""
 
     def has_packet_at(t: float) -> bool:
@@ -146,20 +255,20 @@ def _readable_until(container, stream, declared: float) -> float:
             return False
         return False
 
-    if has_packet_at(max(0.0, declared - 1.0)):
+    if has_packet_at(max(start, declared - 1.0)):
         return declared
-    lo, hi = 0.0, declared
+    lo, hi = start, declared
     while hi - lo > 1.0:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if has_packet_at(mid) else (lo, mid)
-    return _last_decodable_time(container, stream, lo)
+    return max(start, _last_decodable_time(container, stream, lo, start))
 
 
-def _last_decodable_time(container, stream, near: float) -> float:
+def _last_decodable_time(container, stream, near: float, start: float) -> float:
     import av
 
-    last = 0.0
-    container.seek(int(max(0.0, near - 30.0) / stream.time_base), stream=stream, backward=True)
+    last = start
+    container.seek(int(max(start, near - 30.0) / stream.time_base), stream=stream, backward=True)
     try:
         for packet in container.demux(stream):
             try:
@@ -173,12 +282,35 @@ def _last_decodable_time(container, stream, near: float) -> float:
     return last
 
 
+def _display_matrix(frame) -> bytes | None:
+    try:
+        for side in frame.side_data:
+            if "DISPLAYMATRIX" in str(side.type):
+                return bytes(side)
+    except ValueError:  # side data of a type this PyAV does not know (e.g. multi-view HEVC): none we need
+        pass
+    return None
+
+
+def _container_name(container, p: Path) -> str:
+    """The container format's short name, preferring the one the file's extension names (mp4 over mov)."""
+    names = container.format.name.split(",")
+    extension = p.suffix.lower().lstrip(".")
+    return extension if extension in names else names[0]
+
+
+def _codec_name(stream) -> str:
+    """The codec (h264, hevc, av1, vp9), not the decoder that reads it (libdav1d)."""
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or stream.codec_context.name
+
+
 def open_video(path: str | os.PathLike, *, allow_truncated: bool = False) -> VideoSource:
     """Validate and describe a video file.
 
     A truncated or damaged file raises CorruptVideoError (with `readable_duration`) unless
-    `allow_truncated=True`, which opens its readable part and warns (live recordings that are still being
-    written look truncated).
+    `allow_truncated=True`, which opens its readable part and warns with a `TruncatedVideoWarning` (live
+    recordings that are still being written look truncated).
     """
     import av
 
@@ -194,68 +326,80 @@ def open_video(path: str | os.PathLike, *, allow_truncated: bool = False) -> Vid
                 readable_duration=0.0) from exc
         raise NotAVideoError(f"{p} is not a readable video file ({exc.strerror or exc})") from exc
     with container:
-        if not container.streams.video:
+        stream, tracks = choose_video_stream(container)
+        if stream is None:
             raise NoDecodableFramesError(f"{p} has no video stream (audio or data only)")
-        stream = container.streams.video[0]
-        codec = stream.codec_context.name
-        first = _first_frame(container, stream)
-        start_time = float(first.pts * first.time_base) if first.pts is not None else 0.0
-
-        container.seek(0, stream=stream, backward=True)
-        times, keys, refs = _probe_packets(container, stream)
-        deltas = np.diff(times) if len(times) >= 2 else np.array([])
-        average_rate = float(stream.average_rate) if stream.average_rate else 0.0
-        fps = average_rate or (1.0 / float(np.median(deltas)) if deltas.size else 0.0)
-        variable = _is_variable_rate(deltas)
-
-        if stream.duration:
-            declared = float(stream.duration * stream.time_base)
-        elif container.duration:
-            declared = container.duration / 1_000_000
-        else:
-            declared = _scan_duration(container, stream, fps)
-        declared = max(0.0, declared - max(0.0, start_time))
-
-        seekable = True
-        try:
-            readable = _readable_until(container, stream, declared)
-        except av.error.FFmpegError:
-            seekable, readable = False, declared
-        truncated = readable < declared - max(2.0, 2.0 / max(fps, 1e-3))
-        if truncated:
-            message = (f"{p} is truncated or damaged: it declares {declared:.1f} s but only the first "
-                       f"{readable:.1f} s can be decoded")
-            if not allow_truncated:
-                raise CorruptVideoError(message + "; open it with allow_truncated=True (CLI: --allow-truncated) "
-                                        "to use the readable part", readable_duration=readable)
-            warnings.warn(message, stacklevel=2)
-        duration = readable if truncated else declared
-        if duration <= 0 and fps > 0:
-            duration = 1.0 / fps
-
-        frame_count = int(stream.frames) if stream.frames and not truncated else int(round(duration * fps))
-        keyframe_interval = _max_gap(keys) if len(keys) >= 2 else (None if len(keys) < 1 else duration)
-        info = VideoInfo(
-            path=str(p.resolve()), duration=round(duration, 6), fps=round(fps, 6), frame_count=frame_count,
-            width=first.width, height=first.height, codec=codec, seekable=seekable,
-            keyframe_interval=keyframe_interval, reference_interval=_max_gap(refs),
-            variable_frame_rate=variable, truncated=truncated,
-            declared_duration=round(declared, 6) if truncated else None,
-        )
-    return VideoSource(info)
+        return VideoSource(_describe(p, container, stream, tracks, allow_truncated))
 
 
-def _scan_duration(container, stream, fps: float) -> float:
-    """Duration of a stream whose header does not say (fragmented or live MP4): demux to the last packet."""
-    last = 0.0
+def _describe(p: Path, container, stream, tracks: int, allow_truncated: bool) -> VideoInfo:
+    import av
+
+    first = _first_frame(container, stream)
+    start_pts = frame_pts(first)
+    start = float(start_pts * first.time_base) if first.time_base else float(start_pts * stream.time_base)
+    rotation, mirrored = orientation_from_matrix(_display_matrix(first))
+    sar = Fraction(stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or 1)
+    sar = sar if sar > 0 else Fraction(1)
+    width, height = display_size(first.width, first.height, sar, rotation)
+
     container.seek(0, stream=stream, backward=True)
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                last = max(last, float(packet.pts * packet.time_base))
-    except Exception:  # noqa: BLE001 - a partially written tail ends the scan
-        pass
-    return last + (1.0 / fps if fps else 0.0)
+    times, keys, refs = _probe_packets(container, stream)
+    times = [t for t in times if t >= start - 1e-6] or times  # frames before the first decodable one
+    fps = _frame_rate(times, stream)
+    deltas = np.diff(times) if len(times) >= 2 else np.array([])
+
+    declared_end = _declared_end(container, stream)
+    tail_from = None if declared_end is None else max(start, declared_end - TAIL_SECONDS)
+    measured_end = _tail_end(container, stream, tail_from, 1.0 / fps)
+    if declared_end is None:
+        declared_end = measured_end if measured_end is not None else start + 1.0 / fps
+    tolerance = max(2.0, 2.0 / max(fps, 1e-3))
+    seekable, truncated = True, False
+    if measured_end is not None and measured_end >= declared_end - tolerance:
+        end = measured_end
+    else:
+        try:
+            end = _readable_until(container, stream, start, declared_end)
+        except av.error.FFmpegError:
+            seekable, end = False, declared_end
+        truncated = end < declared_end - tolerance
+    declared = max(0.0, declared_end - start)
+    if truncated:
+        readable = max(0.0, end - start)
+        message = (f"{p} is truncated or damaged: it declares {declared:.1f} s but only the first "
+                   f"{readable:.1f} s can be decoded")
+        if not allow_truncated:
+            raise CorruptVideoError(message + "; open it with allow_truncated=True (CLI: --allow-truncated) "
+                                    "to use the readable part", readable_duration=readable)
+        warnings.warn(message + "; using the readable part", TruncatedVideoWarning, stacklevel=3)
+    duration = max(end - start, 1.0 / fps)
+
+    frame_count = _frame_count(stream, times, duration, fps, truncated)
+    keyframe_interval = _max_gap(keys) if len(keys) >= 2 else (None if len(keys) < 1 else duration)
+    return VideoInfo(
+        path=str(p.resolve()), duration=round(duration, 6), fps=round(fps, 6), frame_count=frame_count,
+        width=width, height=height, codec=_codec_name(stream), seekable=seekable,
+        keyframe_interval=keyframe_interval, reference_interval=_max_gap(refs),
+        variable_frame_rate=_is_variable_rate(deltas), truncated=truncated,
+        declared_duration=round(declared, 6) if truncated else None,
+        start_offset=round(start, 6), start_pts=int(start_pts), rotation=rotation, mirrored=mirrored,
+        sample_aspect_ratio=format_ratio(sar), coded_width=first.width, coded_height=first.height,
+        container=_container_name(container, p), stream_index=stream.index, video_tracks=tracks,
+    )
+
+
+def _frame_count(stream, times: list[float], duration: float, fps: float, truncated: bool) -> int:
+    """Frames in the readable part: counted when the probe read them all, else the header's count when it
+    agrees with the timing, else estimated from the timing."""
+    estimated = int(round(duration * fps))
+    if truncated:
+        return estimated
+    if len(times) < PROBE_PACKETS:
+        return len(times)
+    if stream.frames and abs(stream.frames - estimated) <= max(2, 0.02 * estimated):
+        return int(stream.frames)
+    return estimated
 
 
 def _looks_like_mp4(p: Path) -> bool:
