@@ -114,8 +114,9 @@ class Session:
         from agentime.agent.graph import build_graph
 
         self.video = os.fspath(Path(video).expanduser())
-        open_video(self.video, allow_truncated=True)  # fail early, with the video layer's errors
         self.config = config or Config()
+        # fail early, with the video layer's errors; a live recording always looks cut off at its end
+        open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
         self._models = _resolve(models)
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from agentime.config import Config, VideoConfig, default_cache_dir
@@ -25,23 +26,40 @@ def _offline_default() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _warn(message: str) -> None:
+    print(f"agentime: warning: {message}", file=sys.stderr)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one readable line, without the source line Python prints by default."""
+    _warn(" ".join(str(message).split()))
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from agentime.video.ingest import ingest
 
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps, max_side=args.max_side))
-    result = ingest(args.video, config, progress=not args.quiet, allow_truncated=args.allow_truncated)
+                    video=VideoConfig(overview_fps=args.fps, max_side=args.max_side,
+                                      allow_truncated=args.allow_truncated))
+    result = ingest(args.video, config, progress=not args.quiet)
+    for note in result.repaired:
+        _warn(note)
     summary = result.summary()
     if args.json:
         print(json.dumps(summary))
-    else:
-        state = "found in cache" if result.cached else "ingested"
-        print(f"{summary['video']}: {state}")
-        print(f"  duration {summary['duration']:.1f} s, {summary['fps']:.2f} fps, "
-              f"{summary['size'][0]}x{summary['size'][1]} {summary['codec']}")
-        print(f"  frames sampled {summary['frames_sampled']} at {args.fps:g} fps ({summary['method']} decoding) "
-              f"in {summary['seconds']:.2f} s")
-        print(f"  cache {summary['cache']}")
+        return 0
+    state = "found in cache" if result.cached else "ingested"
+    print(f"{summary['video']}: {state}")
+    turned = f", turned {summary['rotation']} degrees" if summary["rotation"] else ""
+    turned += ", mirrored" if summary["mirrored"] else ""
+    print(f"  duration {summary['duration']:.2f} s from {summary['start_offset']:.2f} s in the file, "
+          f"{summary['fps']:.2f} fps, {summary['width']}x{summary['height']} as displayed "
+          f"(pixel aspect {summary['sample_aspect_ratio']}{turned})")
+    print(f"  {summary['codec']} in {summary['container']}, video track {summary['video_track']} "
+          f"of {summary['video_tracks']}")
+    print(f"  frames sampled {summary['frames_sampled']} at {args.fps:g} fps ({summary['method']} decoding) "
+          f"in {summary['seconds']:.2f} s")
+    print(f"  cache {summary['cache']}")
     return 0
 
 
@@ -54,7 +72,7 @@ def _ask(args: argparse.Namespace) -> int:
     from agentime.api import ask
 
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps))
+                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated))
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
                  models=models, config=config, progress=None if args.quiet else _progress_on_stderr)
@@ -117,6 +135,13 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder whose videos (and model folders) may be opened by path; repeatable")
     parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
     parser.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    add_truncated_argument(parser)
+
+
+def add_truncated_argument(parser: argparse.ArgumentParser) -> None:
+    """`--allow-truncated`, the same on every command that opens videos."""
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="use the readable part of a truncated or damaged video instead of refusing it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--fps", type=float, default=1.0, help="overview frames per second (default 1)")
     ingest.add_argument("--max-side", type=int, default=384, help="longer side of stored frames in pixels")
     ingest.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
-    ingest.add_argument("--allow-truncated", action="store_true", help="ingest the readable part of a cut file")
+    add_truncated_argument(ingest)
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(run=_ingest)
@@ -147,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
     ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     ask.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    add_truncated_argument(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 
@@ -163,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agentime.eval.command import add_eval_arguments
 
     add_eval_arguments(evaluate)
+    add_truncated_argument(evaluate)
     evaluate.set_defaults(run=_eval)
 
     ui = commands.add_parser("ui", help="start the web UI (Gradio) on 127.0.0.1:7860")
@@ -175,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     _offline_default()
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         return args.run(args)
     except AgentimeError as exc:

@@ -21,12 +21,14 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """How videos are ingested: the overview's rate, the stored frame size and quality."""
+    """How videos are ingested: the overview's rate, the stored frame size and quality, and whether a
+    truncated file is used for its readable part (`allow_truncated`) instead of refused."""
 
     overview_fps: float = 1.0
     max_side: int = 384
     jpeg_quality: int = 90
     chunk_frames: int = 64
+    allow_truncated: bool = False
 
     def __post_init__(self) -> None:
         if not (self.overview_fps > 0):

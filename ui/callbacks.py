@@ -143,7 +143,7 @@ def _session(state: UserState, specs: dict, settings, seconds: float):
     key = (state.video, tuple(sorted((k, v or "") for k, v in specs.items())), round(seconds, 1))
     if state.session is None or state.session_key != key:
         config = Config(cache_dir=settings.cache_dir or default_cache_dir(),
-                        video=VideoConfig(overview_fps=settings.fps))
+                        video=VideoConfig(overview_fps=settings.fps, allow_truncated=settings.allow_truncated))
         relay = _Relay()
         state.session = Session(state.video, models=load_models(specs), config=config, progress=relay)
         state.relay, state.session_key = relay, key

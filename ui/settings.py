@@ -25,6 +25,7 @@ class UISettings:
     max_upload_mb: float = 2048.0
     cache_dir: Path | None = None
     fps: float = 1.0
+    allow_truncated: bool = False  # use the readable part of a truncated video instead of refusing it
     default_budget: int = 32
     concurrency: int = 2  # questions answered at once across all users
     extra: dict = field(default_factory=dict)
@@ -55,4 +56,5 @@ class UISettings:
             dirs.append(path)
         return cls(host=host, port=port, target=args.target, draft=args.draft or None,
                    embedder=args.embedder or None, allowed_dirs=tuple(dirs), max_upload_mb=args.max_upload_mb,
-                   cache_dir=Path(args.cache).expanduser() if args.cache else None)
+                   cache_dir=Path(args.cache).expanduser() if args.cache else None,
+                   allow_truncated=bool(getattr(args, "allow_truncated", False)))

@@ -45,7 +45,8 @@ def eval_main(args: argparse.Namespace) -> int:
     if args.retries < 0 or args.retry_wait < 0:
         raise ConfigError("--retries and --retry-wait must be >= 0")
     settings = EvalSettings(task=args.task, strategy=args.strategy, budget=args.budget, retries=args.retries,
-                            retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps)
+                            retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps,
+                            allow_truncated=getattr(args, "allow_truncated", False))
     source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None})
     metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings, executor=args.executor,
                        workers=args.workers, limit=args.limit, ray_address=args.ray_address, progress=not args.quiet)

@@ -39,12 +39,13 @@ class EvalSettings:
     retry_wait: float = 2.0  # seconds before the first retry; doubles each time
     cache_dir: str | None = None
     fps: float = 1.0
+    allow_truncated: bool = False
 
     def config(self):
         from agentime.config import Config, VideoConfig, default_cache_dir
 
         return Config(cache_dir=Path(self.cache_dir) if self.cache_dir else default_cache_dir(),
-                      video=VideoConfig(overview_fps=self.fps))
+                      video=VideoConfig(overview_fps=self.fps, allow_truncated=self.allow_truncated))
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ A video's key comes from its identity (size, modification time, and hashes of it
 a renamed copy hits the cache and an edited file does not. Under `<root>/<key>/<variant>/` an overview is
 stored as chunks of JPEG frames (`chunk_000000.npz`: times, byte offsets, concatenated JPEG bytes) plus
 `manifest.json`, written last, when the overview is complete. Every file is written to a temporary name and
-renamed into place, so a reader never sees half a file; readers only read complete chunks. This module
-stores and loads; it does not decode video (see `ingest.py`).
+renamed into place, so a reader never sees half a file; readers only read complete chunks. Damage (a chunk
+cut short or with flipped bytes, a gap in the chunk numbers, an unreadable manifest, temporary files left by
+a killed writer) is found by `OverviewStore.repair`, which drops what is damaged so that the ingest rebuilds
+it. This module stores and loads; it does not decode video (see `ingest.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import os
 import re
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +32,9 @@ from agentime.video.frames import Frame
 
 HASH_BYTES = 1 << 20
 CHUNK_RE = re.compile(r"chunk_(\d{6})\.npz")
+TEMP_RE = re.compile(r"\..+\.tmp")
+# What numpy and zipfile raise on a cut or altered npz (the zip's CRC catches flipped bytes)
+DAMAGED_CHUNK_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def video_key(path: str | os.PathLike) -> str:
@@ -81,13 +88,40 @@ def encode_chunk(frames: list[Frame], quality: int) -> bytes:
     return buffer.getvalue()
 
 
+def _damaged(path: Path, reason: object) -> CacheError:
+    return CacheError(f"cache chunk {path} is damaged ({reason}); run `agentime ingest` on the video again to "
+                      "rebuild it")
+
+
 def _read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A chunk's frame times, JPEG byte offsets and concatenated JPEG bytes (nothing decoded yet)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             return npz["times"], npz["offsets"], npz["data"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise CacheError(f"cache chunk {path} is unreadable ({exc}); delete its folder to re-ingest") from exc
+    except DAMAGED_CHUNK_ERRORS as exc:
+        raise _damaged(path, exc) from exc
+
+
+def _read_times(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["times"]
+    except DAMAGED_CHUNK_ERRORS as exc:
+        raise _damaged(path, exc) from exc
+
+
+def chunk_problem(path: Path) -> str | None:
+    """Why a chunk file cannot be trusted (unreadable, failed checksum, inconsistent arrays), or None."""
+    try:
+        times, offsets, data = _read_chunk(path)
+    except CacheError as exc:
+        return str(exc.__cause__ or exc)
+    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+        return "its frame times are missing or out of order"
+    if offsets.shape != (times.size + 1,) or offsets[0] != 0 or np.any(np.diff(offsets) <= 0) \
+            or offsets[-1] != data.size:
+        return "its frame offsets do not match its data"
+    return None
 
 
 def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
@@ -160,11 +194,7 @@ class OverviewStore:
 
     def chunk_times(self) -> list[np.ndarray]:
         """The frame times of each complete chunk, in chunk order (no pixels are read)."""
-        times = []
-        for path in self.chunk_paths():
-            with np.load(path, allow_pickle=False) as npz:
-                times.append(npz["times"])
-        return times
+        return [_read_times(path) for path in self.chunk_paths()]
 
     def last_time(self) -> tuple[int, float | None, int]:
         """(chunks written, time of the last stored frame or None, frames stored) for resuming."""
@@ -178,6 +208,70 @@ class OverviewStore:
             raise CacheError(f"the overview in {self.directory} is incomplete; run the ingest again to finish it")
         for path in self.chunk_paths():
             yield from decode_chunk(path)
+
+    def first_damage(self) -> tuple[int, str] | None:
+        """(index of the first chunk that is damaged or missing, why), or None when every chunk checks out.
+
+        Every chunk is read whole, so its zip checksums are verified; numbering must run 0, 1, 2, ... and
+        times must increase from chunk to chunk."""
+        previous_end = -np.inf
+        for expected, path in enumerate(self.chunk_paths()):
+            if path.name != f"chunk_{expected:06d}.npz":
+                return expected, f"chunk_{expected:06d}.npz is missing"
+            problem = chunk_problem(path)
+            if problem is None:
+                times = _read_times(path)
+                problem = "its times overlap the previous chunk" if times[0] <= previous_end else None
+                previous_end = float(times[-1])
+            if problem is not None:
+                return expected, f"{path} is damaged ({problem})"
+        return None
+
+    def remove_temporary_files(self) -> list[Path]:
+        """Delete what killed writers left behind (`.chunk_*.tmp`, `.manifest.json.*.tmp`); hold the lock."""
+        removed = []
+        if self.directory.is_dir():
+            for path in self.directory.iterdir():
+                if TEMP_RE.fullmatch(path.name) and path.is_file():
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
+
+    def drop(self, from_chunk: int = 0) -> int:
+        """Delete the manifest and the chunks from `from_chunk` on; return how many chunks were deleted."""
+        with contextlib.suppress(FileNotFoundError):
+            self.manifest_path.unlink()
+        dropped = 0
+        for path in self.chunk_paths():
+            if int(CHUNK_RE.fullmatch(path.name).group(1)) >= from_chunk:
+                path.unlink()
+                dropped += 1
+        return dropped
+
+    def repair(self, cache_format: int | None = None) -> list[str]:
+        """Make the stored overview trustworthy again (hold the lock): remove temporary files, drop an
+        unreadable or outdated manifest, and drop the first damaged chunk with every chunk after it, so that
+        resuming the ingest rebuilds them. Returns one readable line per repair."""
+        notes = []
+        self.remove_temporary_files()
+        try:
+            manifest = self.manifest()
+        except CacheError:
+            self.manifest_path.unlink()
+            notes.append(f"{self.manifest_path} was unreadable; dropped it, the overview is checked and completed")
+            manifest = None
+        if manifest is not None and cache_format is not None and manifest.get("format") != cache_format:
+            dropped = self.drop(0)
+            notes.append(f"the overview in {self.directory} was stored in an older format "
+                         f"({manifest.get('format')}); dropped its {dropped} chunks to rebuild it")
+        damage = self.first_damage()
+        if damage is not None:
+            index, why = damage
+            dropped = self.drop(index)
+            notes.append(f"cache chunk {why}; dropped it and the chunks after it ({dropped} in all), rebuilding "
+                         "them")
+        return notes
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -3,7 +3,9 @@
 `ingest(path, config)` opens the video, samples it at the overview rate with the cheapest decoding method,
 downscales the frames and writes them chunk by chunk into the cache (`cache.py`). An interrupted ingest
 resumes after its last complete chunk; a finished one is found again from the file's identity in well under
-a second. Nothing here chooses decoding methods (`sampling.py`) or file formats (`cache.py`).
+a second, after its chunks are checked: damaged ones are dropped and rebuilt, and the result says so. An
+ingest that samples no frame is an error and leaves no manifest. Nothing here chooses decoding methods
+(`sampling.py`) or file formats (`cache.py`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agentime.config import Config
+from agentime.errors import CacheError, NoDecodableFramesError
 from agentime.video.cache import OverviewStore, atomic_write_json, video_key
 from agentime.video.frames import Frame
 from agentime.video.sampling import plan_sampling, sample_frames
 from agentime.video.source import VideoInfo, VideoSource, check_video_path, open_video
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: times from the first displayed frame, frames turned and at display aspect
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class IngestResult:
     method: str
     cached: bool  # True when the overview was already complete and nothing was decoded
     resumed_from: float | None  # time of the last stored frame an interrupted ingest had reached
+    repaired: tuple[str, ...] = ()  # one line per damaged cache part that was dropped and rebuilt
 
     @property
     def store(self) -> OverviewStore:
@@ -45,11 +49,16 @@ class IngestResult:
         return self.store.iter_frames()
 
     def summary(self) -> dict:
+        """The facts `agentime ingest --json` prints (sizes are as displayed, times on the video's clock)."""
+        i = self.info
         return {
-            "video": self.info.path, "duration": self.info.duration, "fps": self.info.fps,
-            "size": [self.info.width, self.info.height], "codec": self.info.codec,
-            "frames_sampled": self.frames, "method": self.method, "seconds": round(self.seconds, 3),
-            "cached": self.cached, "resumed_from": self.resumed_from, "cache": str(self.directory),
+            "video": i.path, "duration": i.duration, "start_offset": i.start_offset, "width": i.width,
+            "height": i.height, "rotation": i.rotation, "mirrored": i.mirrored,
+            "sample_aspect_ratio": i.sample_aspect_ratio, "fps": i.fps, "variable_frame_rate": i.variable_frame_rate,
+            "frames_sampled": self.frames, "codec": i.codec, "container": i.container,
+            "video_track": i.stream_index, "video_tracks": i.video_tracks, "truncated": i.truncated,
+            "seconds": round(self.seconds, 3), "method": self.method, "cached": self.cached,
+            "resumed_from": self.resumed_from, "repaired": list(self.repaired), "cache": str(self.directory),
         }
 
 
@@ -72,25 +81,35 @@ def ingest(
     (for tests and for callers that ingest in slices).
     """
     config = config or Config()
+    allow_truncated = allow_truncated or config.video.allow_truncated
     began = time.perf_counter()
     path = video.path if isinstance(video, VideoSource) else os.fspath(video)
     key = video_key(check_video_path(path))
     store = OverviewStore(overview_directory(config, key))
 
-    manifest = store.manifest()
-    if manifest is not None:
-        return _result_from_manifest(store, key, manifest, began)
+    if _intact(store):
+        return _result_from_manifest(store, key, store.manifest(), began)
 
-    source = video if isinstance(video, VideoSource) else open_video(path, allow_truncated=allow_truncated)
     with store.lock():
+        repaired = tuple(store.repair(CACHE_FORMAT))
         manifest = store.manifest()  # another process may have finished it while we waited
         if manifest is not None:
-            return _result_from_manifest(store, key, manifest, began)
-        return _ingest_locked(source, store, key, config, began, progress, stop_after_chunks)
+            return _result_from_manifest(store, key, manifest, began, repaired)
+        source = video if isinstance(video, VideoSource) else open_video(path, allow_truncated=allow_truncated)
+        return _ingest_locked(source, store, key, config, began, progress, stop_after_chunks, repaired)
+
+
+def _intact(store: OverviewStore) -> bool:
+    """True when the overview is complete, in the current format, and every chunk checks out."""
+    try:
+        manifest = store.manifest()
+    except CacheError:
+        return False
+    return manifest is not None and manifest.get("format") == CACHE_FORMAT and store.first_damage() is None
 
 
 def _ingest_locked(source: VideoSource, store: OverviewStore, key: str, config: Config, began: float,
-                   progress: bool, stop_after_chunks: int | None) -> IngestResult:
+                   progress: bool, stop_after_chunks: int | None, repaired: tuple[str, ...]) -> IngestResult:
     v = config.video
     chunks, last_t, stored = store.last_time()
     start = 0.0 if last_t is None else min(source.info.duration, last_t + 0.5 / v.overview_fps)
@@ -111,10 +130,14 @@ def _ingest_locked(source: VideoSource, store: OverviewStore, key: str, config: 
                     chunks, stored, written, buffer = chunks + 1, stored + len(buffer), written + 1, []
                     if stop_after_chunks is not None and written >= stop_after_chunks:
                         return IngestResult(key, store.directory, source.info, stored,
-                                            time.perf_counter() - began, plan.method, False, last_t)
+                                            time.perf_counter() - began, plan.method, False, last_t, repaired)
         if buffer:
             store.write_chunk(chunks, buffer, v.jpeg_quality)
             stored += len(buffer)
+    if stored == 0:
+        raise NoDecodableFramesError(
+            f"{source.path}: no frame could be sampled at {v.overview_fps:g} fps although the file opens; it is "
+            "damaged or in a form this build of FFmpeg cannot decode (try re-encoding it)")
     manifest = {
         "format": CACHE_FORMAT, "key": key, "info": source.info.to_dict(), "frames": stored,
         "overview_fps": v.overview_fps, "max_side": v.max_side, "jpeg_quality": v.jpeg_quality,
@@ -122,10 +145,11 @@ def _ingest_locked(source: VideoSource, store: OverviewStore, key: str, config: 
     }
     atomic_write_json(store.manifest_path, manifest)
     return IngestResult(key, store.directory, source.info, stored, time.perf_counter() - began, plan.method,
-                        False, last_t)
+                        False, last_t, repaired)
 
 
-def _result_from_manifest(store: OverviewStore, key: str, manifest: dict, began: float) -> IngestResult:
+def _result_from_manifest(store: OverviewStore, key: str, manifest: dict, began: float,
+                          repaired: tuple[str, ...] = ()) -> IngestResult:
     info = VideoInfo(**manifest["info"])
     return IngestResult(key, store.directory, info, int(manifest["frames"]), time.perf_counter() - began,
-                        manifest.get("method", "?"), True, None)
+                        manifest.get("method", "?"), True, None, repaired)

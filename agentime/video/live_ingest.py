@@ -33,6 +33,7 @@ def ingest_live(path: str | os.PathLike, config: Config | None = None, *, final:
     store = OverviewStore(overview_directory(config, key))
     v = config.video
     with store.lock():
+        repaired = tuple(store.repair())
         chunks, last_t, stored = store.last_time()
         tail = read_tail(path, since=last_t if last_t is not None else 0.0, fps=v.overview_fps,
                          max_side=v.max_side, final=final)
@@ -47,4 +48,5 @@ def ingest_live(path: str | os.PathLike, config: Config | None = None, *, final:
             "overview_fps": v.overview_fps, "max_side": v.max_side, "jpeg_quality": v.jpeg_quality,
             "method": "live", "until": frames[-1].t if frames else last_t,
         })
-    return IngestResult(key, store.directory, info, stored, time.perf_counter() - began, "live", False, last_t)
+    return IngestResult(key, store.directory, info, stored, time.perf_counter() - began, "live", False, last_t,
+                        repaired)

@@ -222,9 +222,7 @@ def _tail_end(container, stream, near: float | None, frame_interval: float) -> f
     """End of the last frame (its time plus its duration) from the packets after `near` (from the start
     when None); None when nothing can be read there."""
     try:
-        if near is None:
-            container.seek(0, stream=stream, backward=True)
-        else:
+        if near is not None:
             container.seek(int(near / stream.time_base), stream=stream, backward=True)
     except Exception:  # noqa: BLE001 - an unseekable tail reads as unreadable here
         return None
@@ -329,29 +327,35 @@ def open_video(path: str | os.PathLike, *, allow_truncated: bool = False) -> Vid
         stream, tracks = choose_video_stream(container)
         if stream is None:
             raise NoDecodableFramesError(f"{p} has no video stream (audio or data only)")
-        return VideoSource(_describe(p, container, stream, tracks, allow_truncated))
+        first, index = _first_frame(container, stream), stream.index
+    # A second pass from the file's first byte: a seek "to the start" lands after the start in files whose
+    # timestamps begin below 0 (PTS wrap-around) or whose only keyframe precedes the seek point (MPEG-TS)
+    with av.open(str(p)) as container:
+        return VideoSource(_describe(p, container, container.streams[index], tracks, first,
+                                     allow_truncated))
 
 
-def _describe(p: Path, container, stream, tracks: int, allow_truncated: bool) -> VideoInfo:
+def _describe(p: Path, container, stream, tracks: int, first, allow_truncated: bool) -> VideoInfo:
     import av
 
-    first = _first_frame(container, stream)
     start_pts = frame_pts(first)
-    start = float(start_pts * first.time_base) if first.time_base else float(start_pts * stream.time_base)
+    start = float(start_pts * stream.time_base)
     rotation, mirrored = orientation_from_matrix(_display_matrix(first))
     sar = Fraction(stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or 1)
     sar = sar if sar > 0 else Fraction(1)
     width, height = display_size(first.width, first.height, sar, rotation)
 
-    container.seek(0, stream=stream, backward=True)
     times, keys, refs = _probe_packets(container, stream)
     times = [t for t in times if t >= start - 1e-6] or times  # frames before the first decodable one
     fps = _frame_rate(times, stream)
     deltas = np.diff(times) if len(times) >= 2 else np.array([])
 
     declared_end = _declared_end(container, stream)
-    tail_from = None if declared_end is None else max(start, declared_end - TAIL_SECONDS)
-    measured_end = _tail_end(container, stream, tail_from, 1.0 / fps)
+    if declared_end is None and len(times) < PROBE_PACKETS:  # the probe read the whole stream already
+        measured_end = times[-1] + (float(np.median(deltas)) if deltas.size else 1.0 / fps) if times else None
+    else:
+        tail_from = None if declared_end is None else max(start, declared_end - TAIL_SECONDS)
+        measured_end = _tail_end(container, stream, tail_from, 1.0 / fps)
     if declared_end is None:
         declared_end = measured_end if measured_end is not None else start + 1.0 / fps
     tolerance = max(2.0, 2.0 / max(fps, 1e-3))
