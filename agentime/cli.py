@@ -26,13 +26,9 @@ def _offline_default() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def _warn(message: str) -> None:
-    print(f"agentime: warning: {message}", file=sys.stderr)
-
-
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one readable line, without the source line Python prints by default."""
-    _warn(" ".join(str(message).split()))
+    print(f"agentime: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -41,9 +37,7 @@ def _ingest(args: argparse.Namespace) -> int:
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
                     video=VideoConfig(overview_fps=args.fps, max_side=args.max_side,
                                       allow_truncated=args.allow_truncated))
-    result = ingest(args.video, config, progress=not args.quiet)
-    for note in result.repaired:
-        _warn(note)
+    result = ingest(args.video, config, progress=not args.quiet)  # repairs of the cache come as warnings
     summary = result.summary()
     if args.json:
         print(json.dumps(summary))

@@ -45,6 +45,10 @@ class TruncatedVideoWarning(UserWarning):
     """A truncated or damaged video was opened anyway (allow_truncated): only its readable part is used."""
 
 
+class CacheRepairedWarning(UserWarning):
+    """Part of the frame cache was damaged (a killed writer, a bad disk) and was dropped to be rebuilt."""
+
+
 class CacheError(AgentimeError):
     """The frame cache is unusable (permissions, disk full, foreign files)."""
 

@@ -68,7 +68,7 @@ class VideoView:
                 out[t] = frame
         if missing:
             decoded = sample_frames(self._source, timestamps=sorted(set(missing)), max_side=self.max_side)
-            for asked, frame in zip(sorted(set(missing)), decoded, strict=False):
+            for asked, frame in zip(sorted(set(missing)), decoded, strict=True):
                 out[asked] = Frame(asked, frame.image) if abs(frame.t - asked) < 1e-3 else frame
         return [out[t] for t in times]
 

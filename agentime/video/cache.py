@@ -217,7 +217,7 @@ class OverviewStore:
         previous_end = -np.inf
         for expected, path in enumerate(self.chunk_paths()):
             if path.name != f"chunk_{expected:06d}.npz":
-                return expected, f"chunk_{expected:06d}.npz is missing"
+                return expected, f"{self.directory / f'chunk_{expected:06d}.npz'} is missing"
             problem = chunk_problem(path)
             if problem is None:
                 times = _read_times(path)
@@ -227,15 +227,19 @@ class OverviewStore:
                 return expected, f"{path} is damaged ({problem})"
         return None
 
+    def temporary_files(self) -> list[Path]:
+        """What killed writers left behind (`.chunk_*.npz.*.tmp`, `.manifest.json.*.tmp`)."""
+        if not self.directory.is_dir():
+            return []
+        return [p for p in self.directory.iterdir() if TEMP_RE.fullmatch(p.name) and p.is_file()]
+
     def remove_temporary_files(self) -> list[Path]:
-        """Delete what killed writers left behind (`.chunk_*.tmp`, `.manifest.json.*.tmp`); hold the lock."""
+        """Delete the temporary files of killed writers; hold the lock (a live writer's are not left over)."""
         removed = []
-        if self.directory.is_dir():
-            for path in self.directory.iterdir():
-                if TEMP_RE.fullmatch(path.name) and path.is_file():
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                        removed.append(path)
+        for path in self.temporary_files():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
         return removed
 
     def drop(self, from_chunk: int = 0) -> int:
@@ -254,7 +258,9 @@ class OverviewStore:
         unreadable or outdated manifest, and drop the first damaged chunk with every chunk after it, so that
         resuming the ingest rebuilds them. Returns one readable line per repair."""
         notes = []
-        self.remove_temporary_files()
+        removed = self.remove_temporary_files()
+        if removed:
+            notes.append(f"removed {len(removed)} temporary file(s) an interrupted ingest left in {self.directory}")
         try:
             manifest = self.manifest()
         except CacheError:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from agentime.config import Config
-from agentime.errors import CacheError, NoDecodableFramesError
+from agentime.errors import CacheError, CacheRepairedWarning, NoDecodableFramesError
 from agentime.video.cache import OverviewStore, atomic_write_json, video_key
 from agentime.video.frames import Frame
 from agentime.video.sampling import plan_sampling, sample_frames
@@ -92,6 +93,8 @@ def ingest(
 
     with store.lock():
         repaired = tuple(store.repair(CACHE_FORMAT))
+        for note in repaired:
+            warnings.warn(note, CacheRepairedWarning, stacklevel=2)
         manifest = store.manifest()  # another process may have finished it while we waited
         if manifest is not None:
             return _result_from_manifest(store, key, manifest, began, repaired)
@@ -100,12 +103,14 @@ def ingest(
 
 
 def _intact(store: OverviewStore) -> bool:
-    """True when the overview is complete, in the current format, and every chunk checks out."""
+    """True when the overview is complete, in the current format, every chunk checks out and no killed
+    writer left a temporary file behind."""
     try:
         manifest = store.manifest()
     except CacheError:
         return False
-    return manifest is not None and manifest.get("format") == CACHE_FORMAT and store.first_damage() is None
+    return (manifest is not None and manifest.get("format") == CACHE_FORMAT and not store.temporary_files()
+            and store.first_damage() is None)
 
 
 def _ingest_locked(source: VideoSource, store: OverviewStore, key: str, config: Config, began: float,

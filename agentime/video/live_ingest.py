@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from pathlib import Path
 
 from agentime.config import Config
+from agentime.errors import CacheRepairedWarning
 from agentime.video.cache import OverviewStore, atomic_write_json
 from agentime.video.ingest import CACHE_FORMAT, IngestResult, overview_directory
 from agentime.video.live import read_tail, with_first_frame
@@ -34,6 +36,8 @@ def ingest_live(path: str | os.PathLike, config: Config | None = None, *, final:
     v = config.video
     with store.lock():
         repaired = tuple(store.repair())
+        for note in repaired:
+            warnings.warn(note, CacheRepairedWarning, stacklevel=2)
         chunks, last_t, stored = store.last_time()
         tail = read_tail(path, since=last_t if last_t is not None else 0.0, fps=v.overview_fps,
                          max_side=v.max_side, final=final)

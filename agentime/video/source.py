@@ -219,24 +219,32 @@ def _declared_end(container, stream) -> float | None:
 
 
 def _tail_end(container, stream, near: float | None, frame_interval: float) -> float | None:
-    """End of the last frame (its time plus its duration) from the packets after `near` (from the start
-    when None); None when nothing can be read there."""
+    """End of the last frame from the packets after `near` (from the current position when None); None
+    when nothing can be read there.
+
+    The last frame lasts its packet's duration, but no longer than the interval before it: MP4 packet
+    durations are decoding intervals, which B-frame reordering and variable rates make differ from display
+    ones."""
     try:
         if near is not None:
             container.seek(int(near / stream.time_base), stream=stream, backward=True)
     except Exception:  # noqa: BLE001 - an unseekable tail reads as unreadable here
         return None
-    end = None
+    last: list[tuple[float, float]] = []  # (time, packet duration) of the latest two frames
     try:
         for packet in container.demux(stream):
             t = _packet_time(packet)
             if t is None or not packet.size or packet.is_discard:
                 continue
-            length = float(packet.duration * packet.time_base) if packet.duration else frame_interval
-            end = t + length if end is None else max(end, t + length)
+            length = float(packet.duration * packet.time_base) if packet.duration else 0.0
+            last = sorted([*last, (t, length)])[-2:]
     except Exception:  # noqa: BLE001 - a partially written tail ends the scan
         pass
-    return end
+    if not last:
+        return None
+    t, length = last[-1]
+    before = t - last[0][0] if len(last) == 2 and last[0][0] < t else frame_interval
+    return t + (min(length, before) if length > 0 else before)
 
 
 def _readable_until(container, stream, start: float, declared: float) -> float:
