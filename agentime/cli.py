@@ -26,9 +26,16 @@ def _offline_default() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+_WARNED: set[str] = set()
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one readable line, without the source line Python prints by default."""
-    print(f"agentime: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    """Warnings as one readable line, without the source line Python prints by default, each once (a video
+    is opened by several layers, and each would repeat that it is truncated)."""
+    text = " ".join(str(message).split())
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"agentime: warning: {text}", file=sys.stderr)
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -145,6 +145,19 @@ def test_a_ts_joined_mid_picture_group_samples_from_its_first_keyframe(fixtures,
     assert result.frames == int(np.ceil(info.duration)) and result.store.complete
 
 
+@pytest.mark.parametrize("name", ["sample_h264.ts", "iibbibb_editlist_videoonly.mp4"])
+def test_a_picture_has_one_identity_whichever_path_decoded_it(name, tmp_path):
+    """The overview cache and a decode from the file give the same picture the same `t` and `pts`."""
+    from agentime.video.ingest import ingest
+
+    path = CORPUS / name
+    cached = list(ingest(path, Config(cache_dir=tmp_path, video=VideoConfig(overview_fps=4.0))).iter_frames())
+    decoded = list(sample_frames(path, timestamps=[f.t for f in cached]))
+    assert [f.pts for f in cached] == [f.pts for f in decoded] and None not in [f.pts for f in cached]
+    assert [f.t for f in cached] == [f.t for f in decoded]
+    assert len({f.pts for f in cached}) == len(cached)
+
+
 @pytest.fixture(scope="module")
 def embedded_target():
     from agentime.vlm.registry import load_vlm

@@ -2,7 +2,8 @@
 
 A video's key comes from its identity (size, modification time, and hashes of its first and last MiB), so
 a renamed copy hits the cache and an edited file does not. Under `<root>/<key>/<variant>/` an overview is
-stored as chunks of JPEG frames (`chunk_000000.npz`: times, byte offsets, concatenated JPEG bytes) plus
+stored as chunks of JPEG frames (`chunk_000000.npz`: times, picture timestamps, byte offsets, concatenated
+JPEG bytes) plus
 `manifest.json`, written last, when the overview is complete. Every file is written to a temporary name and
 renamed into place, so a reader never sees half a file; readers only read complete chunks. Damage (a chunk
 cut short or with flipped bytes, a gap in the chunk numbers, an unreadable manifest, temporary files left by
@@ -84,8 +85,25 @@ def encode_chunk(frames: list[Frame], quality: int) -> bytes:
     offsets = np.cumsum([0] + [b.size for b in blobs]).astype(np.int64)
     buffer = io.BytesIO()
     np.savez(buffer, times=np.array([f.t for f in frames], np.float64), offsets=offsets,
-             data=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8))
+             data=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8),
+             pts=np.array([-1 if f.pts is None else f.pts for f in frames], np.int64))
     return buffer.getvalue()
+
+
+def _read_pts(path: Path, count: int) -> list[int | None]:
+    """The chunk's picture timestamps (`Frame.pts`), None where unknown."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            pts = npz["pts"] if "pts" in npz.files else None
+    except DAMAGED_CHUNK_ERRORS as exc:
+        raise _damaged(path, exc) from exc
+    if pts is None or pts.shape != (count,):
+        return [None] * count
+    return [None if p < 0 else int(p) for p in pts]
+
+
+def _with_pts(frame: Frame, pts: int | None) -> Frame:
+    return frame if pts is None else Frame(frame.t, frame.image, pts)
 
 
 def _damaged(path: Path, reason: object) -> CacheError:
@@ -135,7 +153,8 @@ def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
 
 def decode_chunk(path: Path) -> list[Frame]:
     times, offsets, data = _read_chunk(path)
-    return [_decode_jpeg(path, data[offsets[i]:offsets[i + 1]], t) for i, t in enumerate(times)]
+    pts = _read_pts(path, times.size)
+    return [_with_pts(_decode_jpeg(path, data[offsets[i]:offsets[i + 1]], t), pts[i]) for i, t in enumerate(times)]
 
 
 class ChunkFrames:
@@ -145,6 +164,7 @@ class ChunkFrames:
     def __init__(self, path: Path):
         self.path = path
         self._times, self._offsets, self._data = _read_chunk(path)
+        self._pts = _read_pts(path, self._times.size)
         self._index = {float(t): i for i, t in enumerate(self._times)}
         self._decoded: dict[int, Frame] = {}
 
@@ -154,8 +174,8 @@ class ChunkFrames:
         if i is None:
             return None
         if i not in self._decoded:
-            self._decoded[i] = _decode_jpeg(self.path, self._data[self._offsets[i]:self._offsets[i + 1]],
-                                            self._times[i])
+            jpeg = self._data[self._offsets[i]:self._offsets[i + 1]]
+            self._decoded[i] = _with_pts(_decode_jpeg(self.path, jpeg, self._times[i]), self._pts[i])
         return self._decoded[i]
 
 

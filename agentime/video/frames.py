@@ -12,10 +12,17 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One video frame: `t` is seconds from the start of the video, `image` an HxWx3 uint8 RGB array."""
+    """One video frame: `t` is seconds from the first displayed frame of the video, `image` an HxWx3 uint8 RGB
+    array as displayed (turned, square pixels).
+
+    `pts`, when known, identifies the decoded picture exactly: its presentation timestamp in the video
+    stream's time base, counted from the first displayed frame (`t` is `pts` times that time base, rounded
+    once). Two frames of one video with the same `pts` are the same picture, whichever path decoded them
+    (the overview cache or the file)."""
 
     t: float
     image: np.ndarray
+    pts: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, np.ndarray) or self.image.ndim != 3 or self.image.shape[2] != 3:

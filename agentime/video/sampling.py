@@ -285,7 +285,7 @@ def _sample_pyav(source: VideoSource, plan: SamplingPlan, max_side: int | None) 
         last_emitted = t
         if converted[0] is not frame:
             converted[:] = [frame, to_rgb(frame, max_side, info)]
-        return Frame(max(0.0, t), converted[1])
+        return Frame(max(0.0, t), converted[1], frame_pts(frame) - info.start_pts)
 
     try:
         for run_start, run_end in plan.runs:
