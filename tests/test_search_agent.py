@@ -369,7 +369,13 @@ def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(need
     agentime.ask(path, q["question"], **kwargs)  # ingests the video (the one time it is probed)
     decoded = []
     real_sample = runtime.sample_frames
-    monkeypatch.setattr(runtime, "sample_frames", lambda *a, **k: decoded.extend(real_sample(*a, **k)) or decoded)
+
+    def recording_sample(*args, **kwargs):
+        frames = list(real_sample(*args, **kwargs))
+        decoded.extend(frames)
+        return frames
+
+    monkeypatch.setattr(runtime, "sample_frames", recording_sample)
 
     def no_probe(*args, **kwargs):
         raise AssertionError("the video was probed again while searching")

@@ -24,7 +24,7 @@ from agentime.eval.items import EvalItem
 from agentime.eval.metrics import score, summarise
 from agentime.eval.tasks import read_task
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2ts", ".mts", ".mpg", ".flv", ".3gp")
 EXECUTORS = ("local", "ray")
 
 
