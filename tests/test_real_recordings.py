@@ -184,3 +184,30 @@ def test_every_clip_can_be_asked_about(fixtures, embedded_target, tmp_path):
             assert 0 <= evidence.t <= info.duration, name
             shape = evidence.frame.image.shape
             assert shape[1] / shape[0] == pytest.approx(info.width / info.height, rel=0.03), name
+
+
+@pytest.mark.parametrize("name", ["sample_h264.ts", "bear-vp9.webm", "dolbyVision-hdr.MOV", "sample_with_srt.mkv"])
+def test_damaged_real_clips_give_video_errors_or_frames(name, tmp_path):
+    """Cut or scrambled copies of real clips either still give frames or raise a VideoError with one line:
+    never another exception, never a hang (pytest-timeout would stop one)."""
+    from agentime.errors import VideoError
+
+    data = (CORPUS / name).read_bytes()
+    rng = np.random.default_rng(7)
+    for case in range(6):
+        damaged = bytearray(data[: int(len(data) * rng.uniform(0.3, 0.95))] if case % 2 else data)
+        for position in rng.integers(0, len(damaged), size=20 * (case + 1)):
+            damaged[position] = rng.integers(0, 256)
+        path = tmp_path / f"{case}_{name}"
+        path.write_bytes(bytes(damaged))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                source = open_video(path, allow_truncated=True)
+                frames = list(sample_frames(source, fps=2.0, max_side=64))
+                frames += list(sample_frames(source, timestamps=[0.0, source.info.duration], max_side=64))
+        except VideoError as error:
+            message = str(error)
+            assert "\n" not in message and path.name in message, message
+        else:
+            assert frames and all(0 <= f.t <= source.info.duration + 1e-6 for f in frames)

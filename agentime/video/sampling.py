@@ -20,6 +20,7 @@ accumulates. This module decodes; it does not cache (see `ingest.py`).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agentime.errors import ConfigError, NoDecodableFramesError, TimestampOutOfRangeError
-from agentime.video.display import orient, output_size
+from agentime.video.display import orient, output_size, parse_ratio
 from agentime.video.frames import Frame
 from agentime.video.nal import avcc_length_size, is_reference_packet
 from agentime.video.source import VideoInfo, VideoSource, frame_pts, open_video
@@ -161,8 +162,7 @@ def to_rgb(frame, max_side: int | None, info: VideoInfo | None = None) -> np.nda
     import cv2
 
     width, height = frame.width, frame.height
-    sar = info.pixel_aspect if info is not None else 1
-    size = output_size(width, height, sar, max_side)
+    size = _output_size(width, height, info.sample_aspect_ratio if info is not None else "1:1", max_side)
     if frame.format.name == "yuv420p" and width % 2 == 0 and height % 2 == 0:
         rgb = _resize(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420), size)
     else:
@@ -171,6 +171,12 @@ def to_rgb(frame, max_side: int | None, info: VideoInfo | None = None) -> np.nda
     if info is not None and (info.rotation or info.mirrored):
         rgb = orient(rgb, info.rotation, info.mirrored)
     return rgb
+
+
+@functools.lru_cache(maxsize=64)
+def _output_size(width: int, height: int, sample_aspect_ratio: str, max_side: int | None) -> tuple[int, int]:
+    """`display.output_size`, computed once per picture size (it is asked for every frame)."""
+    return output_size(width, height, parse_ratio(sample_aspect_ratio), max_side)
 
 
 def _keep_packet(method: str, packet, length_size: int | None, is_h264: bool) -> bool:
@@ -199,7 +205,7 @@ def _decoded(container, stream, method: str) -> Iterator:
                 return
             continue
         for frame in frames:
-            if frame.pts is not None:
+            if frame_pts(frame) is not None:
                 yield frame
 
 
@@ -217,6 +223,7 @@ class _Decoder:
         self.container = self.source.open()
         self.stream = self.source.stream(self.container)
         self.stream.thread_type = "SLICE"
+        self._ticks = (self.stream.time_base.numerator, self.stream.time_base.denominator)
         self.fresh = True
 
     def close(self) -> None:
@@ -225,8 +232,10 @@ class _Decoder:
             self.container = None
 
     def time(self, frame) -> float:
-        """Seconds from the first displayed frame (exact arithmetic on the timestamps, then one rounding)."""
-        return float((frame_pts(frame) - self.source.info.start_pts) * self.stream.time_base)
+        """Seconds from the first displayed frame: exact integer arithmetic on the timestamps, then one
+        correctly rounded division (the same float for the same picture, whoever decodes it)."""
+        numerator, denominator = self._ticks
+        return (frame_pts(frame) - self.source.info.start_pts) * numerator / denominator
 
     def frames_from(self, seek_to: float | None) -> Iterator:
         """Decoded frames from the keyframe at or before `seek_to` seconds, or from the start when None."""
