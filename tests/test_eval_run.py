@@ -59,13 +59,13 @@ def test_results_metrics_and_resume(bench, tmp_path):
     for row in rows.values():
         assert row["status"] == "ok" and row["answer"] in "ABCD" and row["frames_used"] > 0
         assert row["seconds"] >= 0 and 0 <= row["confidence"] <= 1 and isinstance(row["spans"], list)
-    written = json.loads((out.parent / "metrics.json").read_text())
+    written = json.loads((out.with_name(out.stem + ".metrics.json")).read_text())
     assert written == metrics
     correct = sum(r["correct"] for r in rows.values())
     assert metrics["accuracy"] == pytest.approx(correct / len(questions))
     grounding = [r for r in rows.values() if r["categories"]["task_type"] == "grounding"]
-    assert grounding and metrics["task_type"]["grounding"] == pytest.approx(
-        100 * sum(r["correct"] for r in grounding) / len(grounding))
+    assert grounding and metrics["official"]["task_type"]["grounding"] == pytest.approx(
+        sum(r["correct"] for r in grounding) / len(grounding))
     assert metrics["grounding"]["miou"] == pytest.approx(sum(r["iou"] for r in grounding) / len(grounding))
     assert metrics["grounding"]["miou"] > 0.5  # the oracle finds the planted objects
 
@@ -81,20 +81,45 @@ def test_results_metrics_and_resume(bench, tmp_path):
     assert {k: v for k, v in again.items() if k != "settings"} == {k: v for k, v in metrics.items() if k != "settings"}
 
 
-def test_missing_video_is_recorded_and_the_batch_goes_on(bench, tmp_path):
+def test_missing_video_is_recorded_in_annotation_order_and_the_batch_goes_on(bench, tmp_path):
     def break_one(questions):
         questions[1]["video_path"] = "videos/not_there.mp4"
 
     annotations, world, questions = one_video(bench, tmp_path, edit=break_one)
     out = tmp_path / "results.jsonl"
     metrics = evaluate("synthetic", annotations, bench, out, ModelSource(factory=oracle_factory(world)),
-                       settings(tmp_path), progress=False)
+                       settings(tmp_path), progress=False, max_missing=0.5)
     rows = read_results(out)
     missing = rows[questions[1]["question_id"]]
     assert missing["status"] == "error" and "not_there.mp4 not found" in missing["error"]
-    assert missing["correct"] is False
+    assert missing["correct"] is False and missing["missing_video"] is True
     assert sum(r["status"] == "ok" for r in rows.values()) == len(questions) - 1
-    assert metrics["failed"] == 1 and metrics["questions"] == len(questions)
+    assert metrics["failed"] == 1 and metrics["questions"] == len(questions) and metrics["missing_videos"] == 1
+    # the missing video's row was written first, but the file lists rows in annotation order
+    written = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
+    assert written == [q["question_id"] for q in questions]
+
+
+def test_a_run_whose_videos_are_mostly_missing_fails_unless_allowed(bench, tmp_path):
+    annotations, world, questions = one_video(bench, tmp_path, edit=lambda qs: [
+        q.update(video_path=f"videos/gone_{i}.mp4") for i, q in enumerate(qs) if i % 2])
+    out = tmp_path / "run_a.jsonl"
+    cmd = [sys.executable, "-m", "agentime.cli", "eval", "--task", "synthetic", "--annotations", str(annotations),
+           "--videos", str(bench), "--out", str(out), "--strategy", "uniform", "--budget", "2", "--draft", "",
+           "--embedder", "", "--cache", str(tmp_path / "cache"), "--quiet", "--limit", "4"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "the videos of 2 of 4 questions (50%) were not found" in done.stderr and "--allow-missing" in done.stderr
+    assert "Traceback" not in done.stderr
+    written = json.loads(out.with_name("run_a.metrics.json").read_text())
+    assert written["missing_videos"] == 2 and json.loads(done.stdout) == written  # the metrics still shown
+    allowed = evaluate("synthetic", annotations, bench, tmp_path / "run_b.jsonl",
+                       ModelSource(factory=oracle_factory(world)), settings(tmp_path), limit=4, progress=False,
+                       allow_missing=True)
+    assert allowed["missing_videos"] == 2 and allowed["covered"] == 4
+    # two runs in one folder: each has its own metrics file
+    assert json.loads(out.with_name("run_a.metrics.json").read_text())["settings"]["results"] == str(out)
+    assert (tmp_path / "run_b.metrics.json").is_file()
 
 
 def vanishing_models(world_file: str, calls: int) -> dict:
@@ -145,7 +170,7 @@ def test_ray_executor_gives_the_local_results(bench, tmp_path):
     ray_rows = read_results(tmp_path / "ray" / "results.jsonl")
     assert len(ray_rows) == len(local_rows) == 2 * len(questions)
     assert without_timing(ray_rows) == without_timing(local_rows)
-    strip = lambda m: {k: v for k, v in m.items() if k != "settings"}  # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("settings", "files")}  # noqa: E731
     assert strip(distributed) == strip(local) and distributed["settings"]["executor"] == "ray"
     assert local["failed"] == 0 and local["accuracy"] > 0
 
@@ -164,7 +189,7 @@ def test_command_line_with_tiny_hf_models(bench, tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout)
-    assert printed == json.loads((out.parent / "metrics.json").read_text())
+    assert printed == json.loads((out.with_name(out.stem + ".metrics.json")).read_text())
     assert printed["questions"] == 2 and printed["failed"] == 0
     assert printed["settings"]["models"]["target"] == f"hf:{model}"
     rows = read_results(out)
