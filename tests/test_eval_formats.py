@@ -55,6 +55,19 @@ def test_tempcompass_counts_unreadable_answers_as_wrong_like_its_script():
     assert "unreadable answers count as wrong" in m["rule"] and "TempCompass" in m["rule"]
 
 
+def test_lmms_eval_tempcompass_rows_read_like_the_repository_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    nested = json.loads((DATA / "tempcompass" / "yes_no.json").read_text())
+    rows = [{"video_id": v, "dim": d, "question": q["question"], "answer": q["answer"]}
+            for v, dims in nested.items() for d, qs in dims.items() for q in qs]
+    path = tmp_path / "yes_no.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    flat = read_task("tempcompass", path)
+    assert flat == read_task("tempcompass", DATA / "tempcompass" / "yes_no.json")
+
+
 def test_real_tempcompass_caption_matching_is_read_and_scored_by_its_matching_rules():
     items = read_task("tempcompass", DATA / "tempcompass" / "caption_matching.json")
     first = items[0]

@@ -81,6 +81,19 @@ def test_results_metrics_and_resume(bench, tmp_path):
     assert {k: v for k, v in again.items() if k != "settings"} == {k: v for k, v in metrics.items() if k != "settings"}
 
 
+def test_a_run_killed_while_writing_its_first_row_resumes_without_losing_a_row(bench, tmp_path):
+    """The file holds only a torn line: the first new row must not be glued onto it."""
+    annotations, world, questions = one_video(bench, tmp_path)
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"task": "synthetic", "question_id": "' + questions[0]["question_id"] + '", "kind": "cho')
+    metrics = evaluate("synthetic", annotations, bench, out, ModelSource(factory=oracle_factory(world)),
+                       settings(tmp_path), limit=3, progress=False)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and [json.loads(line)["question_id"] for line in lines] == [
+        q["question_id"] for q in questions[:3]]
+    assert metrics["questions"] == metrics["covered"] == 3 and "incomplete" not in metrics
+
+
 def test_missing_video_is_recorded_in_annotation_order_and_the_batch_goes_on(bench, tmp_path):
     def break_one(questions):
         questions[1]["video_path"] = "videos/not_there.mp4"

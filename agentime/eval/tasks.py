@@ -1,17 +1,21 @@
 """Task readers: each benchmark's published annotation format, with its published field names, to `EvalItem`s.
 
+Files are parsed by `records.load_records` (JSON, JSON lines, parquet); the video named here is looked up in
+the videos folder by `videos.VideoFolder` (sub-folders, download layouts).
+
 - synthetic: `questions.json` of `pipelines.make_benchmark`; video `video_path` (relative to the videos folder).
-- videomme: Video-MME records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`, `question_id`,
-  `task_type`, `question`, `options`, `answer`) as JSON, JSON lines or parquet; video `<videoID>.mp4`.
+- videomme: the hub's flat records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`,
+  `question_id`, `task_type`, `question`, `options`, `answer`; parquet, JSON or JSON lines), or the official
+  output template (one record per video with its `questions`); video `<videoID>.mp4` (template: `<video_id>`).
 - lvbench: `video_info.meta.jsonl` (`key`, `qa`: `uid`, `question` with `(A)`..`(D)` lines, `answer`,
   `question_type`, `time_reference`); video `<key>.mp4`.
-- longvideobench: `lvb_val.json` (`id`, `video_id`, `video_path`, `question`, `candidates`, `correct_choice`,
-  `duration_group`, `question_category`, `topic_category`, `level`); video `video_path`.
+- longvideobench: `lvb_val.json` (`id`, `video_path`, `question`, `candidates`, `correct_choice`,
+  `duration_group`, `question_category`, ...) or the test split without `correct_choice` (unscored).
 - egoschema: `questions.json` (`q_uid`, `question`, `option 0`..`option 4`) with `subset_answers.json`
-  ({q_uid: index}) beside it, or an `answer` per record; video `<q_uid>.mp4`.
+  ({q_uid: index}) beside it, or lmms-eval's copy (`video_idx`, `question`, `option` list, `answer`);
+  video `<q_uid>.mp4`; questions without an answer are unscored.
 - charades_sta: `charades_sta_test.txt`, lines `VID START END##sentence`; video `<VID>.mp4`.
-- tempcompass: `questions/multi-choice.json` or `questions/yes_no.json`
-  ({video_id: {dimension: [{question, answer}]}}); video `<video_id>.mp4`.
+- tempcompass: its four question files (`tempcompass.py`); video `<video_id>.mp4`.
 
 A record that does not fit raises `AnnotationError` naming the first bad record. Readers only read: scoring
 and metrics live in `agentime.eval.metrics`.

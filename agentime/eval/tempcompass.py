@@ -1,7 +1,8 @@
 """TempCompass: the reader of its four question files and the rule-based answer matching of its scripts.
 
 The files (`questions/multi-choice.json`, `yes_no.json`, `caption_matching.json`, `captioning.json`) share one
-layout, `{video_id: {dimension: [{question, answer}]}}`; the question type is told by each record's shape:
+layout, `{video_id: {dimension: [{question, answer}]}}` (lmms-eval's hub copy has the same questions as rows
+with `video_id` and `dim`); the question type is told by each record's shape:
 a yes/no answer; "Option 1:" / "Sentence A:" / "Caption A:" lines (caption matching); "Information A:" lines
 ending in "Generated Caption:" (captioning, judged by an LLM in the official scripts); else lettered
 multi-choice lines. Video `<video_id>.mp4`. Each item's `meta` keeps the original question and answer so a
@@ -83,11 +84,25 @@ def _item(video_id: str, dim: str, j: int, r: dict, path: Path) -> EvalItem:
                     None, categories, meta)
 
 
+def _flat_items(records: list, path: Path) -> list[EvalItem]:
+    """lmms-eval's hub copy (`lmms-lab/TempCompass`): one row per question with `video_id` and `dim`."""
+    items, counts = [], {}
+    for i, raw in enumerate(records):
+        r = check(raw, ("video_id", "dim", "question", "answer"), path, "tempcompass", str(i))
+        key = (str(r["video_id"]), str(r["dim"]))
+        counts[key] = counts.get(key, -1) + 1
+        items.append(_item(key[0], key[1], counts[key], r, path))
+    return items
+
+
 def read_tempcompass(path: Path) -> list[EvalItem]:
     data = load_records(path)
+    if isinstance(data, list) and data:
+        return _flat_items(data, path)
     if not isinstance(data, dict) or not data:
         raise AnnotationError(f"{path.name} is not a tempcompass annotation file: expected "
-                              "{video_id: {dimension: [{question, answer}]}}")
+                              "{video_id: {dimension: [{question, answer}]}} or rows with video_id, dim, question, "
+                              "answer")
     items = []
     for video_id, dims in data.items():
         if not isinstance(dims, dict):
