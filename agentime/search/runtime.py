@@ -2,8 +2,9 @@
 
 `VideoView` serves frames by timestamp: overview frames from the ingest cache, other times decoded from the
 file. `SearchRuntime` wraps the models behind the protocols with the question's statements and counts every
-frame and call (the budget is in target frames: each distinct frame the target looks at counts once). It
-holds no search policy: strategies decide what to look at.
+frame and call (the budget is in target frames: each distinct frame the target looks at counts once); the
+models' prompts are fitted to their limits (`agentime.vlm.fitting`) and what was cut is traced. It holds no
+search policy: strategies decide what to look at.
 """
 
 from __future__ import annotations
