@@ -114,6 +114,15 @@ def test_metrics_say_how_many_questions_the_results_cover():
     assert m["questions"] == 3 and m["covered"] == 2 and "cover 2 of 3 questions" in m["incomplete"]
 
 
+def test_rows_say_what_prompt_fitting_cut():
+    [item] = read_task("egoschema", DATA / "egoschema" / "questions.json")[:1]
+    fitted = answer("A", "x")
+    fitted.trace = [{"step": "spotlight", "note": ""}, {"step": "fit", "note": "generate: 8 -> 4 frames"}]
+    row = answer_row(EvalSettings(task="egoschema"), item, item.video, fitted, 1.0, 1)
+    assert row["prompt_fits"] == ["generate: 8 -> 4 frames"]
+    assert error_row("egoschema", item, None, "error", "video not found")["prompt_fits"] == []
+
+
 def test_outputs_are_named_after_the_run():
     assert output_path(Path("runs/a.jsonl"), "metrics.json") == Path("runs/a.metrics.json")
     assert output_path(Path("runs/b.jsonl"), "metrics.json") != output_path(Path("runs/a.jsonl"), "metrics.json")

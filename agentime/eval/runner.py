@@ -86,7 +86,7 @@ def error_row(task: str, item: EvalItem, video: str | None, status: str, message
                 "answer_text": None, "parsed": None, "correct": False if item.answer is not None else None, "spans": [],
                 "iou": 0.0 if item.span is not None else None, "confidence": None, "frames_used": 0,
                 "target_frames": 0, "draft_frames": 0, "strategy": None, "seconds": 0.0,
-                "missing_video": missing_video})
+                "missing_video": missing_video, "prompt_fits": []})
     return row
 
 
@@ -99,7 +99,9 @@ def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, secon
                 "answer_text": answer.text, "spans": spans, "confidence": round(float(answer.confidence), 6),
                 "frames_used": int(answer.stats["target_frames"] + answer.stats["draft_frames"]),
                 "target_frames": int(answer.stats["target_frames"]), "draft_frames": int(answer.stats["draft_frames"]),
-                "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False})
+                "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False,
+                # what prompt fitting cut so the model could take the prompts (empty when nothing was)
+                "prompt_fits": [step["note"] for step in getattr(answer, "trace", []) if step["step"] == "fit"]})
     row.update(score(settings.task, item, prediction, spans))
     return row
 
