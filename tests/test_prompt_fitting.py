@@ -103,6 +103,8 @@ def test_a_server_image_limit_is_learnt_and_respected():
     assert model.generate(build_prompt(frames(5), "q?")).text == "B"
     assert server.seen == [6, 2, 2]  # the second prompt was fitted before it was sent
     assert "6 -> 2 frames" in notes[0] and "at most 2" in notes[1]
+    FittedVLM(server).generate(build_prompt(frames(3), "q?"))  # a new wrapper (the next search step) knows too
+    assert server.seen[-1] == 2 and len(server.seen) == 4
 
 
 def test_errors_that_are_not_about_limits_pass_through():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Sequence
 
 from agentime.video.frames import Frame
@@ -33,6 +34,9 @@ _TOKENS = re.compile(r"maximum context length|context_length_exceeded|takes at m
 _LABEL = re.compile(r"^\[\d+:\d\d:\d\d(?:\.\d+)?\]$")
 MIN_WORDS = 6  # a line is never cut below this many words
 MAX_TRIES = 12
+# images per prompt a model was found to take, remembered per model object for as long as it lives (a search
+# wraps its models anew at each step; the limit a server stated should not be learnt again each time)
+_IMAGE_LIMITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def limit_of(exc: Exception) -> tuple[str, int | None] | None:
@@ -90,7 +94,19 @@ class FittedVLM:
         self.on_cut = on_cut or (lambda note: None)
         self.name = getattr(inner, "name", type(inner).__name__)
         self.max_batch = getattr(inner, "max_batch", 1)
-        self._image_limit: int | None = None  # learnt from a server's "at most N images"
+
+    @property
+    def _image_limit(self) -> int | None:
+        try:
+            return _IMAGE_LIMITS.get(self.inner)
+        except TypeError:  # a model object that takes no weak reference: nothing remembered
+            return None
+
+    def _learn_image_limit(self, limit: int) -> None:
+        try:
+            _IMAGE_LIMITS[self.inner] = limit
+        except TypeError:
+            pass
 
     def __getattr__(self, name):  # everything else is the wrapped model's
         return getattr(self.inner, name)
@@ -122,8 +138,9 @@ class FittedVLM:
         kind, value = limit
         frames = len(_frame_positions(parts))
         if kind == "images" and value is not None and frames > value:
-            self._image_limit = max(1, value)
-            return thin_frames(parts, self._image_limit), words, f"{frames} -> {self._image_limit} frames"
+            keep = max(1, value)
+            self._learn_image_limit(keep)
+            return thin_frames(parts, keep), words, f"{frames} -> {keep} frames"
         if frames > 1:
             keep = math.ceil(frames / 2)
             return thin_frames(parts, keep), words, f"{frames} -> {keep} frames"
