@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agentime.eval.metrics import summarise
-from agentime.eval.runner import EvalSettings, ModelSource, evaluate, read_results
+from agentime.eval.results_file import read_results
+from agentime.eval.runner import EvalSettings, ModelSource, evaluate
 from eval_support import VanishingServer, oracle_factory, oracle_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +139,29 @@ def test_a_run_whose_videos_are_mostly_missing_fails_unless_allowed(bench, tmp_p
     assert written["missing_videos"] == 4 and json.loads(done.stdout) == written  # the metrics are still shown
     # two runs in one folder: each keeps its own metrics file
     assert json.loads((tmp_path / "run_b.metrics.json").read_text())["missing_videos"] == 2
+
+
+def test_real_tempcompass_files_run_end_to_end_with_their_predictions_file(bench, tmp_path):
+    """The real captioning and caption-matching files, their videos found in a sub-folder by video id."""
+    _, world, questions = one_video(bench, tmp_path)
+    videos = tmp_path / "videos"
+    (videos / "clips").mkdir(parents=True)
+    for video_id in ("1034419625", "1034419625_reverse"):
+        (videos / "clips" / f"{video_id}.mp4").hardlink_to(bench / questions[0]["video_path"])
+    source = ModelSource(factory=oracle_factory(world))
+    data = ROOT / "tests" / "data" / "tempcompass"
+    for qtype in ("captioning", "caption_matching"):
+        out = tmp_path / "runs" / f"{qtype}.jsonl"
+        metrics = evaluate("tempcompass", data / f"{qtype}.json", videos, out, source,
+                           EvalSettings(task="tempcompass", strategy="uniform", budget=4,
+                                        cache_dir=str(tmp_path / "cache")), limit=3, progress=False)
+        assert metrics["failed"] == 0 and metrics["covered"] == 3
+        predictions = json.loads(Path(metrics["files"][f"tempcompass_{qtype}"]).read_text())
+        assert len(predictions["1034419625"]["action"]) == 3
+        assert all(p["prediction"] for p in predictions["1034419625"]["action"])
+    assert metrics["scored"] == 3 and "official" in metrics  # caption matching is scored by its rules
+    captioning = json.loads((tmp_path / "runs" / "captioning.metrics.json").read_text())
+    assert captioning["captions"]["written"] == 3 and "LLM judge" in captioning["captions"]["needs"]
 
 
 def vanishing_models(world_file: str, calls: int) -> dict:
