@@ -124,7 +124,7 @@ def test_a_search_over_a_long_real_question_answers_and_traces_the_cut(synthetic
 
     path, _ = synthetic_video
     question, options, _ = longest_question()
-    answer = ask(str(path), question, options=options, strategy="uniform", budget=24,
+    answer = ask(str(path), question, options=options, strategy="uniform", budget=8,
                  models={"target": "embedded:target", "draft": None, "embedder": None},
                  config=Config(cache_dir=tmp_path / "cache"))
     assert answer.choice in "ABCDE"
