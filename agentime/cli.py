@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="print the agent graph as Mermaid")
     graph.set_defaults(run=_graph)
 
-    evaluate = commands.add_parser("eval", help="evaluate on a benchmark: per-question JSONL and metrics.json")
+    evaluate = commands.add_parser("eval", help="evaluate on a benchmark: per-question JSONL, metrics and submission files")
     from agentime.eval.command import add_eval_arguments
 
     add_eval_arguments(evaluate)

@@ -4,7 +4,8 @@
         [--draft SPEC] [--embedder SPEC] [--workers N] [--executor local|ray] --out results.jsonl
 
 Tasks: synthetic, videomme, lvbench, longvideobench, egoschema, charades_sta, tempcompass (formats in
-`agentime.eval.tasks`). Writes `metrics.json` beside the results and prints it. Same as `agentime eval`.
+`agentime.eval.tasks`). Writes `<results name>.metrics.json` and the benchmark's submission files beside the
+results and prints the metrics. Same as `agentime eval`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agentime.eval.metrics import summarise
-from agentime.eval.runner import EvalSettings, ModelSource, evaluate, read_results
+from agentime.eval.results_file import read_results
+from agentime.eval.runner import EvalSettings, ModelSource, evaluate
 from eval_support import VanishingServer, oracle_factory, oracle_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,13 +60,13 @@ def test_results_metrics_and_resume(bench, tmp_path):
     for row in rows.values():
         assert row["status"] == "ok" and row["answer"] in "ABCD" and row["frames_used"] > 0
         assert row["seconds"] >= 0 and 0 <= row["confidence"] <= 1 and isinstance(row["spans"], list)
-    written = json.loads((out.parent / "metrics.json").read_text())
+    written = json.loads((out.with_name(out.stem + ".metrics.json")).read_text())
     assert written == metrics
     correct = sum(r["correct"] for r in rows.values())
     assert metrics["accuracy"] == pytest.approx(correct / len(questions))
     grounding = [r for r in rows.values() if r["categories"]["task_type"] == "grounding"]
-    assert grounding and metrics["task_type"]["grounding"] == pytest.approx(
-        100 * sum(r["correct"] for r in grounding) / len(grounding))
+    assert grounding and metrics["official"]["task_type"]["grounding"] == pytest.approx(
+        sum(r["correct"] for r in grounding) / len(grounding))
     assert metrics["grounding"]["miou"] == pytest.approx(sum(r["iou"] for r in grounding) / len(grounding))
     assert metrics["grounding"]["miou"] > 0.5  # the oracle finds the planted objects
 
@@ -81,20 +82,86 @@ def test_results_metrics_and_resume(bench, tmp_path):
     assert {k: v for k, v in again.items() if k != "settings"} == {k: v for k, v in metrics.items() if k != "settings"}
 
 
-def test_missing_video_is_recorded_and_the_batch_goes_on(bench, tmp_path):
+def test_a_run_killed_while_writing_its_first_row_resumes_without_losing_a_row(bench, tmp_path):
+    """The file holds only a torn line: the first new row must not be glued onto it."""
+    annotations, world, questions = one_video(bench, tmp_path)
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"task": "synthetic", "question_id": "' + questions[0]["question_id"] + '", "kind": "cho')
+    metrics = evaluate("synthetic", annotations, bench, out, ModelSource(factory=oracle_factory(world)),
+                       settings(tmp_path), limit=3, progress=False)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and [json.loads(line)["question_id"] for line in lines] == [
+        q["question_id"] for q in questions[:3]]
+    assert metrics["questions"] == metrics["covered"] == 3 and "incomplete" not in metrics
+
+
+def test_missing_video_is_recorded_in_annotation_order_and_the_batch_goes_on(bench, tmp_path):
     def break_one(questions):
         questions[1]["video_path"] = "videos/not_there.mp4"
 
     annotations, world, questions = one_video(bench, tmp_path, edit=break_one)
     out = tmp_path / "results.jsonl"
     metrics = evaluate("synthetic", annotations, bench, out, ModelSource(factory=oracle_factory(world)),
-                       settings(tmp_path), progress=False)
+                       settings(tmp_path), progress=False, max_missing=0.5)
     rows = read_results(out)
     missing = rows[questions[1]["question_id"]]
     assert missing["status"] == "error" and "not_there.mp4 not found" in missing["error"]
-    assert missing["correct"] is False
+    assert missing["correct"] is False and missing["missing_video"] is True
     assert sum(r["status"] == "ok" for r in rows.values()) == len(questions) - 1
-    assert metrics["failed"] == 1 and metrics["questions"] == len(questions)
+    assert metrics["failed"] == 1 and metrics["questions"] == len(questions) and metrics["missing_videos"] == 1
+    # the missing video's row was written first, but the file lists rows in annotation order
+    written = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
+    assert written == [q["question_id"] for q in questions]
+
+
+def test_a_run_whose_videos_are_mostly_missing_fails_unless_allowed(bench, tmp_path):
+    def break_half(questions):
+        for i, q in enumerate(questions):
+            if i % 2:
+                q["video_path"] = f"videos/gone_{i}.mp4"
+
+    annotations, world, questions = one_video(bench, tmp_path, edit=break_half)
+    allowed = evaluate("synthetic", annotations, bench, tmp_path / "run_b.jsonl",
+                       ModelSource(factory=oracle_factory(world)), settings(tmp_path), limit=4, progress=False,
+                       allow_missing=True)
+    assert allowed["missing_videos"] == 2 and allowed["covered"] == 4 and allowed["failed"] == 2
+    # the command line, where no video can be found: exit 2 with one line, after writing the metrics
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "run_a.jsonl"
+    cmd = [sys.executable, "-m", "agentime.cli", "eval", "--task", "synthetic", "--annotations", str(annotations),
+           "--videos", str(empty), "--out", str(out), "--quiet", "--limit", "4"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "the videos of 4 of 4 questions (100%) were not found" in done.stderr and "--allow-missing" in done.stderr
+    assert "Traceback" not in done.stderr
+    written = json.loads(out.with_name("run_a.metrics.json").read_text())
+    assert written["missing_videos"] == 4 and json.loads(done.stdout) == written  # the metrics are still shown
+    # two runs in one folder: each keeps its own metrics file
+    assert json.loads((tmp_path / "run_b.metrics.json").read_text())["missing_videos"] == 2
+
+
+def test_real_tempcompass_files_run_end_to_end_with_their_predictions_file(bench, tmp_path):
+    """The real captioning and caption-matching files, their videos found in a sub-folder by video id."""
+    _, world, questions = one_video(bench, tmp_path)
+    videos = tmp_path / "videos"
+    (videos / "clips").mkdir(parents=True)
+    for video_id in ("1034419625", "1034419625_reverse"):
+        (videos / "clips" / f"{video_id}.mp4").hardlink_to(bench / questions[0]["video_path"])
+    source = ModelSource(factory=oracle_factory(world))
+    data = ROOT / "tests" / "data" / "tempcompass"
+    for qtype in ("captioning", "caption_matching"):
+        out = tmp_path / "runs" / f"{qtype}.jsonl"
+        metrics = evaluate("tempcompass", data / f"{qtype}.json", videos, out, source,
+                           EvalSettings(task="tempcompass", strategy="uniform", budget=4,
+                                        cache_dir=str(tmp_path / "cache")), limit=3, progress=False)
+        assert metrics["failed"] == 0 and metrics["covered"] == 3
+        predictions = json.loads(Path(metrics["files"][f"tempcompass_{qtype}"]).read_text())
+        assert len(predictions["1034419625"]["action"]) == 3
+        assert all(p["prediction"] for p in predictions["1034419625"]["action"])
+    assert metrics["scored"] == 3 and "official" in metrics  # caption matching is scored by its rules
+    captioning = json.loads((tmp_path / "runs" / "captioning.metrics.json").read_text())
+    assert captioning["captions"]["written"] == 3 and "LLM judge" in captioning["captions"]["needs"]
 
 
 def vanishing_models(world_file: str, calls: int) -> dict:
@@ -145,7 +212,7 @@ def test_ray_executor_gives_the_local_results(bench, tmp_path):
     ray_rows = read_results(tmp_path / "ray" / "results.jsonl")
     assert len(ray_rows) == len(local_rows) == 2 * len(questions)
     assert without_timing(ray_rows) == without_timing(local_rows)
-    strip = lambda m: {k: v for k, v in m.items() if k != "settings"}  # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("settings", "files")}  # noqa: E731
     assert strip(distributed) == strip(local) and distributed["settings"]["executor"] == "ray"
     assert local["failed"] == 0 and local["accuracy"] > 0
 
@@ -164,7 +231,7 @@ def test_command_line_with_tiny_hf_models(bench, tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout)
-    assert printed == json.loads((out.parent / "metrics.json").read_text())
+    assert printed == json.loads((out.with_name(out.stem + ".metrics.json")).read_text())
     assert printed["questions"] == 2 and printed["failed"] == 0
     assert printed["settings"]["models"]["target"] == f"hf:{model}"
     rows = read_results(out)

@@ -72,6 +72,7 @@ def search_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     search = dict(state["search"])
     rt = _runtime(state, ctx)
     STRATEGIES[search["strategy"]].step(rt, search)
+    rt.record_prompt_cuts(search)
     steps = state.get("steps", 0) + 1
     if steps >= ctx.max_steps:
         search["done"] = True
@@ -89,7 +90,9 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     search = dict(state["search"])
     ctx.report("answering", 0.95)
-    result = final_answer(_runtime(state, ctx), search)
+    rt = _runtime(state, ctx)
+    result = final_answer(rt, search)
+    rt.record_prompt_cuts(search)
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,
              "confidence": search["confidence"], "strategy": search["strategy"]}

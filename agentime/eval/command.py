@@ -1,6 +1,7 @@
 """The command line of a batch evaluation, shared by `agentime eval` and `python -m pipelines.evaluate`.
 
-Parses options into `EvalSettings` and a `ModelSource`, runs `runner.evaluate`, prints the metrics JSON.
+Parses options into `EvalSettings` and a `ModelSource`, runs `runner.evaluate`, prints the metrics JSON (also
+when the run fails because too many videos are missing: then the error line follows on stderr, exit 2).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", required=True, type=Path, help="annotation file in the task's format")
     parser.add_argument("--videos", required=True, type=Path, help="folder holding the videos")
     parser.add_argument("--out", required=True, type=Path,
-                        help="results JSONL (resumed when it exists); metrics.json is written beside it")
+                        help="results JSONL (resumed when it exists); <name>.metrics.json and the benchmark's "
+                             "submission files are written beside it, named after it")
     parser.add_argument("--strategy", default="auto", choices=NAMES)
     parser.add_argument("--budget", type=int, default=None, help="target frames per question")
     parser.add_argument("--target", default="embedded:target", help="target model spec")
@@ -33,22 +35,35 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-wait", type=float, default=2.0, help="seconds before the first retry (doubles)")
     parser.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
     parser.add_argument("--cache", default=None, help="frame cache folder (default: $AGENTIME_CACHE or ~/.cache)")
+    parser.add_argument("--max-missing", type=float, default=0.1,
+                        help="share of questions whose video may be missing before the run fails (default 0.1)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="accept a run with more missing videos than --max-missing (exit 0)")
+    parser.add_argument("--open", action="store_true",
+                        help="ask choice questions without their options and keep the free-form answers")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def eval_main(args: argparse.Namespace) -> int:
     from agentime.errors import ConfigError
-    from agentime.eval.runner import EvalSettings, ModelSource, evaluate
+    from agentime.eval.results_file import output_path
+    from agentime.eval.runner import EvalSettings, MissingVideosError, ModelSource, evaluate
 
     if args.budget is not None and args.budget < 1:
         raise ConfigError(f"--budget must be >= 1, got {args.budget}")
     if args.retries < 0 or args.retry_wait < 0:
         raise ConfigError("--retries and --retry-wait must be >= 0")
     settings = EvalSettings(task=args.task, strategy=args.strategy, budget=args.budget, retries=args.retries,
-                            retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps,
+                            retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps, open=args.open,
                             allow_truncated=getattr(args, "allow_truncated", False))
     source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None})
-    metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings, executor=args.executor,
-                       workers=args.workers, limit=args.limit, ray_address=args.ray_address, progress=not args.quiet)
+    try:
+        metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings,
+                           executor=args.executor, workers=args.workers, limit=args.limit, ray_address=args.ray_address,
+                           progress=not args.quiet, max_missing=args.max_missing, allow_missing=args.allow_missing)
+    except MissingVideosError:
+        # the metrics were written: show them, then the error line (the CLI exits 2 with it)
+        print(json.dumps(json.loads(output_path(args.out, "metrics.json").read_text()), indent=1))
+        raise
     print(json.dumps(metrics, indent=1))
     return 0

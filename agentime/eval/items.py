@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from agentime.errors import ConfigError
 
-KINDS = ("choice", "yesno", "grounding")
+KINDS = ("choice", "yesno", "grounding", "caption", "open")
 
 
 class AnnotationError(ConfigError):
@@ -21,8 +21,11 @@ class AnnotationError(ConfigError):
 class EvalItem:
     """One question: `video` is a file name (or a path relative to the videos folder).
 
-    `kind` is `choice` (answer is a letter), `yesno` (answer is "yes"/"no") or `grounding` (truth is `span`).
-    `categories` holds the fields the official metric breaks accuracy down by.
+    `kind` is `choice` (answer is a letter), `yesno` (answer is "yes"/"no"), `grounding` (truth is `span`),
+    `caption` (a free-form caption the benchmark scores with an LLM judge; `answer` is None) or `open` (a
+    free-form answer to score against a reference text, `--open` mode).
+    `categories` holds the fields the official metric breaks accuracy down by; `meta` what a submission file
+    needs back (the benchmark's own ids and texts), never used for scoring.
     """
 
     question_id: str
@@ -33,6 +36,7 @@ class EvalItem:
     answer: str | None = None
     span: tuple[float, float] | None = None
     categories: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

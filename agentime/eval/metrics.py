@@ -1,21 +1,24 @@
-"""Scoring and metrics, computed the way each benchmark's official script computes them.
+"""Scoring and metrics, computed the way each benchmark's official script computes them (`rules.py`).
 
-Per question (`score`): a letter is read from the prediction with Video-MME's rule (answer prefixes removed,
-then the first of A-D; nothing when a long reply names no letter); TempCompass multi-choice and yes/no use
-its rule-based matching with the LLM fallback disabled (unmatched = wrong); grounding takes the predicted
-span (or the first two timestamps in the text) and its IoU with the truth, 0 when there is none.
+Per question (`score`): the answer is read from the reply with the task's rule (Video-MME's letter rule,
+LVBench's polish_answer, TempCompass's matching with the LLM fallback disabled); grounding takes the
+predicted span (or the first two timestamps in the text) and its IoU with the truth, 0 when there is none.
+Captions (TempCompass captioning) and free-form answers (`--open`) are not scored here: captions need the
+benchmark's LLM judge; free-form answers go to the scorer set with `set_open_scorer`.
 
-Per task (`summarise`): `accuracy` is the fraction of all questions answered correctly (failed and
-unparseable ones count as wrong). The official breakdowns are in percent under the official names; like
-Video-MME's script they count only questions whose answer could be read ("answered"). Grounding reports
-`miou`, `r1_at_0.3`, `r1_at_0.5`, `r1_at_0.7` as fractions over all questions.
+Per task (`summarise`): counts (questions, covered, scored, unscored, failed, unparseable), `accuracy` (the
+fraction of all scored questions answered correctly, failures included), and `official`: the figures under
+the names, units and counting rule of the task's official script, with `rule` saying which.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
+from agentime.eval.rules import RULES, ScoringRule
+from agentime.eval.tempcompass import caption_matching_index
 from agentime.video.tafr import find_timestamps
 
 _PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer", "The best option is",
@@ -70,6 +73,52 @@ def predicted_span(spans, text: str) -> list[float] | None:
     return None
 
 
+def lvbench_letter(prediction: str, letters: str = "ABCD") -> str:
+    """LVBench's polish_answer: the text before ")", after "(", its first word's first character."""
+    text = (prediction or "").strip().split(")")[0].strip()
+    if "(" in text:
+        text = text.split("(", 1)[1].strip()
+    text = text.split(" ")[0]
+    return text[0] if text and text[0] in letters else ""
+
+
+_open_scorer: Callable[[str, str, str], bool | None] | None = None
+
+
+def set_open_scorer(scorer: Callable[[str, str, str], bool | None] | None) -> None:
+    """Where free-form answers (`--open`) get scored: `scorer(question, reference, prediction)` -> correct, or
+    None when it cannot tell. Without one, free-form rows are kept unscored."""
+    global _open_scorer
+    _open_scorer = scorer
+
+
+def read_answer(task: str, item, prediction: str) -> str:
+    """What the task's official rule reads from a reply to a choice or yes/no question ("" when nothing)."""
+    letters = "ABCDEFGHIJ"[: len(item.options or "ABCD")]
+    if item.kind == "yesno":
+        return yes_no(prediction)
+    if task == "tempcompass" and item.meta.get("labels"):
+        labels = item.meta["labels"]
+        index = caption_matching_index(prediction, labels, [o.split(". ", 1)[1] for o in item.options])
+        return letters[index] if index is not None else ""
+    if task == "tempcompass":
+        return tempcompass_letter(prediction)
+    if task == "lvbench":
+        return lvbench_letter(prediction, letters)
+    return extract_letter(prediction, letters)
+
+
+def presented_prediction(item, choice: str | None, text: str) -> str:
+    """The reply as the benchmark's script expects it: TempCompass caption matching names the original option
+    line ("Sentence A: ..."); other choices are "X. option text"; free-form answers are the text."""
+    if item.kind == "choice" and choice and item.meta.get("labels"):
+        index = ord(choice) - 65
+        return f"{item.meta['labels'][index]}: {item.options[index].split('. ', 1)[1]}"
+    if item.kind == "choice" and choice:
+        return f"{choice}. {text}"
+    return text
+
+
 def score(task: str, item, prediction: str, spans) -> dict:
     """`parsed` (what was read from the prediction), `correct` and, where a truth span exists, `iou`."""
     out: dict = {}
@@ -79,12 +128,13 @@ def score(task: str, item, prediction: str, spans) -> dict:
         out["iou"] = iou(span, item.span) if span else 0.0
         out["correct"] = None
         return out
-    if item.kind == "yesno":
-        parsed = yes_no(prediction)
-    elif task == "tempcompass":
-        parsed = tempcompass_letter(prediction)
-    else:
-        parsed = extract_letter(prediction, "ABCDEFGHIJ"[: len(item.options or "ABCD")])
+    if item.kind == "caption":
+        return {"parsed": None, "correct": None}
+    if item.kind == "open":
+        reference = item.meta.get("reference")
+        verdict = _open_scorer(item.question, reference, prediction) if _open_scorer and reference else None
+        return {"parsed": prediction or None, "correct": verdict}
+    parsed = read_answer(task, item, prediction)
     out["parsed"] = parsed
     out["correct"] = bool(parsed) and parsed == item.answer if item.answer is not None else None
     if item.span is not None:
@@ -92,33 +142,50 @@ def score(task: str, item, prediction: str, spans) -> dict:
     return out
 
 
-def _percent(correct: int, answered: int) -> float:
-    return round(100.0 * correct / answered, 2) if answered else 0.0
+def _figure(correct: int, total: int, rule: ScoringRule) -> float | None:
+    if not total and rule.unreadable == "excluded":
+        return None  # a group none of whose answers could be read has no figure under an "answered only" rule
+    value = correct / total if total else 0.0
+    if rule.unit == "percent":
+        value *= 100.0
+    return round(value, rule.digits) if rule.digits is not None else value
 
 
-def _breakdown(rows: list[dict], field: str) -> dict:
-    counts: dict = defaultdict(lambda: [0, 0])
-    for r in rows:
-        values = r["categories"].get(field)
-        for value in values if isinstance(values, list) else [values]:
-            if value is None:
-                continue
-            if r.get("parsed"):
-                counts[value][1] += 1
-                counts[value][0] += bool(r.get("correct"))
-    return {k: _percent(c, a) for k, (c, a) in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+def _counted(rows: list[dict], rule: ScoringRule) -> list[dict]:
+    return [r for r in rows if r.get("parsed")] if rule.unreadable == "excluded" else rows
 
 
-# The official names of each task's breakdowns: (name in the metrics, category field of the rows).
-BREAKDOWNS = {
-    "synthetic": [("task_type", "task_type")],
-    "videomme": [("Video Types", "duration"), ("Video Categories", "domain"),
-                 ("Video Sub Categories", "sub_category"), ("Task Categories", "task_type")],
-    "lvbench": [("question_type", "question_type")],
-    "longvideobench": [("duration_group", "duration_group"), ("question_category", "question_category")],
-    "egoschema": [],
-    "tempcompass": [("dim", "dim")],
-}
+def _groups(row: dict, category: str) -> list:
+    values = row["categories"].get(category)
+    return [v for v in (values if isinstance(values, list) else [values]) if v is not None]
+
+
+def _breakdown(rows: list[dict], breakdown, rule: ScoringRule) -> dict:
+    """Per group of the breakdown: the official figure. Every group the annotations hold is reported, even
+    one where no answer could be read (0 when unreadable answers count as wrong, else None), so a category
+    never vanishes."""
+    groups = {g for r in rows for g in _groups(r, breakdown.category)}
+    total: dict = defaultdict(int)
+    right: dict = defaultdict(int)
+    for r in _counted(rows, rule):
+        for g in _groups(r, breakdown.category):
+            total[g] += 1
+            right[g] += bool(r.get("correct"))
+    return {breakdown.renames.get(g, g): _figure(right[g], total[g], rule) for g in sorted(groups, key=str)}
+
+
+def official_figures(rows: list[dict], rule: ScoringRule) -> dict:
+    """The figures the task's official script reports, under its names and in its unit."""
+    counted = _counted(rows, rule)
+    figures: dict = {}
+    for breakdown in rule.breakdowns:
+        groups = _breakdown(rows, breakdown, rule)
+        if breakdown.renames:
+            figures.update(groups)  # LVBench's result.json is flat: KIR, EU, ... Overall
+        else:
+            figures[breakdown.name] = groups
+    figures[rule.overall] = _figure(sum(bool(r.get("correct")) for r in counted), len(counted), rule)
+    return figures
 
 
 def grounding_metrics(rows: list[dict]) -> dict:
@@ -130,26 +197,45 @@ def grounding_metrics(rows: list[dict]) -> dict:
     return out
 
 
-def summarise(task: str, rows: list[dict]) -> dict:
-    """The metrics JSON of a finished (or partial) run from its result rows."""
+JUDGE_NOTE = ("TempCompass scores captions with an LLM judge (its eval_captioning.py): run it on the "
+              "predictions file this run wrote")
+
+
+def summarise(task: str, rows: list[dict], expected: int | None = None) -> dict:
+    """The metrics JSON of a finished (or partial) run from its result rows; `expected` is how many questions
+    the run was asked (the annotation file, after --limit), so a partial file says what it covers."""
+    rule = RULES[task]
     failed = [r for r in rows if r["status"] != "ok"]
-    metrics: dict = {"task": task, "questions": len(rows), "failed": len(failed)}
+    expected = len(rows) if expected is None else expected
+    metrics: dict = {"task": task, "questions": expected, "covered": len(rows), "failed": len(failed),
+                     "missing_videos": sum(1 for r in rows if r.get("missing_video")), "rule": rule.describe()}
+    if len(rows) < expected:
+        metrics["incomplete"] = f"the results cover {len(rows)} of {expected} questions; rerun to answer the rest"
     grounding = [r for r in rows if r["kind"] == "grounding"]
     if grounding:
         metrics.update(grounding_metrics(grounding))
+        metrics["scored"] = len(grounding)
         metrics["unparseable"] = sum(1 for r in grounding if r["status"] == "ok" and not r.get("parsed"))
-    scored = [r for r in rows if r["kind"] != "grounding" and r.get("truth") is not None]
+    scored = [r for r in rows if r["kind"] in ("choice", "yesno") and r.get("truth") is not None]
     if scored:
-        answered = [r for r in scored if r.get("parsed")]
-        correct = sum(bool(r.get("correct")) for r in scored)
-        metrics["accuracy"] = correct / len(scored)
+        metrics["scored"] = len(scored)
+        metrics["accuracy"] = sum(bool(r.get("correct")) for r in scored) / len(scored)
         metrics["unparseable"] = sum(1 for r in scored if r["status"] == "ok" and not r.get("parsed"))
-        metrics["Overall"] = _percent(sum(bool(r.get("correct")) for r in answered), len(answered))
-        for name, field in BREAKDOWNS.get(task, []):
-            metrics[name] = _breakdown(scored, field)
-    unscored = [r for r in rows if r["kind"] != "grounding" and r.get("truth") is None]
+        metrics["official"] = official_figures(scored, rule)
+    unscored = [r for r in rows if r["kind"] in ("choice", "yesno") and r.get("truth") is None]
     if unscored:
         metrics["unscored"] = len(unscored)  # e.g. EgoSchema questions outside the public answer subset
+    captions = [r for r in rows if r["kind"] == "caption"]
+    if captions:
+        metrics["captions"] = {"written": sum(r["status"] == "ok" for r in captions), "scored": 0,
+                               "needs": JUDGE_NOTE}
+    opened = [r for r in rows if r["kind"] == "open"]
+    if opened:
+        judged = [r for r in opened if r.get("correct") is not None]
+        metrics["open"] = {"answered": sum(r["status"] == "ok" for r in opened), "scored": len(judged),
+                           "accuracy": sum(bool(r["correct"]) for r in judged) / len(judged) if judged else None}
+        if not judged:
+            metrics["open"]["needs"] = "a free-form answer scorer (agentime.eval.metrics.set_open_scorer)"
     spanned = [r for r in scored if r.get("truth_span") is not None and r["categories"].get("task_type") == "grounding"]
     if task == "synthetic" and spanned:
         metrics["grounding"] = grounding_metrics(spanned)

@@ -1,30 +1,34 @@
 """Run a batch evaluation: answer every question, write one JSONL row per question, then the metrics.
 
 Questions are grouped by video so each video is opened (and ingested) once per worker. The driver alone
-writes the results file, one flushed line per answered question, so a crash loses at most the questions in
-flight; a rerun reads the file back, keeps the rows with status "ok" and answers only the rest (a broken
-last line is dropped). Missing or unreadable videos are recorded per question (status "error"); model
-server errors are retried with backoff, then the question is recorded as "failed"; the batch goes on.
-Executors: threads in this process (`local`) or Ray actors (`agentime.eval.ray_executor`).
+writes the results file (`results_file.py`), one flushed line per answered question, so a crash loses at
+most the questions in flight; a rerun repairs a torn last line, keeps the rows with status "ok" and answers
+only the rest. When the run ends, the rows are put in annotation order and the metrics and submission files
+are written beside them, named after the results file. Videos are looked up in the videos folder only
+(`videos.py`); missing or unreadable ones are recorded per question (status "error"), and a run where more
+than a stated share is missing ends with `MissingVideosError`. Model server errors are retried with backoff,
+then the question is recorded as "failed"; the batch goes on. Executors: threads in this process (`local`)
+or Ray actors (`agentime.eval.ray_executor`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from agentime.errors import AgentimeError, ConfigError
 from agentime.eval.items import EvalItem
-from agentime.eval.metrics import score, summarise
+from agentime.eval.metrics import presented_prediction, score, summarise
+from agentime.eval.results_file import (ResultsWriter, output_path, read_results, repair_torn_tail,
+                                        rewrite_results, write_atomic)
+from agentime.eval.submission import write_submissions
 from agentime.eval.tasks import read_task
+from agentime.eval.videos import VideoFolder
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2ts", ".mts", ".mpg", ".flv", ".3gp")
 EXECUTORS = ("local", "ray")
 
 
@@ -40,6 +44,7 @@ class EvalSettings:
     cache_dir: str | None = None
     fps: float = 1.0
     allow_truncated: bool = False
+    open: bool = False  # ask choice questions without their options; score free-form answers (metrics hook)
 
     def config(self):
         from agentime.config import Config, VideoConfig, default_cache_dir
@@ -68,35 +73,26 @@ class ModelSource:
         return {k: v if isinstance(v, str) or v is None else type(v).__name__ for k, v in self.specs.items()}
 
 
-def resolve_video(videos: Path, name: str) -> Path | None:
-    """The video file for an annotation's name: as given, by its file name, or with a common suffix."""
-    candidates = [videos / name, videos / Path(name).name]
-    stem = videos / Path(name).with_suffix("").name
-    candidates += [stem.with_suffix(s) for s in VIDEO_SUFFIXES]
-    return next((c for c in candidates if c.is_file()), None)
-
-
 def _base_row(task: str, item: EvalItem, video: str | None) -> dict:
     return {"task": task, "question_id": item.question_id, "video": video or item.video, "kind": item.kind,
             "question": item.question, "options": list(item.options) if item.options else None,
             "truth": item.answer, "truth_span": list(item.span) if item.span else None,
-            "categories": item.categories}
+            "categories": item.categories, "meta": item.meta}
 
 
-def error_row(task: str, item: EvalItem, video: str | None, status: str, message: str, attempts: int = 0) -> dict:
+def error_row(task: str, item: EvalItem, video: str | None, status: str, message: str, attempts: int = 0,
+              *, missing_video: bool = False) -> dict:
     row = _base_row(task, item, video)
     row.update({"status": status, "error": message, "attempts": attempts, "answer": None, "prediction": None,
                 "answer_text": None, "parsed": None, "correct": False if item.answer is not None else None, "spans": [],
                 "iou": 0.0 if item.span is not None else None, "confidence": None, "frames_used": 0,
-                "target_frames": 0, "draft_frames": 0, "strategy": None, "seconds": 0.0})
+                "target_frames": 0, "draft_frames": 0, "strategy": None, "seconds": 0.0,
+                "missing_video": missing_video, "prompt_fits": []})
     return row
 
 
 def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, seconds: float, attempts: int) -> dict:
-    if item.kind == "choice" and answer.choice:
-        prediction = f"{answer.choice}. {answer.text}"
-    else:
-        prediction = answer.text
+    prediction = presented_prediction(item, answer.choice, answer.text)
     spans = [[round(float(a), 3), round(float(b), 3)] for a, b in answer.spans]
     row = _base_row(settings.task, item, video)
     row.update({"status": "ok", "error": None, "attempts": attempts, "answer": answer.choice or answer.text,
@@ -104,9 +100,21 @@ def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, secon
                 "answer_text": answer.text, "spans": spans, "confidence": round(float(answer.confidence), 6),
                 "frames_used": int(answer.stats["target_frames"] + answer.stats["draft_frames"]),
                 "target_frames": int(answer.stats["target_frames"]), "draft_frames": int(answer.stats["draft_frames"]),
-                "strategy": answer.strategy, "seconds": round(seconds, 3)})
+                "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False,
+                # what prompt fitting cut so the model could take the prompts (empty when nothing was)
+                "prompt_fits": [step["note"] for step in getattr(answer, "trace", []) if step["step"] == "fit"]})
     row.update(score(settings.task, item, prediction, spans))
     return row
+
+
+def open_form(item: EvalItem) -> EvalItem:
+    """`--open`: a choice question asked without its options; the true option's text is the reference."""
+    if item.kind != "choice":
+        return item
+    reference = None
+    if item.answer is not None:
+        reference = item.options[ord(item.answer) - 65].split(". ", 1)[-1]
+    return replace(item, kind="open", options=None, meta={**item.meta, "reference": reference})
 
 
 def answer_group(models: dict, video: str, items: Iterable[EvalItem], settings: EvalSettings,
@@ -146,52 +154,6 @@ def answer_group(models: dict, video: str, items: Iterable[EvalItem], settings: 
                 break
 
 
-def read_results(path: Path) -> dict[str, dict]:
-    """The last row per question id in a results file; lines that do not parse (a cut last line) are skipped."""
-    rows: dict[str, dict] = {}
-    if not path.is_file():
-        return rows
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and "question_id" in row and "status" in row:
-            rows[row["question_id"]] = row
-    return rows
-
-
-def _rewrite(path: Path, rows: Iterable[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
-
-
-class ResultsWriter:
-    """Appends rows to the results file, one flushed line each, from any thread; counts them."""
-
-    def __init__(self, path: Path, bar=None):
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._lock = threading.Lock()
-        self._bar = bar
-        self.written = 0
-
-    def __call__(self, row: dict) -> None:
-        with self._lock:
-            self._file.write(json.dumps(row) + "\n")
-            self._file.flush()
-            self.written += 1
-            if self._bar is not None:
-                self._bar.update(1)
-                if row["status"] != "ok":
-                    self._bar.set_postfix_str(f"last {row['status']}: {row['question_id']}")
-
-    def close(self) -> None:
-        self._file.close()
-
-
 def run_local(groups: list[tuple[str, list[EvalItem]]], source: ModelSource, settings: EvalSettings,
               on_row: Callable[[dict], None], workers: int = 1) -> None:
     """Answer the groups with one set of models in this process, `workers` videos at a time (threads)."""
@@ -211,11 +173,37 @@ def run_local(groups: list[tuple[str, list[EvalItem]]], source: ModelSource, set
             future.result()
 
 
+class MissingVideosError(ConfigError):
+    """Too many of a run's videos were not found: the run did not really evaluate the benchmark."""
+
+
+def _group_by_video(pending: list[EvalItem], folder: VideoFolder, task: str, writer) -> list[tuple[str, list]]:
+    groups: dict[str, list[EvalItem]] = {}
+    for item in pending:
+        path, why = folder.resolve(item.video)
+        if path is None:
+            writer(error_row(task, item, None, "error", why, missing_video=True))
+        else:
+            groups.setdefault(str(path), []).append(item)
+    return list(groups.items())
+
+
+def _check_missing(metrics: dict, videos: Path, max_missing: float, allow_missing: bool) -> None:
+    missing, total = metrics["missing_videos"], metrics["questions"]
+    if total and missing / total > max_missing and not allow_missing:
+        raise MissingVideosError(
+            f"the videos of {missing} of {total} questions ({missing / total:.0%}) were not found in {videos} "
+            f"(more than the {max_missing:.0%} allowed); check --videos and the download layout, or pass "
+            "--allow-missing to accept the partial run")
+
+
 def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | Path, source: ModelSource,
              settings: EvalSettings | None = None, *, executor: str = "local", workers: int = 1,
              limit: int | None = None, ray_address: str | None = None, ray_options: dict | None = None,
-             progress: bool = True) -> dict:
-    """Evaluate `task` and return its metrics; writes `out` (JSONL) and `metrics.json` beside it."""
+             progress: bool = True, max_missing: float = 0.1, allow_missing: bool = False) -> dict:
+    """Evaluate `task` and return its metrics. Writes `out` (JSONL, rows in annotation order), and beside it
+    `<out stem>.metrics.json` and the task's submission files. Raises `MissingVideosError` (after writing
+    them) when more than `max_missing` of the questions' videos were not found, unless `allow_missing`."""
     settings = settings or EvalSettings(task=task)
     if settings.task != task:
         raise ConfigError(f"settings are for task {settings.task!r}, not {task!r}")
@@ -223,16 +211,24 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
         raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    if not 0 <= max_missing <= 1:
+        raise ConfigError(f"the share of missing videos allowed must be in [0, 1], got {max_missing}")
     videos, out = Path(videos), Path(out)
     if not videos.is_dir():
         raise ConfigError(f"videos folder {videos} does not exist")
     items = read_task(task, annotations)[:limit]
+    if settings.open:
+        items = [open_form(i) for i in items]
+    folder = VideoFolder(videos)
+    for item in items:
+        folder.check(item.video)  # refuse the whole file before any work when one names a video outside
     out.parent.mkdir(parents=True, exist_ok=True)
+    repair_torn_tail(out)
     previous = read_results(out)
     wanted = {i.question_id for i in items}
     finished = {q: r for q, r in previous.items() if r["status"] == "ok" and q in wanted}
     if previous:
-        _rewrite(out, [r for q, r in previous.items() if q in finished or q not in wanted])
+        rewrite_results(out, [r for q, r in previous.items() if q in finished or q not in wanted])
     pending = [i for i in items if i.question_id not in finished]
 
     from tqdm import tqdm
@@ -241,14 +237,7 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
                disable=not progress, dynamic_ncols=True)
     writer = ResultsWriter(out, bar)
     try:
-        groups: dict[str, list[EvalItem]] = {}
-        for item in pending:
-            path = resolve_video(videos, item.video)
-            if path is None:
-                writer(error_row(task, item, None, "error", f"video {item.video} not found in {videos}"))
-            else:
-                groups.setdefault(str(path), []).append(item)
-        work = list(groups.items())
+        work = _group_by_video(pending, folder, task, writer)
         if work and executor == "ray":
             from agentime.eval.ray_executor import run_ray
 
@@ -259,10 +248,13 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
         writer.close()
         bar.close()
     rows = read_results(out)
-    metrics = summarise(task, [rows[i.question_id] for i in items if i.question_id in rows])
+    order = {i.question_id: n for n, i in enumerate(items)}
+    rewrite_results(out, sorted(rows.values(), key=lambda r: order.get(r["question_id"], len(order))))
+    ours = [rows[i.question_id] for i in items if i.question_id in rows]
+    metrics = summarise(task, ours, expected=len(items))
     metrics["settings"] = {**asdict(settings), "models": source.describe(), "executor": executor,
-                           "annotations": str(annotations)}
-    tmp = out.with_name(".metrics.json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=1))
-    os.replace(tmp, out.with_name("metrics.json"))
+                           "annotations": str(annotations), "videos": str(videos), "results": str(out)}
+    metrics["files"] = write_submissions(task, ours, out, metrics)
+    write_atomic(output_path(out, "metrics.json"), json.dumps(metrics, indent=1))
+    _check_missing(metrics, videos, max_missing, allow_missing)
     return metrics

@@ -1,17 +1,21 @@
 """Task readers: each benchmark's published annotation format, with its published field names, to `EvalItem`s.
 
+Files are parsed by `records.load_records` (JSON, JSON lines, parquet); the video named here is looked up in
+the videos folder by `videos.VideoFolder` (sub-folders, download layouts).
+
 - synthetic: `questions.json` of `pipelines.make_benchmark`; video `video_path` (relative to the videos folder).
-- videomme: Video-MME records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`, `question_id`,
-  `task_type`, `question`, `options`, `answer`) as JSON, JSON lines or parquet; video `<videoID>.mp4`.
+- videomme: the hub's flat records (`video_id`, `videoID`, `duration`, `domain`, `sub_category`,
+  `question_id`, `task_type`, `question`, `options`, `answer`; parquet, JSON or JSON lines), or the official
+  output template (one record per video with its `questions`); video `<videoID>.mp4` (template: `<video_id>`).
 - lvbench: `video_info.meta.jsonl` (`key`, `qa`: `uid`, `question` with `(A)`..`(D)` lines, `answer`,
   `question_type`, `time_reference`); video `<key>.mp4`.
-- longvideobench: `lvb_val.json` (`id`, `video_id`, `video_path`, `question`, `candidates`, `correct_choice`,
-  `duration_group`, `question_category`, `topic_category`, `level`); video `video_path`.
+- longvideobench: `lvb_val.json` (`id`, `video_path`, `question`, `candidates`, `correct_choice`,
+  `duration_group`, `question_category`, ...) or the test split without `correct_choice` (unscored).
 - egoschema: `questions.json` (`q_uid`, `question`, `option 0`..`option 4`) with `subset_answers.json`
-  ({q_uid: index}) beside it, or an `answer` per record; video `<q_uid>.mp4`.
+  ({q_uid: index}) beside it, or lmms-eval's copy (`video_idx`, `question`, `option` list, `answer`);
+  video `<q_uid>.mp4`; questions without an answer are unscored.
 - charades_sta: `charades_sta_test.txt`, lines `VID START END##sentence`; video `<VID>.mp4`.
-- tempcompass: `questions/multi-choice.json` or `questions/yes_no.json`
-  ({video_id: {dimension: [{question, answer}]}}); video `<video_id>.mp4`.
+- tempcompass: its four question files (`tempcompass.py`); video `<video_id>.mp4`.
 
 A record that does not fit raises `AnnotationError` naming the first bad record. Readers only read: scoring
 and metrics live in `agentime.eval.metrics`.
@@ -19,193 +23,147 @@ and metrics live in `agentime.eval.metrics`.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentime.eval.fields import LETTERS, PAREN_OPTION, as_list, check, fail, letter, lettered, split_options
 from agentime.eval.items import AnnotationError, EvalItem
-
-LETTERS = "ABCDEFGHIJ"
-_PAREN_OPTION = re.compile(r"^\s*\(([A-J])\)\s*(.*)$")
-_DOT_OPTION = re.compile(r"^\s*([A-J])[.)]\s*(.*)$")
-
-
-def load_records(path: Path) -> list:
-    """Records of a JSON list, a JSON object, JSON lines, or a parquet table."""
-    if not path.is_file():
-        raise AnnotationError(f"annotation file {path} does not exist")
-    if path.suffix == ".parquet":
-        try:
-            import pandas as pd
-
-            return pd.read_parquet(path).to_dict(orient="records")
-        except ImportError as exc:
-            raise AnnotationError(f"reading {path.name} needs pandas with pyarrow; or give the JSON export") from exc
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(f"{path.name} is neither JSON nor JSON lines: line {number}: {exc.msg}") from exc
-    return data
-
-
-def _fail(path: Path, task: str, where: str, problem: str, expected: str) -> AnnotationError:
-    return AnnotationError(f"{path.name} is not a {task} annotation file: record {where} {problem}; "
-                           f"expected {expected}")
-
-
-def _check(record, fields: tuple[str, ...], path: Path, task: str, where: str) -> dict:
-    if not isinstance(record, dict):
-        raise _fail(path, task, where, f"is a {type(record).__name__}, not an object", f"objects with {fields}")
-    missing = [f for f in fields if f not in record]
-    if missing:
-        raise _fail(path, task, where, f"has no field {', '.join(map(repr, missing))}", f"fields {fields}")
-    return record
-
-
-def _as_list(data, path: Path, task: str) -> list:
-    if not isinstance(data, list):
-        raise AnnotationError(f"{path.name} is not a {task} annotation file: expected a list of records, "
-                              f"got a {type(data).__name__}")
-    if not data:
-        raise AnnotationError(f"{path.name} holds no records")
-    return data
-
-
-def _lettered(options, path: Path, task: str, where: str) -> tuple[str, ...]:
-    """Options as `"A. text"`; accepts texts with or without their letter prefix."""
-    if not isinstance(options, (list, tuple)) or not 2 <= len(options) <= len(LETTERS):
-        raise _fail(path, task, where, "has no usable options", "a list of 2-10 option strings")
-    out = []
-    for i, option in enumerate(options):
-        text = str(option).strip()
-        match = _DOT_OPTION.match(text)
-        out.append(f"{LETTERS[i]}. {match.group(2) if match and match.group(1) == LETTERS[i] else text}")
-    return tuple(out)
-
-
-def _letter(answer, count: int, path: Path, task: str, where: str) -> str:
-    text = str(answer).strip()
-    if len(text) >= 1 and text[0] in LETTERS[:count] and (len(text) == 1 or not text[1].isalnum()):
-        return text[0]
-    raise _fail(path, task, where, f"has answer {answer!r}", f"a letter A-{LETTERS[count - 1]}")
-
+from agentime.eval.records import load_records
+from agentime.eval.tempcompass import read_tempcompass
 
 def read_synthetic(path: Path) -> list[EvalItem]:
     fields = ("question_id", "video_path", "task_type", "question", "options", "answer", "answer_spans")
     items = []
-    for i, raw in enumerate(_as_list(load_records(path), path, "synthetic")):
+    for i, raw in enumerate(as_list(load_records(path), path, "synthetic")):
         where = f"{i} ({raw.get('question_id', '?')})" if isinstance(raw, dict) else str(i)
-        r = _check(raw, fields, path, "synthetic", where)
-        options = _lettered(r["options"], path, "synthetic", where)
+        r = check(raw, fields, path, "synthetic", where)
+        options = lettered(r["options"], path, "synthetic", where)
         spans = r["answer_spans"]
         if not isinstance(spans, list) or not spans or len(spans[0]) != 2:
-            raise _fail(path, "synthetic", where, "has no answer_spans", "[[start, end], ...] in seconds")
+            raise fail(path, "synthetic", where, "has no answer_spans", "[[start, end], ...] in seconds")
         items.append(EvalItem(str(r["question_id"]), str(r["video_path"]), r["question"], "choice", options,
-                              _letter(r["answer"], len(options), path, "synthetic", where),
+                              letter(r["answer"], len(options), path, "synthetic", where),
                               (float(spans[0][0]), float(spans[0][1])), {"task_type": r["task_type"]}))
     return items
 
 
+_VIDEOMME_FIELDS = ("duration", "domain", "sub_category", "question_id", "task_type", "question", "options", "answer")
+
+
+def _videomme_item(r: dict, video: dict, path: Path, where: str) -> EvalItem:
+    options = lettered(list(r["options"]), path, "videomme", where)
+    name = video.get("videoID") or video.get("video_id")
+    return EvalItem(str(r["question_id"]), f"{name}.mp4", r["question"], "choice", options,
+                    letter(r["answer"], len(options), path, "videomme", where), None,
+                    {"duration": video["duration"], "domain": video["domain"],
+                     "sub_category": video["sub_category"], "task_type": r["task_type"]},
+                    {"video_id": str(video.get("video_id") or name)})
+
+
 def read_videomme(path: Path) -> list[EvalItem]:
-    fields = ("videoID", "duration", "domain", "sub_category", "question_id", "task_type", "question", "options",
-              "answer")
+    """The hub's flat records (parquet, JSON, JSON lines; one row per question) or the official output
+    template's layout (one record per video with its `questions`)."""
     items = []
-    for i, raw in enumerate(_as_list(load_records(path), path, "videomme")):
+    for i, raw in enumerate(as_list(load_records(path), path, "videomme")):
+        if isinstance(raw, dict) and isinstance(raw.get("questions"), list):
+            video = check(raw, ("video_id", "duration", "domain", "sub_category"), path, "videomme",
+                           f"{i} ({raw.get('video_id', '?')})")
+            for j, question in enumerate(video["questions"]):
+                where = f"{i} ({video['video_id']}) question {j}"
+                r = check(question, ("question_id", "task_type", "question", "options", "answer"), path,
+                           "videomme", where)
+                items.append(_videomme_item(r, video, path, where))
+            continue
         where = f"{i} ({raw.get('question_id', '?')})" if isinstance(raw, dict) else str(i)
-        r = _check(raw, fields, path, "videomme", where)
-        options = _lettered(list(r["options"]), path, "videomme", where)
-        items.append(EvalItem(str(r["question_id"]), f"{r['videoID']}.mp4", r["question"], "choice", options,
-                              _letter(r["answer"], len(options), path, "videomme", where), None,
-                              {"duration": r["duration"], "domain": r["domain"], "sub_category": r["sub_category"],
-                               "task_type": r["task_type"]}))
+        r = check(raw, _VIDEOMME_FIELDS, path, "videomme", where)
+        if not (r.get("videoID") or r.get("video_id")):
+            raise fail(path, "videomme", where, "has no field 'videoID'", "the YouTube id in videoID")
+        items.append(_videomme_item(r, r, path, where))
     return items
-
-
-def split_options(text: str, pattern: re.Pattern) -> tuple[str, tuple[str, ...]]:
-    """A question with its options on their own lines -> (stem, ("A. ...", ...))."""
-    stem, options = [], []
-    for line in text.splitlines():
-        match = pattern.match(line)
-        if match and match.group(1) == LETTERS[len(options)]:
-            options.append(f"{match.group(1)}. {match.group(2).strip()}")
-        elif options:
-            options[-1] += " " + line.strip()
-        else:
-            stem.append(line)
-    return "\n".join(stem).strip(), tuple(options)
 
 
 def read_lvbench(path: Path) -> list[EvalItem]:
     items = []
-    for i, raw in enumerate(_as_list(load_records(path), path, "lvbench")):
+    for i, raw in enumerate(as_list(load_records(path), path, "lvbench")):
         name = raw.get("key", "?") if isinstance(raw, dict) else "?"
-        video = _check(raw, ("key", "qa"), path, "lvbench", f"{i} ({name})")
+        video = check(raw, ("key", "qa"), path, "lvbench", f"{i} ({name})")
         if not isinstance(video["qa"], list):
-            raise _fail(path, "lvbench", f"{i} ({video['key']})", "has a qa that is not a list", "qa: [{uid, ...}]")
+            raise fail(path, "lvbench", f"{i} ({video['key']})", "has a qa that is not a list", "qa: [{uid, ...}]")
         for j, qa in enumerate(video["qa"]):
             where = f"{i} ({video['key']}) qa {j}"
-            r = _check(qa, ("uid", "question", "answer", "question_type"), path, "lvbench", where)
-            stem, options = split_options(r["question"], _PAREN_OPTION)
+            r = check(qa, ("uid", "question", "answer", "question_type"), path, "lvbench", where)
+            stem, options = split_options(r["question"], PAREN_OPTION)
             if len(options) < 2:
-                raise _fail(path, "lvbench", where, "has a question without (A)..(D) option lines",
+                raise fail(path, "lvbench", where, "has a question without (A)..(D) option lines",
                             "'question\\n(A) ...\\n(B) ...'")
             types = r["question_type"] if isinstance(r["question_type"], list) else [r["question_type"]]
             items.append(EvalItem(str(r["uid"]), f"{video['key']}.mp4", stem, "choice", options,
-                                  _letter(r["answer"], len(options), path, "lvbench", where), None,
-                                  {"question_type": types, "time_reference": r.get("time_reference")}))
+                                  letter(r["answer"], len(options), path, "lvbench", where), None,
+                                  {"question_type": types, "time_reference": r.get("time_reference")},
+                                  {"video_type": video.get("type")}))
     return items
 
 
 def read_longvideobench(path: Path) -> list[EvalItem]:
-    fields = ("id", "video_path", "question", "candidates", "correct_choice", "duration_group", "question_category")
+    """`lvb_val.json`, or the test split `lvb_test_wo_gt.json` (no `correct_choice`: questions unscored)."""
+    fields = ("id", "video_path", "question", "candidates", "duration_group", "question_category")
     items = []
-    for i, raw in enumerate(_as_list(load_records(path), path, "longvideobench")):
+    for i, raw in enumerate(as_list(load_records(path), path, "longvideobench")):
         where = f"{i} ({raw.get('id', '?')})" if isinstance(raw, dict) else str(i)
-        r = _check(raw, fields, path, "longvideobench", where)
-        options = _lettered(list(r["candidates"]), path, "longvideobench", where)
-        choice = r["correct_choice"]
-        if not isinstance(choice, int) or not 0 <= choice < len(options):
-            raise _fail(path, "longvideobench", where, f"has correct_choice {choice!r}",
-                        f"an index 0-{len(options) - 1} into candidates")
-        items.append(EvalItem(str(r["id"]), str(r["video_path"]), r["question"], "choice", options, LETTERS[choice],
+        r = check(raw, fields, path, "longvideobench", where)
+        options = lettered(list(r["candidates"]), path, "longvideobench", where)
+        choice, answer = r.get("correct_choice"), None
+        if choice is not None:
+            if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(options):
+                raise fail(path, "longvideobench", where, f"has correct_choice {choice!r}",
+                            f"an index 0-{len(options) - 1} into candidates")
+            answer = LETTERS[choice]
+        items.append(EvalItem(str(r["id"]), str(r["video_path"]), r["question"], "choice", options, answer,
                               None, {"duration_group": r["duration_group"], "question_category": r["question_category"],
                                      "topic_category": r.get("topic_category"), "level": r.get("level")}))
     return items
 
 
+def _option_index(truth, count: int, path: Path, where: str) -> str | None:
+    """An EgoSchema answer (0-based option index, as a number or a string) as a letter; None when absent."""
+    if truth is None or (isinstance(truth, str) and not truth.strip()):
+        return None
+    try:
+        index = int(str(truth).strip())
+    except ValueError:
+        index = -1
+    if not 0 <= index < count:
+        raise fail(path, "egoschema", where, f"has answer {truth!r}", f"an option index 0-{count - 1}")
+    return LETTERS[index]
+
+
 def read_egoschema(path: Path, answers: Path | None = None) -> list[EvalItem]:
-    """Questions with answers from `answers` (default `subset_answers.json` beside them) or per record."""
-    records = _as_list(load_records(path), path, "egoschema")
+    """The official `questions.json` (`q_uid`, `option 0`..`option 4`) with answers from `answers` (default
+    `subset_answers.json` beside it) or per record; or lmms-eval's hub copy (`lmms-lab/egoschema`: `video_idx`,
+    `question`, an `option` list, `answer`). Questions without an answer are kept, unscored."""
+    records = as_list(load_records(path), path, "egoschema")
     answers = answers or path.with_name("subset_answers.json")
     known = load_records(answers) if answers.is_file() else {}
     if not isinstance(known, dict):
         raise AnnotationError(f"{answers.name} is not an EgoSchema answers file: expected {{q_uid: index}}")
     items = []
     for i, raw in enumerate(records):
-        where = f"{i} ({raw.get('q_uid', '?')})" if isinstance(raw, dict) else str(i)
-        fields = ("q_uid", "question") + tuple(f"option {k}" for k in range(5))
-        r = _check(raw, fields, path, "egoschema", where)
-        options = tuple(f"{LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
-        truth = r.get("answer", known.get(r["q_uid"]))
-        letter = None
-        if truth is not None:
-            try:
-                letter = LETTERS[int(truth)] if 0 <= int(truth) < 5 else None
-            except (TypeError, ValueError):
-                letter = None
-            if letter is None:
-                raise _fail(path, "egoschema", where, f"has answer {truth!r}", "an option index 0-4")
-        items.append(EvalItem(str(r["q_uid"]), f"{r['q_uid']}.mp4", r["question"], "choice", options, letter))
+        if isinstance(raw, dict) and "video_idx" in raw:
+            where = f"{i} ({raw.get('video_idx')})"
+            r = check(raw, ("video_idx", "question", "option"), path, "egoschema", where)
+            options = lettered(list(r["option"]), path, "egoschema", where)
+            uid = str(r["video_idx"])
+            truth = r.get("answer", known.get(uid))
+        else:
+            where = f"{i} ({raw.get('q_uid', '?')})" if isinstance(raw, dict) else str(i)
+            fields = ("q_uid", "question") + tuple(f"option {k}" for k in range(5))
+            r = check(raw, fields, path, "egoschema", where)
+            options = tuple(f"{LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
+            uid = str(r["q_uid"])
+            truth = r.get("answer", known.get(uid))
+        items.append(EvalItem(uid, f"{uid}.mp4", r["question"], "choice", options,
+                              _option_index(truth, len(options), path, where)))
     return items
 
 
@@ -231,35 +189,6 @@ def read_charades_sta(path: Path) -> list[EvalItem]:
                               categories={"query": sentence}))
     if not items:
         raise AnnotationError(f"{path.name} holds no records")
-    return items
-
-
-def read_tempcompass(path: Path) -> list[EvalItem]:
-    data = load_records(path)
-    if not isinstance(data, dict) or not data:
-        raise AnnotationError(f"{path.name} is not a tempcompass annotation file: expected "
-                              "{video_id: {dimension: [{question, answer}]}}")
-    items = []
-    for video_id, dims in data.items():
-        if not isinstance(dims, dict):
-            raise _fail(path, "tempcompass", str(video_id), "is not a {dimension: [...]} object",
-                        "{video_id: {dimension: [{question, answer}]}}")
-        for dim, questions in dims.items():
-            for j, raw in enumerate(questions if isinstance(questions, list) else [questions]):
-                where = f"{video_id}/{dim}/{j}"
-                r = _check(raw, ("question", "answer"), path, "tempcompass", where)
-                answer = str(r["answer"]).strip()
-                qid = f"{video_id}/{dim}/{j}"
-                if answer.lower() in ("yes", "no"):
-                    items.append(EvalItem(qid, f"{video_id}.mp4", r["question"], "yesno", ("A. yes", "B. no"),
-                                          answer.lower(), None, {"dim": dim}))
-                    continue
-                stem, options = split_options(r["question"], _DOT_OPTION)
-                if len(options) < 2:
-                    raise _fail(path, "tempcompass", where, "has neither yes/no nor lettered options",
-                                "'question\\nA. ...\\nB. ...' with answer 'A. ...', or answer yes/no")
-                items.append(EvalItem(qid, f"{video_id}.mp4", stem, "choice", options,
-                                      _letter(answer, len(options), path, "tempcompass", where), None, {"dim": dim}))
     return items
 
 

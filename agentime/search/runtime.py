@@ -2,8 +2,9 @@
 
 `VideoView` serves frames by timestamp: overview frames from the ingest cache, other times decoded from the
 file. `SearchRuntime` wraps the models behind the protocols with the question's statements and counts every
-frame and call (the budget is in target frames: each distinct frame the target looks at counts once). It
-holds no search policy: strategies decide what to look at.
+frame and call (the budget is in target frames: each distinct frame the target looks at counts once); the
+models' prompts are fitted to their limits (`agentime.vlm.fitting`) and what was cut is traced. It holds no
+search policy: strategies decide what to look at.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from agentime.video.cache import ChunkFrames, OverviewStore
 from agentime.video.frames import Frame
 from agentime.video.sampling import sample_frames
 from agentime.video.source import VideoInfo, VideoSource
+from agentime.vlm.fitting import fitted
 
 _CHUNK_CACHE = 32  # chunks held in memory (their JPEG bytes, and the frames decoded so far)
 
@@ -78,7 +80,11 @@ class SearchRuntime:
 
     def __init__(self, question: str, view: VideoView, target, *, draft=None, embedder=None,
                  index: FrameIndex | None = None, config: SearchConfig | None = None, options=None):
-        self.question, self.view, self.target, self.draft = question, view, target, draft
+        self.question, self.view = question, view
+        # prompts are fitted to each model's limits; what was cut goes into the trace (record_prompt_cuts)
+        self.prompt_cuts: list[str] = []
+        self.target = fitted(target, self.prompt_cuts.append)
+        self.draft = fitted(draft, self.prompt_cuts.append)
         self.embedder, self.index, self.config, self.options = embedder, index, config or SearchConfig(), options
         phrases = look_for(question)
         self.statements = [relevance_statement(p) for p in phrases] or [question_relevance_statement(question)]
@@ -133,6 +139,12 @@ class SearchRuntime:
         stats[f"{who}_frames"] += len(new)
         stats[f"{who}_calls"] += calls
         stats["seconds"] += time.perf_counter() - began
+
+    def record_prompt_cuts(self, state: dict) -> None:
+        """Trace what prompt fitting left out of the models' prompts since the last call."""
+        if self.prompt_cuts:
+            trace(state, "fit", note="; ".join(self.prompt_cuts))
+            self.prompt_cuts.clear()
 
     def budget_left(self, state: dict) -> int:
         return self.config.budget - int(state["stats"]["target_frames"])

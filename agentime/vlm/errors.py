@@ -30,6 +30,14 @@ class InvalidPromptError(VLMError, ValueError):
     """A prompt is empty, malformed, or longer than the model's context."""
 
 
+class PromptTooLongError(InvalidPromptError):
+    """A prompt has more tokens than the model's context; `tokens` and `limit` say by how much."""
+
+    def __init__(self, message: str, tokens: int = 0, limit: int = 0):
+        super().__init__(message)
+        self.tokens, self.limit = tokens, limit
+
+
 class ModelSpecError(ConfigError, VLMError):
     """A model spec string such as `hf:/path` or `openai:http://host/v1#model` cannot be parsed."""
 

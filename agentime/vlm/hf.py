@@ -35,6 +35,7 @@ from agentime.vlm.errors import (
     InvalidPromptError,
     ModelNotFoundError,
     ProcessorMissingError,
+    PromptTooLongError,
     TrustRemoteCodeError,
     UnsupportedArchitectureError,
 )
@@ -403,10 +404,10 @@ class HFVLM:
             raise InvalidPromptError(f"the processor of {self.name} rejected the prompt: {exc}") from exc
         length = int(inputs["input_ids"].shape[1])
         if self.max_context and length + reserve > self.max_context:
-            raise InvalidPromptError(
+            raise PromptTooLongError(
                 f"the prompt has {length} tokens (+{reserve} to generate) but {self.name} takes at most "
-                f"{self.max_context}; use fewer or smaller frames, or a shorter text"
-            )
+                f"{self.max_context}; use fewer or smaller frames, or a shorter text", length + reserve,
+                self.max_context)
         inputs = inputs.to(self.device)
         for key, value in inputs.items():
             if hasattr(value, "is_floating_point") and value.is_floating_point():
