@@ -30,6 +30,7 @@ from agentime.vlm.base import (
     yes_no_parts,
 )
 from agentime.vlm.batch_pixels import batch_pixels_for
+from agentime.vlm.chat_render import ChatRenderer
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -353,30 +354,34 @@ class HFVLM:
         self.max_context = int(getattr(text_config, "max_position_embeddings", 0) or 0) or None
         self.input_hooks: list[InputHook] = [publish_frame_layout] if uses_sparse_attention(cfg) else []
         self._yes_ids, self._no_ids = self._answer_token_ids()
+        # Scores and generations read the last position of each row: every batch is left-padded, whatever
+        # side the tokenizer ships with (many ship "right", which suits training, not batched inference).
+        self.tokenizer.padding_side = "left"
+        self._chat_renderer: ChatRenderer | None = None
         self._lock = threading.RLock()
         self._torch = torch
 
     # ---- prompt rendering -------------------------------------------------------------------------
 
+    @property
+    def chat_renderer(self) -> ChatRenderer | None:
+        """The renderer of the current chat template (None without one); rebuilt when the template changes."""
+        template = getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            return None
+        if self._chat_renderer is None or self._chat_renderer.template != template:
+            self._chat_renderer = ChatRenderer(self.processor, self.tokenizer, template)
+        return self._chat_renderer
+
     def render(self, chat: Sequence[ChatTurn]) -> tuple[str, list]:
         """Chat turns as the model's prompt text and its images (PIL), in order."""
         from PIL import Image
 
-        messages, images = [], []
-        for role, parts in chat:
-            content = []
-            for part in parts:
-                if isinstance(part, Frame):
-                    content.append({"type": "image"})
-                    images.append(Image.fromarray(self.prescale(as_rgb(part.image), part)))
-                else:
-                    content.append({"type": "text", "text": part})
-            messages.append({"role": role, "content": content})
-        template = getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
-        if template:
-            text = self.processor.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False, chat_template=template
-            )
+        images = [Image.fromarray(self.prescale(as_rgb(part.image), part))
+                  for _role, parts in chat for part in parts if isinstance(part, Frame)]
+        renderer = self.chat_renderer
+        if renderer is not None:
+            text = renderer.render(chat)
         else:
             image_token = getattr(self.processor, "image_token", "<image>")
             pieces = []
