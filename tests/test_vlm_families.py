@@ -122,6 +122,8 @@ def test_32_timestamped_frames_each_bound_to_its_timestamp_in_the_token_stream(n
     for here, after in zip(positions, positions[1:] + [stream.index("Statement:")]):
         between = stream[here:after]
         assert feature in between and re.search(r"\[\d\d:\d\d:\d\d\.\d\]", between[12:]) is None
+    if name == "smolvlm":  # frames are not split into tiles, as in SmolVLM's own video path
+        assert "<row_" not in stream and stream.count("<global-img>") == 32
     value = vlm.yes_probability([clip], STATEMENT)[0]
     assert value == pytest.approx(own_yes_probability(vlm, expected_prompt(name, clip), clip), abs=5e-5)
 
@@ -144,3 +146,17 @@ def test_right_padded_tokenizers_as_shipped_are_padded_left_for_scoring():
     saved = json.loads((family_folder("qwen2_5_vl") / "tokenizer_config.json").read_text())
     assert saved.get("padding_side", "right") == "right"
     assert family_vlm("qwen2_5_vl").tokenizer.padding_side == "left"
+
+
+def test_check_families_pipeline_reports_every_check(capsys):
+    import json
+
+    from pipelines.check_families import main
+
+    assert main(["--json", "--family", "gemma3", "--family", "llava_onevision"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["families"]) == {"gemma3", "llava_onevision"} and report["all_ok"] is True
+    for result in report["families"].values():
+        assert result["prompt_layout"] is result["yes_probability"] is result["batch_left_padded"] is True
+        assert result["frames_as_video"] is None
+    assert report["families"]["llava_onevision"]["template_keeps_order"] is False

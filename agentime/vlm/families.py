@@ -26,6 +26,8 @@ class Family:
     interleaved_template: bool  # False: the template puts every image before the text of a turn
     default_system: str | None  # a system turn the template adds when none is given
     frames_as_video: str | None  # the family's own video path, None when it has none
+    # Image processor settings for video frames, as the family's own video path uses them.
+    frame_settings: tuple[tuple[str, object], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {
@@ -42,7 +44,10 @@ FAMILIES: dict[str, Family] = {
         Family("LLaVA-OneVision", "llava_onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf", "<image>", False,
                None, "a <video> placeholder pooled to 196 tokens per frame"),
         Family("SmolVLM2", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct", "<image>", True, None,
-               "'Frame from MM:SS:' text before each frame"),
+               "'Frame from MM:SS:' text before each frame",
+               # SmolVLM's video path does not split frames into tiles; as images, a frame would cost up to
+               # 17x the tokens (4x4 tiles and the global image).
+               frame_settings=(("do_image_splitting", False),)),
         Family("Gemma 3", "gemma3", "google/gemma-3-4b-it", "<start_of_image>", True, None, None),
     )
 }

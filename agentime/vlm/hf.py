@@ -31,6 +31,7 @@ from agentime.vlm.base import (
 )
 from agentime.vlm.batch_pixels import batch_pixels_for
 from agentime.vlm.chat_render import ChatRenderer
+from agentime.vlm.families import family_of
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -343,6 +344,9 @@ class HFVLM:
         self.max_batch = max(1, int(cfg.max_batch))
         self.tokenizer = self.processor.tokenizer
         image_processor = getattr(self.processor, "image_processor", None)
+        self.family = family_of(getattr(self.model.config, "model_type", None))
+        for setting, value in self.family.frame_settings if self.family and image_processor is not None else ():
+            setattr(image_processor, setting, value)
         self.prescale = Prescaler(image_processor)
         pixels = batch_pixels_for(image_processor)
         if pixels is not None:
