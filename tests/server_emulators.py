@@ -30,6 +30,9 @@ class Profile:
     error: callable  # (status, message, kind, param) -> JSON body
     overflow: callable | None = None  # (context, prompt_tokens) -> (status, message, kind); None: truncate
     image_limit: int | None = None
+    video_limit: int | None = None
+    videos: bool = False  # whether video_url parts are known at all
+    video_frames: int = 32  # vLLM keeps the first num_frames frames of a data:video/jpeg URL
     max_logprobs: int | None = None
     logprobs: bool = True
     images: bool = True
@@ -57,7 +60,7 @@ def _lmstudio_error(status, message, kind, param):
 def vllm(**overrides) -> Profile:
     return Profile(
         "vllm", ["Qwen/Qwen2.5-VL-7B-Instruct"], _vllm_error, image_limit=overrides.pop("image_limit", None),
-        max_logprobs=20,
+        max_logprobs=20, videos=True,
         overflow=lambda ctx, n: (400, f"This model's maximum context length is {ctx} tokens. However, your request "
                                       f"has {n} input tokens. Please reduce the length of the input messages.",
                                  "BadRequestError"),
@@ -103,6 +106,7 @@ def openai_api(**overrides) -> Profile:
 class Received:
     model: str
     images: list[tuple[int, int]]
+    videos: list[list[tuple[int, int]]]
     texts: list[str]
     top_logprobs: int | None
     logprobs: bool
@@ -177,18 +181,30 @@ class EmulatedServer:
 
         p = self.profile
         content = body["messages"][-1]["content"]
-        sizes, texts = [], []
+        sizes, videos, texts = [], [], []
         for item in content:
             if item["type"] == "image_url":
                 raw = base64.b64decode(item["image_url"]["url"].split(",", 1)[1])
                 sizes.append(Image.open(io.BytesIO(raw)).size)
+            elif item["type"] == "video_url":
+                url = item["video_url"]["url"]
+                assert url.startswith("data:video/jpeg;base64,")
+                frames = url.split(",", 1)[1].split(",")[: p.video_frames]
+                videos.append([Image.open(io.BytesIO(base64.b64decode(f))).size for f in frames])
             else:
                 texts.append(item["text"])
-        self.received.append(Received(body.get("model"), sizes, texts, body.get("top_logprobs"),
+        self.received.append(Received(body.get("model"), sizes, videos, texts, body.get("top_logprobs"),
                                       bool(body.get("logprobs")), time.monotonic()))
         model = body.get("model")
         if model not in p.models and not p.any_model:
             return 404, p.error(404, p.unknown_model(model), "NotFoundError", "model")
+        if videos and not p.videos:
+            return 400, p.error(400, "Invalid value: 'video_url'. Supported values are: 'text', 'image_url', "
+                                     "'input_audio', 'refusal', 'audio', and 'file'.", "invalid_request_error",
+                                "messages[0].content[1].type")
+        if p.video_limit is not None and len(videos) > p.video_limit:
+            return 400, p.error(400, f"At most {p.video_limit} video(s) may be provided in one prompt.",
+                                "BadRequestError", None)
         if sizes and not p.images:
             return 500, p.error(500, "image input is not supported - hint: if this is unexpected, you may need to "
                                      "provide the mmproj", "server_error", None)
@@ -206,6 +222,8 @@ class EmulatedServer:
                 message = f"Requested sample logprobs of {top}, which is greater than max allowed: {p.max_logprobs}"
             return 400, p.error(400, message, "BadRequestError", "logprobs")
         tokens = sum(len(t) // 4 + 1 for t in texts) + sum(math.ceil(w / 28) * math.ceil(h / 28) + 2 for w, h in sizes)
+        # A video costs one temporal patch (two frames) per grid cell, as Qwen2.5-VL counts it.
+        tokens += sum(math.ceil(len(v) / 2) * math.ceil(v[0][0] / 28) * math.ceil(v[0][1] / 28) + 2 for v in videos)
         if p.context is not None and p.overflow is not None and tokens + body.get("max_tokens", 0) > p.context:
             status, message, kind = p.overflow(p.context, tokens)
             return status, p.error(status, message, kind, None)

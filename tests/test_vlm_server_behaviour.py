@@ -5,6 +5,7 @@ dropped connections."""
 import numpy as np
 import pytest
 
+from agentime.errors import ConfigError
 from agentime.video.tafr import format_timestamp
 from agentime.vlm.errors import InvalidPromptError, ServerError, UnknownModelError
 from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
@@ -126,3 +127,30 @@ def test_thinning_keeps_first_and_last_frames_and_drops_timestamps_with_their_fr
     assert thinned == ["Look:", format_timestamp(clip[0].t), clip[0], format_timestamp(clip[4].t), clip[4],
                        "Question?"]
     assert thin_frames(parts, 9) == parts
+
+
+def test_frames_as_video_send_one_vllm_video_part_with_the_timestamps_before_it(servers):
+    server = servers(vllm())
+    vlm = client(server, frames_as="video")
+    clip = frames(40, seed=3)
+    assert vlm.yes_probability([clip], "a red car")[0] == pytest.approx(P_YES)
+    (request,) = server.received
+    assert request.images == [] and [len(v) for v in request.videos] == [32]
+    kept = [clip[round(k * 39 / 31)] for k in range(32)]
+    listing = next(t for t in request.texts if t.startswith("Video of 32 frames at "))
+    assert listing == "Video of 32 frames at " + ", ".join(format_timestamp(f.t) for f in kept) + ":"
+    assert request.texts[-1].startswith("Statement: a red car")
+
+
+@pytest.mark.parametrize("profile", [lambda: vllm(video_limit=0), openai_api], ids=["vllm-no-video", "openai"])
+def test_servers_without_video_input_get_timestamped_images_instead(servers, profile):
+    server = servers(profile())
+    vlm = client(server, frames_as="video")
+    clip = frames(3, seed=4)
+    assert vlm.yes_probability([clip], "a cat")[0] == pytest.approx(P_YES)
+    refused, accepted = server.received
+    assert len(refused.videos) == 1 and accepted.videos == [] and len(accepted.images) == 3
+    assert [t for t in accepted.texts if t.startswith("[")] == [format_timestamp(f.t) for f in clip]
+    assert any("no video parts" in note for note in vlm.limits.notes)
+    with pytest.raises(ConfigError, match="frames_as"):
+        client(server, frames_as="movie")

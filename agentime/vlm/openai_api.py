@@ -41,6 +41,7 @@ from agentime.vlm.errors import (
     ServerUnavailableError,
     UnknownModelError,
 )
+from agentime.vlm.video_parts import VLLM_VIDEO_FRAMES, video_content
 from agentime.vlm.server_adapt import (
     IMAGE_SHRINKS,
     MIN_IMAGE_SIDE,
@@ -72,6 +73,8 @@ class OpenAIConfig:
     require_logprobs: bool = False
     check_model: bool = True
     name: str | None = None
+    frames_as: str = "images"  # "video": runs of timestamped frames as one video_url part (vLLM), see video_parts
+    video_max_frames: int = VLLM_VIDEO_FRAMES
 
 
 def check_base_url(url: str) -> str:
@@ -119,6 +122,8 @@ class OpenAIVLM:
 
         self._completion_type = ChatCompletion
         base_url = check_base_url(cfg.base_url)
+        if cfg.frames_as not in ("images", "video"):
+            raise ConfigError(f"frames_as must be 'images' or 'video', got {cfg.frames_as!r}")
         api_key = cfg.api_key or os.environ.get(cfg.api_key_env) or "not-needed"
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=cfg.timeout_s,
                                     max_retries=cfg.max_retries)
@@ -217,8 +222,15 @@ class OpenAIVLM:
             return []
 
     def messages(self, parts: Sequence[PromptPart], max_side: int | None = None) -> list[dict]:
-        """Prompt parts as one user message: text items and image data URLs, in order."""
+        """Prompt parts as one user message: text items and image data URLs (or video parts), in order."""
         content = []
+        if self.config.frames_as == "video" and not self.limits.videos_refused:
+            def jpeg(frame: Frame) -> str:
+                return encode_image(frame.image, image_format="jpeg", quality=self.config.jpeg_quality,
+                                    max_side=max_side or self.config.max_image_side).split(",", 1)[1]
+
+            return [{"role": "user", "content": video_content(normalise_parts(parts), jpeg,
+                                                              self.config.video_max_frames)}]
         for part in normalise_parts(parts):
             if isinstance(part, Frame):
                 url = encode_image(part.image, image_format=self.config.image_format,

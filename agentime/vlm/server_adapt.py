@@ -8,6 +8,7 @@ was learnt from those rejections and shapes the next request to fit:
   with its timestamp text; a limit of 0 (a text-only model) is an error naming the flag;
 - top_logprobs above the server's cap (vLLM `--max-logprobs`, OpenAI's 20): asked again at the cap;
 - logprobs refused outright: not asked for again (yes-probabilities are then parsed answers);
+- video parts refused (`frames_as="video"` on a server or model without video input): frames go as images;
 - context length (vLLM `--max-model-len`, SGLang `--context-length`, llama.cpp `-c`): for that request only,
   frames are sent smaller, then fewer, before giving up with an error naming the flags.
 
@@ -25,6 +26,11 @@ from agentime.video.tafr import PromptPart, parse_timestamp
 from agentime.vlm.errors import InvalidPromptError
 
 _IMAGE_LIMIT = re.compile(r"at most (\d+) image\(s\)", re.IGNORECASE)
+_NO_VIDEO = (
+    re.compile(r"at most 0 video\(s\)", re.IGNORECASE),  # vLLM serving a model without video input
+    re.compile(r"video_url.*(invalid|unsupported|not supported)|(invalid|unsupported|not supported).*video_url",
+               re.IGNORECASE),  # OpenAI, llama.cpp and others that know no video part
+)
 _LOGPROBS_CAP = (
     re.compile(r"logprobs of \d+, which is greater than max allowed: (\d+)", re.IGNORECASE),  # vLLM
     re.compile(r"top_logprobs'?:? integer above maximum value\. Expected a value <= (\d+)", re.IGNORECASE),  # OpenAI
@@ -54,6 +60,7 @@ class ServerLimits:
     top_logprobs_cap: int | None = None
     request_logprobs: bool = True
     image_limit: int | None = None
+    videos_refused: bool = False
     notes: list[str] = field(default_factory=list)
 
     def note(self, line: str) -> None:
@@ -69,6 +76,10 @@ class ServerLimits:
 
     def learn(self, message: str, sent: Sequence[PromptPart]) -> bool:
         """Learn from a rejection of `sent`; True when a request shaped by the new limits may succeed."""
+        if not self.videos_refused and any(pattern.search(message) for pattern in _NO_VIDEO):
+            self.videos_refused = True
+            self.note(f"{self.where} takes no video parts ({message.strip()}): frames are sent as timestamped images")
+            return True
         match = _IMAGE_LIMIT.search(message)
         if match:
             limit = int(match.group(1))
