@@ -26,8 +26,11 @@ class ChatRenderer:
         self.processor = processor
         self.tokenizer = tokenizer
         self.template = template
-        self.image_placeholder = self._image_placeholder()
-        self.keeps_order = self._keeps_order()
+        try:
+            self.image_placeholder = self._image_placeholder()
+            self.keeps_order = self._keeps_order()
+        except Exception:  # noqa: BLE001 - a template that cannot render the probe is used as it is
+            self.image_placeholder, self.keeps_order = "", True
 
     def render_messages(self, messages: list[dict]) -> str:
         """The template applied to typed messages, with the assistant turn opened."""

@@ -68,13 +68,20 @@ class OpenAIConfig:
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     max_image_side: int | None = 768
+    frames_as: str = "images"  # "video": runs of timestamped frames as one video_url part (vLLM), see video_parts
+    video_max_frames: int = VLLM_VIDEO_FRAMES
     top_logprobs: int = 20
     request_logprobs: bool = True
     require_logprobs: bool = False
     check_model: bool = True
     name: str | None = None
-    frames_as: str = "images"  # "video": runs of timestamped frames as one video_url part (vLLM), see video_parts
-    video_max_frames: int = VLLM_VIDEO_FRAMES
+
+
+def check_frames_as(value: str) -> str:
+    """`value` when it is a way to send frames (images or video); raises ConfigError otherwise."""
+    if value not in ("images", "video"):
+        raise ConfigError(f"frames_as must be 'images' or 'video', got {value!r}")
+    return value
 
 
 def check_base_url(url: str) -> str:
@@ -117,13 +124,12 @@ class OpenAIVLM:
         import openai
 
         self.config = cfg
+        check_frames_as(cfg.frames_as)
         self._openai = openai
         from openai.types.chat import ChatCompletion
 
         self._completion_type = ChatCompletion
         base_url = check_base_url(cfg.base_url)
-        if cfg.frames_as not in ("images", "video"):
-            raise ConfigError(f"frames_as must be 'images' or 'video', got {cfg.frames_as!r}")
         api_key = cfg.api_key or os.environ.get(cfg.api_key_env) or "not-needed"
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=cfg.timeout_s,
                                     max_retries=cfg.max_retries)
