@@ -7,8 +7,9 @@ tiny random model of that family's shipped configuration, loads it through the h
   rendered prompt, and right before its image tokens in the token stream (32 frames);
 - `yes_probability`: the backend's score equals P(yes) / (P(yes) + P(no)) from the model's own logits;
 - `batch_left_padded`: a batch of mixed lengths scores as each prompt alone;
-- `frames_as_video`: null (frames go in as timestamped images; the family's own video path is listed in
-  `video_path` for reference).
+- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL), a still two-frame video
+  scores as the frame given as an image and a mixed-length batch of videos scores as each alone; null for the
+  others (their own video path is listed in `video_path`).
 
 Prints `{"families": {NAME: {...}}, "all_ok": bool}`; exits 1 when a check fails. On CPU it takes about a
 minute for the six families; on a GPU it runs in bf16 (pass --device cuda to force).
@@ -72,6 +73,26 @@ def _layout_ok(vlm, clip: list[Frame]) -> bool:
         image_text in stream[here:after] for here, after in zip(marks, marks[1:]))
 
 
+def _video_ok(vlm, tolerance: float) -> bool | None:
+    """The in-process video path against the image path (a still video is one temporal patch), and batching."""
+    from agentime.vlm.hf import HFConfig, HFVLM
+    from agentime.vlm.qwen_video import VIDEO_FAMILIES
+    from agentime.vlm.video_parts import timestamps_text
+
+    if getattr(vlm.model.config, "model_type", None) not in VIDEO_FAMILIES:
+        return None
+    video = HFVLM(HFConfig(vlm.config.path, device=vlm.config.device, frames_as="video", max_batch=4))
+    frame = _frames(1, seed=5)[0]
+    still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
+    as_image = vlm.yes_probability_chats(
+        [[("user", [timestamps_text(still), frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])[0]
+    same = abs(float(video.yes_probability([still], STATEMENT)[0]) - float(as_image)) <= tolerance
+    items = [_frames(5, seed=6), _frames(2, seed=7), _frames(1, seed=8)[0]]
+    together = video.yes_probability(items, STATEMENT)
+    alone = np.array([video.yes_probability([item], STATEMENT)[0] for item in items])
+    return bool(same and np.allclose(together, alone, atol=tolerance))
+
+
 def check_model(vlm, tolerance: float) -> dict:
     """All checks on one loaded HFVLM."""
     clip32 = _frames(32, seed=3, start=3600.0)
@@ -85,7 +106,7 @@ def check_model(vlm, tolerance: float) -> dict:
         "prompt_layout": _layout_ok(vlm, clip32),
         "yes_probability": abs(got - _own_yes_probability(vlm, text, one)) <= tolerance,
         "batch_left_padded": bool(np.allclose(together, alone, atol=tolerance)),
-        "frames_as_video": None,
+        "frames_as_video": _video_ok(vlm, tolerance),
         "video_path": vlm.family.frames_as_video if vlm.family else None,
         "template_keeps_order": bool(vlm.chat_renderer.keeps_order) if vlm.chat_renderer else None,
     }
@@ -120,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     checks = ("prompt_layout", "yes_probability", "batch_left_padded")
-    all_ok = all(result[key] for result in results.values() for key in checks)
+    all_ok = all(result[key] for result in results.values() for key in checks) and all(
+        result["frames_as_video"] is not False for result in results.values())
     print(json.dumps({"families": results, "all_ok": all_ok}))
     return 0 if all_ok else 1
 

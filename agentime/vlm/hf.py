@@ -2,7 +2,8 @@
 
 Loads a folder with `AutoModelForImageTextToText` + `AutoProcessor` (embedders with `AutoModel`), renders
 prompt parts through the processor's chat template, and answers `generate`, `yes_probability` (from the
-next-token logits) and `describe`. It checks the folder before loading so users get an actionable error,
+next-token logits) and `describe`. Frames go in as timestamped images, or for Qwen2.5-VL optionally as one
+video (`frames_as="video"`, see `qwen_video.py`). It checks the folder before loading so users get an actionable error,
 picks device and dtype, and passes `attn_implementation` through per part (vision, text). It knows nothing
 of search strategies or HTTP; the server in `server.py` wraps it.
 """
@@ -32,6 +33,7 @@ from agentime.vlm.base import (
 from agentime.vlm.batch_pixels import batch_pixels_for
 from agentime.vlm.chat_render import ChatRenderer
 from agentime.vlm.families import family_of
+from agentime.vlm.qwen_video import VIDEO_FAMILIES, encode_video_chats
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -40,7 +42,7 @@ from agentime.vlm.errors import (
     TrustRemoteCodeError,
     UnsupportedArchitectureError,
 )
-from agentime.errors import VLMError
+from agentime.errors import ConfigError, VLMError
 
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "image_processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -65,6 +67,7 @@ class HFConfig:
     local_files_only: bool | None = None
     name: str | None = None
     sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
+    frames_as: str = "images"  # "video": runs of frames through the family's video path (Qwen2.5-VL)
 
 
 def hub_offline() -> bool:
@@ -348,6 +351,13 @@ class HFVLM:
         for setting, value in self.family.frame_settings if self.family and image_processor is not None else ():
             setattr(image_processor, setting, value)
         self.prescale = Prescaler(image_processor)
+        if cfg.frames_as not in ("images", "video"):
+            raise ConfigError(f"frames_as must be 'images' or 'video', got {cfg.frames_as!r}")
+        if cfg.frames_as == "video" and getattr(self.model.config, "model_type", None) not in VIDEO_FAMILIES:
+            raise ConfigError(
+                f"frames_as='video' runs in process for {', '.join(VIDEO_FAMILIES)} only; {self.name} is a "
+                f"{getattr(self.model.config, 'model_type', '?')!r} model: use frames_as='images' (timestamped "
+                "frames), or serve it with vLLM and use the openai backend's frames_as='video'")
         pixels = batch_pixels_for(image_processor)
         if pixels is not None:
             self.processor.image_processor = pixels
@@ -396,20 +406,10 @@ class HFVLM:
 
     def encode(self, chats: Sequence[Sequence[ChatTurn]], reserve: int = 0):
         """Tokenise a batch of chats (left-padded) with their images, on the model's device."""
-        texts, images = [], []
-        for chat in chats:
-            text, chat_images = self.render(chat)
-            texts.append(text)
-            images.append(chat_images)
-        kwargs = dict(text=texts, return_tensors="pt", padding=True)
-        if any(images):
-            if not all(images):
-                raise InvalidPromptError("in one batch, either every prompt has frames or none has")
-            kwargs["images"] = images
-        try:
-            inputs = self.processor(**kwargs)
-        except (ValueError, TypeError, IndexError) as exc:
-            raise InvalidPromptError(f"the processor of {self.name} rejected the prompt: {exc}") from exc
+        if self.config.frames_as == "video":
+            inputs = encode_video_chats(self, chats)
+        else:
+            inputs = self._encode_images(chats)
         length = int(inputs["input_ids"].shape[1])
         if self.max_context and length + reserve > self.max_context:
             raise InvalidPromptError(
@@ -421,6 +421,22 @@ class HFVLM:
             if hasattr(value, "is_floating_point") and value.is_floating_point():
                 inputs[key] = value.to(self.model.dtype)
         return inputs
+
+    def _encode_images(self, chats: Sequence[Sequence[ChatTurn]]):
+        texts, images = [], []
+        for chat in chats:
+            text, chat_images = self.render(chat)
+            texts.append(text)
+            images.append(chat_images)
+        kwargs = dict(text=texts, return_tensors="pt", padding=True)
+        if any(images):
+            if not all(images):
+                raise InvalidPromptError("in one batch, either every prompt has frames or none has")
+            kwargs["images"] = images
+        try:
+            return self.processor(**kwargs)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise InvalidPromptError(f"the processor of {self.name} rejected the prompt: {exc}") from exc
 
     def frame_spans(self, input_ids) -> list:
         """Token spans of each frame in a batch of input ids (see `frame_token_spans`)."""

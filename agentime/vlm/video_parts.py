@@ -63,6 +63,11 @@ def evenly(frames: Sequence[Frame], most: int) -> list[Frame]:
     return [frames[round(k * (len(frames) - 1) / (most - 1))] for k in range(most)]
 
 
+def timestamps_text(frames: Sequence[Frame]) -> str:
+    """The text before a video: its frames' timestamps, in order."""
+    return f"Video of {len(frames)} frames at {', '.join(format_timestamp(f.t) for f in frames)}:"
+
+
 def video_content(parts: Sequence[PromptPart], encode_jpeg: Callable[[Frame], str],
                   max_frames: int = VLLM_VIDEO_FRAMES) -> list[dict]:
     """Message content with each run of frames as one `video_url` part after a text listing their timestamps.
@@ -73,8 +78,7 @@ def video_content(parts: Sequence[PromptPart], encode_jpeg: Callable[[Frame], st
     for item in frame_runs(parts):
         if isinstance(item, list):
             frames = evenly(item, max_frames)
-            stamps = ", ".join(format_timestamp(f.t) for f in frames)
-            content.append({"type": "text", "text": f"Video of {len(frames)} frames at {stamps}:"})
+            content.append({"type": "text", "text": timestamps_text(frames)})
             payload = ",".join(encode_jpeg(f) for f in frames)
             content.append({"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{payload}"}})
         else:

@@ -1,0 +1,93 @@
+"""Qwen2.5-VL's own video input in process (`frames_as="video"`), built without its video processor.
+
+Qwen2.5-VL takes a clip as one video: consecutive frames are paired into temporal patches (2 frames per
+patch), and the temporal position ids of each patch advance by `tokens_per_second * second_per_grid_ts`, so
+positions follow absolute time. Its video processor needs torchvision; the image processor computes the same
+per-frame resize, rescale and normalisation, so the video's patches are taken from the image processor's
+output here (each image row holds its frame twice along the temporal axis; a video row holds two frames).
+A run of timestamped frames becomes: a text listing the timestamps, then the video; `second_per_grid_ts` is
+two frame intervals (the median spacing of the timestamps).
+
+It builds model inputs only; which prompts use it is the backend's choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from agentime.video.frames import Frame
+from agentime.vlm.errors import InvalidPromptError
+from agentime.vlm.video_parts import frame_runs, timestamps_text
+
+VIDEO_FAMILIES = ("qwen2_5_vl",)
+
+
+def video_patches(image_processor, images: Sequence) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(rows of the video's temporal patches, (grid_t, grid_h, grid_w)) for PIL frames of one size."""
+    out = image_processor(images=list(images), return_tensors="np")
+    grids = np.asarray(out["image_grid_thw"])
+    if len({tuple(g) for g in grids.tolist()}) != 1:
+        raise InvalidPromptError("the frames of one video must have the same size")
+    _, grid_h, grid_w = (int(n) for n in grids[0])
+    temporal, patch = int(image_processor.temporal_patch_size), int(image_processor.patch_size)
+    rows = np.asarray(out["pixel_values"]).reshape(len(images), grid_h * grid_w, 3, temporal, patch, patch)
+    frames = rows[:, :, :, 0]  # the image path repeats each frame along the temporal axis
+    if len(frames) % temporal:  # as the video processor does: repeat the last frame to fill the patch
+        frames = np.concatenate([frames] + [frames[-1:]] * (temporal - len(frames) % temporal))
+    groups = len(frames) // temporal
+    grouped = frames.reshape(groups, temporal, grid_h * grid_w, 3, patch, patch).transpose(0, 2, 3, 1, 4, 5)
+    return np.ascontiguousarray(grouped.reshape(groups * grid_h * grid_w, -1)), (groups, grid_h, grid_w)
+
+
+def seconds_per_patch(frames: Sequence[Frame], temporal: int) -> float:
+    """Seconds covered by one temporal patch: `temporal` times the median spacing of the frames (1 s if none)."""
+    spacing = np.diff([f.t for f in frames])
+    step = float(np.median(spacing)) if len(spacing) and np.median(spacing) > 0 else 1.0
+    return temporal * step
+
+
+def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
+    """A batch of chats as Qwen2.5-VL inputs with each run of frames as one video (left-padded tensors)."""
+    import torch
+    from PIL import Image
+
+    processor, tokenizer = vlm.processor, vlm.tokenizer
+    image_processor = processor.image_processor
+    merge = int(image_processor.merge_size)
+    texts, pixels, grids, seconds = [], [], [], []
+    for chat in chats:
+        messages = []
+        for role, parts in chat:
+            content = []
+            for item in frame_runs(list(parts)):
+                if isinstance(item, list):
+                    images = [Image.fromarray(vlm.prescale(f.image, f)) for f in item]
+                    rows, grid = video_patches(image_processor, images)
+                    pixels.append(rows)
+                    grids.append(grid)
+                    seconds.append(seconds_per_patch(item, int(image_processor.temporal_patch_size)))
+                    content += [{"type": "text", "text": timestamps_text(item)}, {"type": "video"}]
+                else:
+                    content.append({"type": "text", "text": item})
+            messages.append({"role": role, "content": content})
+        texts.append(vlm.chat_renderer.render_messages(messages))
+    video_token = processor.video_token
+    expanded = []
+    grid_iter = iter(grids)
+    for text in texts:
+        pieces = text.split(video_token)
+        out = pieces[0]
+        for piece in pieces[1:]:
+            t, h, w = next(grid_iter)
+            out += video_token * (t * h * w // merge**2) + piece
+        expanded.append(out)
+    inputs = tokenizer(expanded, return_tensors="pt", padding=True)
+    video_id = int(vlm.model.config.video_token_id)
+    inputs["mm_token_type_ids"] = (inputs["input_ids"] == video_id).long() * 2
+    if pixels:
+        inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(pixels))
+        inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
+        inputs["second_per_grid_ts"] = torch.tensor(seconds, dtype=torch.float32)
+    return inputs

@@ -1,0 +1,76 @@
+"""Qwen2.5-VL's video input in process (`frames_as="video"`): patches, time-aligned positions, timestamps."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from agentime.errors import ConfigError
+from agentime.video.frames import Frame
+from agentime.video.tafr import format_timestamp
+from agentime.vlm.base import yes_no_parts
+from agentime.vlm.hf import HFConfig, HFVLM
+from agentime.vlm.qwen_video import video_patches
+from tiny_models import family_folder, family_vlm, frames
+
+STATEMENT = "a red car is visible"
+
+
+@pytest.fixture(scope="module")
+def video_vlm():
+    return HFVLM(HFConfig(str(family_folder("qwen2_5_vl")), frames_as="video", max_batch=4))
+
+
+def test_video_patches_hold_two_frames_each_in_the_image_processors_layout(video_vlm):
+    processor = video_vlm.processor.image_processor
+    a, b, c = (Image.fromarray(f.image) for f in frames(3, size=56, seed=1))
+    rows = {name: np.asarray(processor(images=[im], return_tensors="np")["pixel_values"]).reshape(-1, 3, 2, 14, 14)
+            for name, im in (("a", a), ("b", b), ("c", c))}
+    assert all(np.array_equal(r[:, :, 0], r[:, :, 1]) for r in rows.values())  # an image repeats along time
+    patches, grid = video_patches(processor, [a, b, c])
+    assert grid == (2, 4, 4)
+    video = patches.reshape(2, 16, 3, 2, 14, 14)
+    assert np.array_equal(video[0, :, :, 0], rows["a"][:, :, 0]) and np.array_equal(video[0, :, :, 1], rows["b"][:, :, 0])
+    assert np.array_equal(video[1, :, :, 0], rows["c"][:, :, 0]) and np.array_equal(video[1, :, :, 1], rows["c"][:, :, 0])
+
+
+def test_a_still_video_scores_as_the_same_frame_given_as_an_image(video_vlm):
+    frame = frames(1, size=56, seed=2)[0]
+    still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
+    listing = f"Video of 2 frames at {format_timestamp(1.0)}, {format_timestamp(2.0)}:"
+    as_image = family_vlm("qwen2_5_vl").yes_probability_chats(
+        [[("user", [listing, frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])
+    assert video_vlm.yes_probability([still], STATEMENT)[0] == pytest.approx(float(as_image[0]), abs=1e-5)
+
+
+def test_32_frames_are_one_video_with_their_timestamps_and_time_aligned_positions(video_vlm):
+    clip = frames(32, seed=3, start=600.0)  # 1.5 s apart
+    inputs = video_vlm.encode([[("user", yes_no_parts(clip, STATEMENT))]])
+    text = video_vlm.tokenizer.decode(inputs["input_ids"][0])
+    listing = "Video of 32 frames at " + ", ".join(format_timestamp(f.t) for f in clip) + ":<|vision_start|>"
+    assert listing in text and "<|image_pad|>" not in text
+    assert inputs["video_grid_thw"].tolist() == [[16, 4, 4]]
+    assert inputs["second_per_grid_ts"].tolist() == [3.0]
+    positions, _ = video_vlm.model.model.get_rope_index(
+        inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+        second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"])
+    is_video = inputs["input_ids"][0] == video_vlm.model.config.video_token_id
+    temporal = positions[0, 0][is_video].reshape(16, 4)[:, 0]
+    step = video_vlm.model.config.vision_config.tokens_per_second * 3.0
+    assert torch.equal(temporal - temporal[0], (torch.arange(16) * step).to(temporal.dtype))
+
+
+def test_video_batches_of_mixed_lengths_equal_one_by_one(video_vlm):
+    clip = frames(5, seed=4)
+    items = [clip, clip[:2], clip[0], clip[1:4]]
+    together = video_vlm.yes_probability(items, STATEMENT)
+    alone = [video_vlm.yes_probability([item], STATEMENT)[0] for item in items]
+    np.testing.assert_allclose(together, alone, atol=5e-5)
+    assert not np.allclose(together[0], together[1])
+
+
+def test_video_in_process_is_refused_with_a_way_out_for_other_families():
+    with pytest.raises(ConfigError, match="frames_as='images'"):
+        HFVLM(HFConfig(str(family_folder("gemma3")), frames_as="video"))
+    with pytest.raises(ConfigError, match="frames_as"):
+        HFVLM(HFConfig(str(family_folder("qwen2_5_vl")), frames_as="film"))
