@@ -7,7 +7,7 @@ tiny random model of that family's shipped configuration, loads it through the h
   rendered prompt, and right before its image tokens in the token stream (32 frames);
 - `yes_probability`: the backend's score equals P(yes) / (P(yes) + P(no)) from the model's own logits;
 - `batch_left_padded`: a batch of mixed lengths scores as each prompt alone;
-- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL), a still two-frame video
+- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL, Qwen3-VL), a still two-frame video
   scores as the frame given as an image and a mixed-length batch of videos scores as each alone; null for the
   others (their own video path is listed in `video_path`).
 
@@ -84,8 +84,10 @@ def _video_ok(vlm, tolerance: float) -> bool | None:
     video = HFVLM(HFConfig(vlm.config.path, device=vlm.config.device, frames_as="video", max_batch=4))
     frame = _frames(1, seed=5)[0]
     still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
+    # What the video path writes before the video: Qwen3-VL its patch's time, Qwen2.5-VL the timestamp list.
+    before = "<1.5 seconds>" if vlm.model.config.model_type == "qwen3_vl" else timestamps_text(still)
     as_image = vlm.yes_probability_chats(
-        [[("user", [timestamps_text(still), frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])[0]
+        [[("user", [before, frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])[0]
     same = abs(float(video.yes_probability([still], STATEMENT)[0]) - float(as_image)) <= tolerance
     items = [_frames(5, seed=6), _frames(2, seed=7), _frames(1, seed=8)[0]]
     together = video.yes_probability(items, STATEMENT)

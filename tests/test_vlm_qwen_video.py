@@ -1,4 +1,6 @@
-"""Qwen2.5-VL's video input in process (`frames_as="video"`): patches, time-aligned positions, timestamps."""
+"""Qwen2.5-VL's and Qwen3-VL's video input in process (`frames_as="video"`): patches, time, timestamps."""
+
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +21,11 @@ STATEMENT = "a red car is visible"
 @pytest.fixture(scope="module")
 def video_vlm():
     return HFVLM(HFConfig(str(family_folder("qwen2_5_vl")), frames_as="video", max_batch=4))
+
+
+@pytest.fixture(scope="module")
+def qwen3_video_vlm():
+    return HFVLM(HFConfig(str(family_folder("qwen3_vl")), frames_as="video", max_batch=4))
 
 
 def test_video_patches_hold_two_frames_each_in_the_image_processors_layout(video_vlm):
@@ -60,7 +67,24 @@ def test_32_frames_are_one_video_with_their_timestamps_and_time_aligned_position
     assert torch.equal(temporal - temporal[0], (torch.arange(16) * step).to(temporal.dtype))
 
 
-def test_video_batches_of_mixed_lengths_equal_one_by_one(video_vlm):
+def test_qwen3_video_writes_each_temporal_patch_after_its_time_and_a_still_video_scores_as_an_image(
+        qwen3_video_vlm):
+    clip = frames(5, seed=5, start=600.0)  # 600.0, 601.5, ... 606.0
+    inputs = qwen3_video_vlm.encode([[("user", yes_no_parts(clip, STATEMENT))]])
+    text = qwen3_video_vlm.tokenizer.decode(inputs["input_ids"][0])
+    times = re.findall(r"<(\d+\.\d) seconds><\|vision_start\|>(?:<\|video_pad\|>)+<\|vision_end\|>", text)
+    assert times == ["600.8", "603.8", "606.0"]  # pairs (600, 601.5), (603, 604.5), (606, 606 repeated)
+    assert inputs["video_grid_thw"].tolist() == [[3, 4, 4]] and "second_per_grid_ts" not in inputs
+    frame = frames(1, size=64, seed=6)[0]
+    still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
+    as_image = family_vlm("qwen3_vl").yes_probability_chats(
+        [[("user", ["<1.5 seconds>", frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])
+    assert qwen3_video_vlm.yes_probability([still], STATEMENT)[0] == pytest.approx(float(as_image[0]), abs=1e-5)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_video_batches_of_mixed_lengths_equal_one_by_one(family, video_vlm, qwen3_video_vlm):
+    video_vlm = video_vlm if family == "qwen2_5_vl" else qwen3_video_vlm
     clip = frames(5, seed=4)
     items = [clip, clip[:2], clip[0], clip[1:4]]
     together = video_vlm.yes_probability(items, STATEMENT)

@@ -2,9 +2,9 @@
 
 Loads a folder with `AutoModelForImageTextToText` + `AutoProcessor` (embedders with `AutoModel`), renders
 prompt parts through the processor's chat template, and answers `generate`, `yes_probability` (from the
-next-token logits) and `describe`. Frames go in as timestamped images, or for Qwen2.5-VL optionally as one
-video (`frames_as="video"`, see `qwen_video.py`). It checks the folder before loading so users get an actionable error,
-picks device and dtype, and passes `attn_implementation` through per part (vision, text). It knows nothing
+next-token logits) and `describe`. Frames go in as timestamped images, or for Qwen2.5-VL and Qwen3-VL as one
+video (`frames_as="video"`, see `qwen_video.py`). It checks the folder before loading so users get an
+actionable error, picks device and dtype, and passes `attn_implementation` through per part (vision, text). It knows nothing
 of search strategies or HTTP; the server in `server.py` wraps it.
 """
 
@@ -67,7 +67,7 @@ class HFConfig:
     local_files_only: bool | None = None
     name: str | None = None
     sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
-    frames_as: str = "images"  # "video": runs of frames through the family's video path (Qwen2.5-VL)
+    frames_as: str = "images"  # "video": runs of frames through the family's video path (Qwen2.5-VL, Qwen3-VL)
 
 
 def hub_offline() -> bool:

@@ -1,12 +1,14 @@
-"""Qwen2.5-VL's own video input in process (`frames_as="video"`), built without its video processor.
+"""Qwen2.5-VL's and Qwen3-VL's own video input in process (`frames_as="video"`), without their video processors.
 
-Qwen2.5-VL takes a clip as one video: consecutive frames are paired into temporal patches (2 frames per
-patch), and the temporal position ids of each patch advance by `tokens_per_second * second_per_grid_ts`, so
-positions follow absolute time. Its video processor needs torchvision; the image processor computes the same
-per-frame resize, rescale and normalisation, so the video's patches are taken from the image processor's
-output here (each image row holds its frame twice along the temporal axis; a video row holds two frames).
-A run of timestamped frames becomes: a text listing the timestamps, then the video; `second_per_grid_ts` is
-two frame intervals (the median spacing of the timestamps).
+Both take a clip as one video whose consecutive frames are paired into temporal patches (2 frames per
+patch). Their video processors need torchvision; the image processor computes the same per-frame resize,
+rescale and normalisation, so the video's patches are taken from the image processor's output here (each
+image row holds its frame twice along the temporal axis; a video row holds two frames). Time reaches the
+model as each family expects:
+- Qwen2.5-VL: the temporal position ids of each patch advance by `tokens_per_second * second_per_grid_ts`
+  (two frame intervals, the median spacing of the timestamps); a text listing the timestamps comes first;
+- Qwen3-VL: each patch is written `<t seconds><|vision_start|>...<|vision_end|>`, t the mean time of its two
+  frames (the frames' own times in the video).
 
 It builds model inputs only; which prompts use it is the backend's choice.
 """
@@ -21,7 +23,7 @@ from agentime.video.frames import Frame
 from agentime.vlm.errors import InvalidPromptError
 from agentime.vlm.video_parts import frame_runs, timestamps_text
 
-VIDEO_FAMILIES = ("qwen2_5_vl",)
+VIDEO_FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 
 
 def video_patches(image_processor, images: Sequence) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -48,15 +50,41 @@ def seconds_per_patch(frames: Sequence[Frame], temporal: int) -> float:
     return temporal * step
 
 
+def patch_times(frames: Sequence[Frame], temporal: int) -> list[float]:
+    """Mean time of the frames of each temporal patch (the last frame repeated to fill the last patch)."""
+    times = [f.t for f in frames]
+    times += [times[-1]] * (-len(times) % temporal)
+    return [float(np.mean(times[i:i + temporal])) for i in range(0, len(times), temporal)]
+
+
+def _video_placeholder(vlm, frames: Sequence[Frame], grid: tuple[int, int, int], merge: int) -> str:
+    """The tokens that stand for one video in the prompt, in the family's own layout."""
+    start, pad, end = _vision_tokens(vlm)
+    t, h, w = grid
+    if vlm.model.config.model_type == "qwen3_vl":
+        temporal = int(vlm.processor.image_processor.temporal_patch_size)
+        return "".join(f"<{time:.1f} seconds>{start}{pad * (h * w // merge**2)}{end}"
+                       for time in patch_times(frames, temporal))
+    return f"{start}{pad * (t * h * w // merge**2)}{end}"
+
+
+def _vision_tokens(vlm) -> tuple[str, str, str]:
+    """The vision start, video pad and vision end tokens, from the ids in the model's config."""
+    config = vlm.model.config
+    ids = (config.vision_start_token_id, config.video_token_id, config.vision_end_token_id)
+    return tuple(vlm.tokenizer.convert_ids_to_tokens(int(i)) for i in ids)
+
+
 def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
-    """A batch of chats as Qwen2.5-VL inputs with each run of frames as one video (left-padded tensors)."""
+    """A batch of chats as Qwen2.5-VL / Qwen3-VL inputs with each run of frames as one video (left-padded)."""
     import torch
     from PIL import Image
 
     processor, tokenizer = vlm.processor, vlm.tokenizer
     image_processor = processor.image_processor
     merge = int(image_processor.merge_size)
-    texts, pixels, grids, seconds = [], [], [], []
+    qwen3 = vlm.model.config.model_type == "qwen3_vl"
+    texts, pixels, grids, seconds, placeholders = [], [], [], [], []
     for chat in chats:
         messages = []
         for role, parts in chat:
@@ -68,26 +96,25 @@ def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
                     pixels.append(rows)
                     grids.append(grid)
                     seconds.append(seconds_per_patch(item, int(image_processor.temporal_patch_size)))
-                    content += [{"type": "text", "text": timestamps_text(item)}, {"type": "video"}]
+                    placeholders.append(_video_placeholder(vlm, item, grid, merge))
+                    content += ([] if qwen3 else [{"type": "text", "text": timestamps_text(item)}]) + [{"type": "video"}]
                 else:
                     content.append({"type": "text", "text": item})
             messages.append({"role": role, "content": content})
         texts.append(vlm.chat_renderer.render_messages(messages))
-    video_token = processor.video_token
+    # The template writes one start/pad/end triple per video item; each becomes the video's own tokens.
+    triple = "".join(_vision_tokens(vlm))
     expanded = []
-    grid_iter = iter(grids)
+    placeholder_iter = iter(placeholders)
     for text in texts:
-        pieces = text.split(video_token)
-        out = pieces[0]
-        for piece in pieces[1:]:
-            t, h, w = next(grid_iter)
-            out += video_token * (t * h * w // merge**2) + piece
-        expanded.append(out)
+        pieces = text.split(triple)
+        expanded.append(pieces[0] + "".join(next(placeholder_iter) + piece for piece in pieces[1:]))
     inputs = tokenizer(expanded, return_tensors="pt", padding=True)
     video_id = int(vlm.model.config.video_token_id)
     inputs["mm_token_type_ids"] = (inputs["input_ids"] == video_id).long() * 2
     if pixels:
         inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(pixels))
         inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
-        inputs["second_per_grid_ts"] = torch.tensor(seconds, dtype=torch.float32)
+        if not qwen3:  # Qwen3-VL reads time from the text before each patch instead
+            inputs["second_per_grid_ts"] = torch.tensor(seconds, dtype=torch.float32)
     return inputs
