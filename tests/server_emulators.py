@@ -134,7 +134,8 @@ class EmulatedServer:
 
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/models"):
-                    data = [{"id": m, "object": "model", "created": 0, "owned_by": profile.name} for m in profile.models]
+                    data = [{"id": m, "object": "model", "created": 0, "owned_by": profile.name}
+                            for m in profile.models]
                     self._send(200, {"object": "list", "data": data})
                 else:
                     self._send(404, profile.error(404, f"no route {self.path}", "NotFoundError", None))
@@ -233,7 +234,8 @@ class EmulatedServer:
         logprobs = None
         if body.get("logprobs") and self.profile.logprobs:
             top = [{"token": "Yes", "logprob": math.log(P_YES), "bytes": None},
-                   {"token": "No", "logprob": math.log(1 - P_YES), "bytes": None}][: max(1, body.get("top_logprobs") or 1)]
+                   {"token": "No", "logprob": math.log(1 - P_YES), "bytes": None}]
+            top = top[: max(1, body.get("top_logprobs") or 1)]
             logprobs = {"content": [{"token": "Yes", "logprob": math.log(P_YES), "bytes": None, "top_logprobs": top}]}
         return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "Yes"},

@@ -4,8 +4,8 @@ Loads a folder with `AutoModelForImageTextToText` + `AutoProcessor` (embedders w
 prompt parts through the processor's chat template, and answers `generate`, `yes_probability` (from the
 next-token logits) and `describe`. Frames go in as timestamped images, or for Qwen2.5-VL and Qwen3-VL as one
 video (`frames_as="video"`, see `qwen_video.py`). It checks the folder before loading so users get an
-actionable error, picks device and dtype, and passes `attn_implementation` through per part (vision, text). It knows nothing
-of search strategies or HTTP; the server in `server.py` wraps it.
+actionable error, picks device and dtype, and passes `attn_implementation` through per part (vision,
+text). It knows nothing of search strategies or HTTP; the server in `server.py` wraps it.
 """
 
 from __future__ import annotations

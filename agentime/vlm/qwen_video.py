@@ -97,7 +97,9 @@ def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
                     grids.append(grid)
                     seconds.append(seconds_per_patch(item, int(image_processor.temporal_patch_size)))
                     placeholders.append(_video_placeholder(vlm, item, grid, merge))
-                    content += ([] if qwen3 else [{"type": "text", "text": timestamps_text(item)}]) + [{"type": "video"}]
+                    if not qwen3:
+                        content.append({"type": "text", "text": timestamps_text(item)})
+                    content.append({"type": "video"})
                 else:
                     content.append({"type": "text", "text": item})
             messages.append({"role": role, "content": content})
