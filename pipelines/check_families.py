@@ -7,9 +7,10 @@ tiny random model of that family's shipped configuration, loads it through the h
   rendered prompt, and right before its image tokens in the token stream (32 frames);
 - `yes_probability`: the backend's score equals P(yes) / (P(yes) + P(no)) from the model's own logits;
 - `batch_left_padded`: a batch of mixed lengths scores as each prompt alone;
-- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL, Qwen3-VL), a still two-frame video
-  scores as the frame given as an image and a mixed-length batch of videos scores as each alone; null for the
-  others (their own video path is listed in `video_path`).
+- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision),
+  a mixed-length batch of videos scores as each alone, a still two-frame Qwen video scores as its frame given
+  as an image, and each LLaVA-OneVision frame-video follows its timestamp; null for the others (their own
+  video path is listed in `video_path`).
 
 Prints `{"families": {NAME: {...}}, "all_ok": bool}`; exits 1 when a check fails. On CPU it takes about a
 minute for the six families; on a GPU it runs in bf16 (pass --device cuda to force).
@@ -74,25 +75,32 @@ def _layout_ok(vlm, clip: list[Frame]) -> bool:
 
 
 def _video_ok(vlm, tolerance: float) -> bool | None:
-    """The in-process video path against the image path (a still video is one temporal patch), and batching."""
+    """The in-process video path: batching, and per family how time reaches the model."""
     from agentime.vlm.hf import HFConfig, HFVLM
-    from agentime.vlm.qwen_video import VIDEO_FAMILIES
+    from agentime.vlm.video_input import VIDEO_ENCODERS
     from agentime.vlm.video_parts import timestamps_text
 
-    if getattr(vlm.model.config, "model_type", None) not in VIDEO_FAMILIES:
+    model_type = getattr(vlm.model.config, "model_type", None)
+    if model_type not in VIDEO_ENCODERS:
         return None
     video = HFVLM(HFConfig(vlm.config.path, device=vlm.config.device, frames_as="video", max_batch=4))
-    frame = _frames(1, seed=5)[0]
-    still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
-    # What the video path writes before the video: Qwen3-VL its patch's time, Qwen2.5-VL the timestamp list.
-    before = "<1.5 seconds>" if vlm.model.config.model_type == "qwen3_vl" else timestamps_text(still)
-    as_image = vlm.yes_probability_chats(
-        [[("user", [before, frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])[0]
-    same = abs(float(video.yes_probability([still], STATEMENT)[0]) - float(as_image)) <= tolerance
     items = [_frames(5, seed=6), _frames(2, seed=7), _frames(1, seed=8)[0]]
     together = video.yes_probability(items, STATEMENT)
     alone = np.array([video.yes_probability([item], STATEMENT)[0] for item in items])
-    return bool(same and np.allclose(together, alone, atol=tolerance))
+    if not np.allclose(together, alone, atol=tolerance):
+        return False
+    if model_type == "llava_onevision":  # one single-frame video per frame, right after its timestamp
+        clip = _frames(3, seed=9)
+        stream = video.tokenizer.decode(video.encode([[("user", yes_no_parts(clip, STATEMENT))]])["input_ids"][0])
+        return all(format_timestamp(f.t) + "<video>" in stream for f in clip)
+    # Qwen: a still two-frame video is one temporal patch and scores as its frame given as an image, after
+    # what the video path writes before it (Qwen3-VL its patch's time, Qwen2.5-VL the timestamp list).
+    frame = _frames(1, seed=5)[0]
+    still = [Frame(1.0, frame.image), Frame(2.0, frame.image)]
+    before = "<1.5 seconds>" if model_type == "qwen3_vl" else timestamps_text(still)
+    as_image = vlm.yes_probability_chats(
+        [[("user", [before, frame, f"Statement: {STATEMENT}\nAnswer yes or no."])]])[0]
+    return abs(float(video.yes_probability([still], STATEMENT)[0]) - float(as_image)) <= tolerance
 
 
 def check_model(vlm, tolerance: float) -> dict:

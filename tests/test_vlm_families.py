@@ -134,11 +134,12 @@ def test_check_families_pipeline_reports_every_check(capsys):
 
     from pipelines.check_families import main
 
-    assert main(["--json", "--family", "qwen2_5_vl", "--family", "llava_onevision"]) == 0
+    assert main(["--json", "--family", "qwen2_5_vl", "--family", "llava_onevision", "--family", "gemma3"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["families"]) == {"qwen2_5_vl", "llava_onevision"} and report["all_ok"] is True
+    assert set(report["families"]) == {"qwen2_5_vl", "llava_onevision", "gemma3"} and report["all_ok"] is True
+    assert report["families"]["gemma3"]["frames_as_video"] is None
     for result in report["families"].values():
         assert result["prompt_layout"] is result["yes_probability"] is result["batch_left_padded"] is True
     assert report["families"]["qwen2_5_vl"]["frames_as_video"] is True
-    assert report["families"]["llava_onevision"]["frames_as_video"] is None
+    assert report["families"]["llava_onevision"]["frames_as_video"] is True
     assert report["families"]["llava_onevision"]["template_keeps_order"] is False

@@ -2,8 +2,8 @@
 
 Loads a folder with `AutoModelForImageTextToText` + `AutoProcessor` (embedders with `AutoModel`), renders
 prompt parts through the processor's chat template, and answers `generate`, `yes_probability` (from the
-next-token logits) and `describe`. Frames go in as timestamped images, or for Qwen2.5-VL and Qwen3-VL as one
-video (`frames_as="video"`, see `qwen_video.py`). It checks the folder before loading so users get an
+next-token logits) and `describe`. Frames go in as timestamped images, or for the families with a video path
+(`frames_as="video"`, see `video_input.py`). It checks the folder before loading so users get an
 actionable error, picks device and dtype, and passes `attn_implementation` through per part (vision,
 text). It knows nothing of search strategies or HTTP; the server in `server.py` wraps it.
 """
@@ -33,7 +33,7 @@ from agentime.vlm.base import (
 from agentime.vlm.batch_pixels import batch_pixels_for
 from agentime.vlm.chat_render import ChatRenderer
 from agentime.vlm.families import family_of
-from agentime.vlm.qwen_video import VIDEO_FAMILIES, encode_video_chats
+from agentime.vlm.video_input import VIDEO_ENCODERS
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -67,7 +67,7 @@ class HFConfig:
     local_files_only: bool | None = None
     name: str | None = None
     sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
-    frames_as: str = "images"  # "video": runs of frames through the family's video path (Qwen2.5-VL, Qwen3-VL)
+    frames_as: str = "images"  # "video": runs of frames through the family's video path (see video_input)
 
 
 def hub_offline() -> bool:
@@ -353,9 +353,9 @@ class HFVLM:
         self.prescale = Prescaler(image_processor)
         if cfg.frames_as not in ("images", "video"):
             raise ConfigError(f"frames_as must be 'images' or 'video', got {cfg.frames_as!r}")
-        if cfg.frames_as == "video" and getattr(self.model.config, "model_type", None) not in VIDEO_FAMILIES:
+        if cfg.frames_as == "video" and getattr(self.model.config, "model_type", None) not in VIDEO_ENCODERS:
             raise ConfigError(
-                f"frames_as='video' runs in process for {', '.join(VIDEO_FAMILIES)} only; {self.name} is a "
+                f"frames_as='video' runs in process for {', '.join(VIDEO_ENCODERS)} only; {self.name} is a "
                 f"{getattr(self.model.config, 'model_type', '?')!r} model: use frames_as='images' (timestamped "
                 "frames), or serve it with vLLM and use the openai backend's frames_as='video'")
         pixels = batch_pixels_for(image_processor)
@@ -407,7 +407,7 @@ class HFVLM:
     def encode(self, chats: Sequence[Sequence[ChatTurn]], reserve: int = 0):
         """Tokenise a batch of chats (left-padded) with their images, on the model's device."""
         if self.config.frames_as == "video":
-            inputs = encode_video_chats(self, chats)
+            inputs = VIDEO_ENCODERS[self.model.config.model_type](self, chats)
         else:
             inputs = self._encode_images(chats)
         length = int(inputs["input_ids"].shape[1])

@@ -23,9 +23,6 @@ from agentime.video.frames import Frame
 from agentime.vlm.errors import InvalidPromptError
 from agentime.vlm.video_parts import frame_runs, timestamps_text
 
-VIDEO_FAMILIES = ("qwen2_5_vl", "qwen3_vl")
-
-
 def video_patches(image_processor, images: Sequence) -> tuple[np.ndarray, tuple[int, int, int]]:
     """(rows of the video's temporal patches, (grid_t, grid_h, grid_w)) for PIL frames of one size."""
     out = image_processor(images=list(images), return_tensors="np")

@@ -1,4 +1,4 @@
-"""Qwen2.5-VL's and Qwen3-VL's video input in process (`frames_as="video"`): patches, time, timestamps."""
+"""Video-native input in process (`frames_as="video"`): Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision."""
 
 import re
 
@@ -82,15 +82,38 @@ def test_qwen3_video_writes_each_temporal_patch_after_its_time_and_a_still_video
     assert qwen3_video_vlm.yes_probability([still], STATEMENT)[0] == pytest.approx(float(as_image[0]), abs=1e-5)
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
-def test_video_batches_of_mixed_lengths_equal_one_by_one(family, video_vlm, qwen3_video_vlm):
-    video_vlm = video_vlm if family == "qwen2_5_vl" else qwen3_video_vlm
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "llava_onevision"])
+def test_video_batches_of_mixed_lengths_equal_one_by_one(family, video_vlm, qwen3_video_vlm, onevision_video_vlm):
+    video_vlm = {"qwen2_5_vl": video_vlm, "qwen3_vl": qwen3_video_vlm, "llava_onevision": onevision_video_vlm}[family]
     clip = frames(5, seed=4)
     items = [clip, clip[:2], clip[0], clip[1:4]]
     together = video_vlm.yes_probability(items, STATEMENT)
     alone = [video_vlm.yes_probability([item], STATEMENT)[0] for item in items]
     np.testing.assert_allclose(together, alone, atol=5e-5)
     assert not np.allclose(together[0], together[1])
+
+
+@pytest.fixture(scope="module")
+def onevision_video_vlm():
+    return HFVLM(HFConfig(str(family_folder("llava_onevision")), frames_as="video", max_batch=4))
+
+
+def test_onevision_frames_are_single_frame_videos_each_after_its_timestamp(onevision_video_vlm):
+    vlm = onevision_video_vlm
+    clip = frames(3, size=40, seed=7, start=90.0)
+    inputs = vlm.encode([[("user", yes_no_parts(clip, STATEMENT))]])
+    text = vlm.tokenizer.decode(inputs["input_ids"][0])
+    pooled = 1 + 1  # the tiny tower's 2x2 patch grid pools to 1x1, plus the newline feature
+    body = "".join(format_timestamp(f.t) + "<video>" * pooled for f in clip)
+    assert f"<|im_start|>user \n{body}Statement: {STATEMENT}" in text and "<image>" not in text
+    pixels = inputs["pixel_values_videos"]
+    assert tuple(pixels.shape) == (3, 1, 3, 28, 28)
+    for frame, got in zip(clip, pixels[:, 0]):  # the whole frame resized and normalised, as the video path does
+        want = np.asarray(Image.fromarray(frame.image).resize((28, 28), resample=3)).astype(np.float64) / 255
+        want = ((want - 0.5) / 0.5).transpose(2, 0, 1)
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    image_path = family_vlm("llava_onevision").yes_probability([clip], STATEMENT)[0]
+    assert vlm.yes_probability([clip], STATEMENT)[0] != pytest.approx(image_path, abs=1e-6)
 
 
 def test_video_in_process_is_refused_with_a_way_out_for_other_families():
