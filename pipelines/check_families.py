@@ -7,10 +7,10 @@ tiny random model of that family's shipped configuration, loads it through the h
   rendered prompt, and right before its image tokens in the token stream (32 frames);
 - `yes_probability`: the backend's score equals P(yes) / (P(yes) + P(no)) from the model's own logits;
 - `batch_left_padded`: a batch of mixed lengths scores as each prompt alone;
-- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision),
-  a mixed-length batch of videos scores as each alone, a still two-frame Qwen video scores as its frame given
-  as an image, and each LLaVA-OneVision frame-video follows its timestamp; null for the others (their own
-  video path is listed in `video_path`).
+- `frames_as_video`: for families whose video path runs in process (Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision,
+  SmolVLM2), a mixed-length batch of videos scores as each alone, a still two-frame Qwen video scores as its
+  frame given as an image, each LLaVA-OneVision frame-video follows its timestamp and each SmolVLM2 frame its
+  "Frame from MM:SS:"; null for the others (InternVL3, Gemma 3).
 
 Prints `{"families": {NAME: {...}}, "all_ok": bool}`; exits 1 when a check fails. On CPU it takes about a
 minute for the six families; on a GPU it runs in bf16 (pass --device cuda to force).
@@ -89,6 +89,12 @@ def _video_ok(vlm, tolerance: float) -> bool | None:
     alone = np.array([video.yes_probability([item], STATEMENT)[0] for item in items])
     if not np.allclose(together, alone, atol=tolerance):
         return False
+    if model_type == "smolvlm":  # its own video text: "Frame from MM:SS:" right before each untiled frame
+        clip = _frames(3, seed=9)
+        stream = video.tokenizer.decode(video.encode([[("user", yes_no_parts(clip, STATEMENT))]])["input_ids"][0])
+        marks = [f"Frame from {int(f.t // 60):02d}:{int(f.t % 60):02d}:<fake_token_around_image><global-img>"
+                 for f in clip]
+        return all(mark in stream for mark in marks) and "<row_" not in stream
     if model_type == "llava_onevision":  # one single-frame video per frame, right after its timestamp
         clip = _frames(3, seed=9)
         stream = video.tokenizer.decode(video.encode([[("user", yes_no_parts(clip, STATEMENT))]])["input_ids"][0])

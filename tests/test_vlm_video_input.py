@@ -121,3 +121,22 @@ def test_video_in_process_is_refused_with_a_way_out_for_other_families():
         HFVLM(HFConfig(str(family_folder("gemma3")), frames_as="video"))
     with pytest.raises(ConfigError, match="frames_as"):
         HFVLM(HFConfig(str(family_folder("qwen2_5_vl")), frames_as="film"))
+
+
+def test_smolvlm_video_prompt_is_its_own_video_text_with_untiled_frames():
+    vlm = HFVLM(HFConfig(str(family_folder("smolvlm")), frames_as="video"))
+    clip = [Frame(t, f.image) for t, f in zip((61.0, 62.5, 64.0), frames(3, seed=8))]
+    expected = ("<|im_start|>User: You are provided the following series of three frames from a 0:01:04 [H:MM:SS] "
+                "video.\n\nFrame from 01:01:<image>\nFrame from 01:02:<image>\nFrame from 01:04:<image>\n\n"
+                f"Statement: {STATEMENT}\nAnswer yes or no.<end_of_utterance>\nAssistant:")
+    from PIL import Image as PILImage
+
+    own = vlm.processor(text=[expected], images=[[PILImage.fromarray(f.image) for f in clip]], return_tensors="pt")
+    inputs = vlm.encode([[("user", yes_no_parts(clip, STATEMENT))]])
+    assert torch.equal(inputs["input_ids"], own["input_ids"])
+    text = vlm.tokenizer.decode(inputs["input_ids"][0])
+    assert "<row_" not in text and text.count("<global-img>") == 3
+    with torch.inference_mode():
+        logits = vlm.model(**own).logits[0, -1]
+    assert torch.allclose(vlm.next_token_logprobs([[("user", yes_no_parts(clip, STATEMENT))]])[0],
+                          torch.log_softmax(logits.float(), -1), atol=2e-5)

@@ -409,7 +409,7 @@ class HFVLM:
         if self.config.frames_as == "video":
             inputs = VIDEO_ENCODERS[self.model.config.model_type](self, chats)
         else:
-            inputs = self._encode_images(chats)
+            inputs = self.encode_images(chats)
         length = int(inputs["input_ids"].shape[1])
         if self.max_context and length + reserve > self.max_context:
             raise InvalidPromptError(
@@ -422,7 +422,8 @@ class HFVLM:
                 inputs[key] = value.to(self.model.dtype)
         return inputs
 
-    def _encode_images(self, chats: Sequence[Sequence[ChatTurn]]):
+    def encode_images(self, chats: Sequence[Sequence[ChatTurn]]):
+        """A batch of chats through the chat template and the processor, frames as images (not moved)."""
         texts, images = [], []
         for chat in chats:
             text, chat_images = self.render(chat)

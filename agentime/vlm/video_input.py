@@ -6,10 +6,11 @@ video inputs from timestamped frames without the families' video processors (whi
 
 from __future__ import annotations
 
-from agentime.vlm import onevision_video, qwen_video
+from agentime.vlm import onevision_video, qwen_video, smolvlm_video
 
 VIDEO_ENCODERS = {
     "qwen2_5_vl": qwen_video.encode_video_chats,
     "qwen3_vl": qwen_video.encode_video_chats,
     "llava_onevision": onevision_video.encode_video_chats,
+    "smolvlm": smolvlm_video.encode_video_chats,
 }
