@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agentime.video.frames import Frame
-from agentime.video.tafr import PromptPart, parse_timestamp
+from agentime.video.tafr import PromptPart
 from agentime.vlm.errors import InvalidPromptError
+from agentime.vlm.video_parts import evenly_spaced, is_timestamp
 
 _IMAGE_LIMIT = re.compile(r"at most (\d+) image\(s\)", re.IGNORECASE)
 _NO_VIDEO = (
@@ -129,12 +130,12 @@ def thin_frames(parts: Sequence[PromptPart], keep: int) -> list[PromptPart]:
     positions = [i for i, part in enumerate(parts) if isinstance(part, Frame)]
     if len(positions) <= keep:
         return list(parts)
-    kept = {positions[round(k * (len(positions) - 1) / max(1, keep - 1))] for k in range(keep)} if keep > 0 else set()
+    kept = {positions[i] for i in evenly_spaced(len(positions), keep)}
     dropped = set(positions) - kept
     out: list[PromptPart] = []
     for index, part in enumerate(parts):
         if index in dropped:
-            if out and isinstance(out[-1], str) and _is_timestamp(out[-1]):
+            if out and isinstance(out[-1], str) and is_timestamp(out[-1]):
                 out.pop()
             continue
         out.append(part)
@@ -142,12 +143,6 @@ def thin_frames(parts: Sequence[PromptPart], keep: int) -> list[PromptPart]:
 
 
 def frame_count(parts: Sequence[PromptPart]) -> int:
+    """How many frames a prompt holds."""
     return sum(isinstance(part, Frame) for part in parts)
 
-
-def _is_timestamp(text: str) -> bool:
-    try:
-        parse_timestamp(text)
-    except ValueError:
-        return False
-    return True

@@ -21,7 +21,8 @@ from agentime.video.tafr import PromptPart, format_timestamp, parse_timestamp
 VLLM_VIDEO_FRAMES = 32
 
 
-def _is_timestamp(text: str) -> bool:
+def is_timestamp(text: str) -> bool:
+    """Whether `text` is exactly a timestamp item of a TAFR prompt."""
     try:
         parse_timestamp(text)
     except ValueError:
@@ -37,7 +38,7 @@ def frame_runs(parts: Sequence[PromptPart]) -> list[PromptPart | list[Frame]]:
         run: list[Frame] = []
         while index < len(parts):
             part = parts[index]
-            if isinstance(part, str) and _is_timestamp(part) and index + 1 < len(parts) and isinstance(
+            if isinstance(part, str) and is_timestamp(part) and index + 1 < len(parts) and isinstance(
                     parts[index + 1], Frame):
                 run.append(parts[index + 1])
                 index += 2
@@ -54,13 +55,18 @@ def frame_runs(parts: Sequence[PromptPart]) -> list[PromptPart | list[Frame]]:
     return out
 
 
+def evenly_spaced(count: int, most: int) -> list[int]:
+    """Indices of at most `most` of `count` items, evenly spread, first and last kept."""
+    if count <= most:
+        return list(range(count))
+    if most <= 1:
+        return [0] if most == 1 else []
+    return [round(k * (count - 1) / (most - 1)) for k in range(most)]
+
+
 def evenly(frames: Sequence[Frame], most: int) -> list[Frame]:
     """At most `most` frames, evenly spread, first and last kept."""
-    if len(frames) <= most:
-        return list(frames)
-    if most <= 1:
-        return [frames[0]]
-    return [frames[round(k * (len(frames) - 1) / (most - 1))] for k in range(most)]
+    return [frames[i] for i in evenly_spaced(len(frames), most)]
 
 
 def timestamps_text(frames: Sequence[Frame]) -> str:
