@@ -118,7 +118,7 @@ class EmulatedServer:
 
     def __init__(self, profile: Profile, *, faults: dict[int, str] | None = None, retry_after: float = 1.0):
         self.profile = profile
-        self.faults = dict(faults or {})  # n -> "drop" | "503" | "429" | "429-always"
+        self.faults = dict(faults or {})  # n (or "always") -> "drop" | "503" | "429" | "429-always" | "slow"
         self.retry_after = retry_after
         self.received: list[Received] = []
         self.count = 0
@@ -151,6 +151,8 @@ class EmulatedServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if fault == "slow":  # a long prefill before the first token
+                    time.sleep(server.retry_after)
                 if fault == "503":
                     return self._send(503, profile.error(503, "Service Unavailable", "ServiceUnavailableError", None))
                 if fault in ("429", "429-always"):

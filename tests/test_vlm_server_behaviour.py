@@ -154,3 +154,12 @@ def test_servers_without_video_input_get_timestamped_images_instead(servers, pro
     assert any("no video parts" in note for note in vlm.limits.notes)
     with pytest.raises(ConfigError, match="frames_as"):
         client(server, frames_as="movie")
+
+
+def test_a_slow_first_token_within_timeout_is_waited_for_and_past_it_is_a_timeout_error(servers):
+    from agentime.vlm.errors import ServerTimeoutError
+
+    slow = servers(vllm(image_limit=2), faults={"always": "slow"}, retry_after=0.3)
+    assert client(slow, timeout_s=5).yes_probability([frames(4)], "a cat")[0] == pytest.approx(P_YES)
+    with pytest.raises(ServerTimeoutError, match="timeout_s"):
+        client(slow, timeout_s=0.1).yes_probability(frames(1), "a cat")
