@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentime.video.frames import Frame
+from agentime.vlm.base import as_rgb
 
 
 def video_frame_pixels(image_processor, images: Sequence) -> np.ndarray:
@@ -46,7 +47,7 @@ def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
         for role, parts in chat:
             frames = [p for p in parts if isinstance(p, Frame)]
             if frames:
-                images = [Image.fromarray(vlm.prescale(f.image, f)) for f in frames]
+                images = [Image.fromarray(vlm.prescale(as_rgb(f.image), f)) for f in frames]
                 pixels.append(video_frame_pixels(vlm.processor.image_processor, images))
             text = "".join(video_token if isinstance(p, Frame) else p for p in parts)
             messages.append({"role": role, "content": [{"type": "text", "text": text}]})

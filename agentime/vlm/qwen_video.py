@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentime.video.frames import Frame
+from agentime.vlm.base import as_rgb
 from agentime.vlm.errors import InvalidPromptError
 from agentime.vlm.video_parts import frame_runs, timestamps_text
 
@@ -88,7 +89,7 @@ def encode_video_chats(vlm, chats: Sequence[Sequence[tuple[str, Sequence]]]):
             content = []
             for item in frame_runs(list(parts)):
                 if isinstance(item, list):
-                    images = [Image.fromarray(vlm.prescale(f.image, f)) for f in item]
+                    images = [Image.fromarray(vlm.prescale(as_rgb(f.image), f)) for f in item]
                     rows, grid = video_patches(image_processor, images)
                     pixels.append(rows)
                     grids.append(grid)
