@@ -35,3 +35,19 @@ def tiny_vlm(name: str):
 def frames(count: int, size: int = 32, seed: int = 0, start: float = 1.0) -> list[Frame]:
     rng = np.random.default_rng(seed)
     return [Frame(start + 1.5 * i, rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for i in range(count)]
+
+
+@functools.lru_cache(maxsize=None)
+def family_folder(name: str) -> Path:
+    """Folder of the tiny model of family `name` (a key of agentime.vlm.tiny_families.FAMILY_BUILDERS)."""
+    from agentime.vlm.tiny_families import FAMILY_BUILDERS
+
+    return FAMILY_BUILDERS[name](_ROOT / f"family-{name}")
+
+
+@functools.lru_cache(maxsize=None)
+def family_vlm(name: str):
+    """The tiny model of family `name` through the hf backend (shared: tests must not mutate it)."""
+    from agentime.vlm.hf import HFConfig, HFVLM
+
+    return HFVLM(HFConfig(str(family_folder(name)), max_batch=4))

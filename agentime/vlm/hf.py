@@ -2,9 +2,10 @@
 
 Loads a folder with `AutoModelForImageTextToText` + `AutoProcessor` (embedders with `AutoModel`), renders
 prompt parts through the processor's chat template, and answers `generate`, `yes_probability` (from the
-next-token logits) and `describe`. It checks the folder before loading so users get an actionable error,
-picks device and dtype, and passes `attn_implementation` through per part (vision, text). It knows nothing
-of search strategies or HTTP; the server in `server.py` wraps it.
+next-token logits) and `describe`. Frames go in as timestamped images, or for the families with a video path
+(`frames_as="video"`, see `video_input.py`). It checks the folder before loading so users get an
+actionable error, picks device and dtype, and passes `attn_implementation` through per part (vision,
+text). It knows nothing of search strategies or HTTP; the server in `server.py` wraps it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from agentime.vlm.base import (
     yes_no_parts,
 )
 from agentime.vlm.batch_pixels import batch_pixels_for
+from agentime.vlm.chat_render import ChatRenderer
+from agentime.vlm.families import family_of
+from agentime.vlm.video_input import VIDEO_ENCODERS
 from agentime.vlm.prescale import Prescaler
 from agentime.vlm.errors import (
     InvalidPromptError,
@@ -39,7 +43,7 @@ from agentime.vlm.errors import (
     TrustRemoteCodeError,
     UnsupportedArchitectureError,
 )
-from agentime.errors import VLMError
+from agentime.errors import ConfigError, VLMError
 
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "image_processor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -64,6 +68,7 @@ class HFConfig:
     local_files_only: bool | None = None
     name: str | None = None
     sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
+    frames_as: str = "images"  # "video": runs of frames through the family's video path (see video_input)
 
 
 def hub_offline() -> bool:
@@ -343,7 +348,17 @@ class HFVLM:
         self.max_batch = max(1, int(cfg.max_batch))
         self.tokenizer = self.processor.tokenizer
         image_processor = getattr(self.processor, "image_processor", None)
+        self.family = family_of(getattr(self.model.config, "model_type", None))
+        for setting, value in self.family.frame_settings if self.family and image_processor is not None else ():
+            setattr(image_processor, setting, value)
         self.prescale = Prescaler(image_processor)
+        if cfg.frames_as not in ("images", "video"):
+            raise ConfigError(f"frames_as must be 'images' or 'video', got {cfg.frames_as!r}")
+        if cfg.frames_as == "video" and getattr(self.model.config, "model_type", None) not in VIDEO_ENCODERS:
+            raise ConfigError(
+                f"frames_as='video' runs in process for {', '.join(VIDEO_ENCODERS)} only; {self.name} is a "
+                f"{getattr(self.model.config, 'model_type', '?')!r} model: use frames_as='images' (timestamped "
+                "frames), or serve it with vLLM and use the openai backend's frames_as='video'")
         pixels = batch_pixels_for(image_processor)
         if pixels is not None:
             self.processor.image_processor = pixels
@@ -354,30 +369,34 @@ class HFVLM:
         self.max_context = int(getattr(text_config, "max_position_embeddings", 0) or 0) or None
         self.input_hooks: list[InputHook] = [publish_frame_layout] if uses_sparse_attention(cfg) else []
         self._yes_ids, self._no_ids = self._answer_token_ids()
+        # Scores and generations read the last position of each row: every batch is left-padded, whatever
+        # side the tokenizer ships with (many ship "right", which suits training, not batched inference).
+        self.tokenizer.padding_side = "left"
+        self._chat_renderer: ChatRenderer | None = None
         self._lock = threading.RLock()
         self._torch = torch
 
     # ---- prompt rendering -------------------------------------------------------------------------
 
+    @property
+    def chat_renderer(self) -> ChatRenderer | None:
+        """The renderer of the current chat template (None without one); rebuilt when the template changes."""
+        template = getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            return None
+        if self._chat_renderer is None or self._chat_renderer.template != template:
+            self._chat_renderer = ChatRenderer(self.processor, self.tokenizer, template)
+        return self._chat_renderer
+
     def render(self, chat: Sequence[ChatTurn]) -> tuple[str, list]:
         """Chat turns as the model's prompt text and its images (PIL), in order."""
         from PIL import Image
 
-        messages, images = [], []
-        for role, parts in chat:
-            content = []
-            for part in parts:
-                if isinstance(part, Frame):
-                    content.append({"type": "image"})
-                    images.append(Image.fromarray(self.prescale(as_rgb(part.image), part)))
-                else:
-                    content.append({"type": "text", "text": part})
-            messages.append({"role": role, "content": content})
-        template = getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
-        if template:
-            text = self.processor.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False, chat_template=template
-            )
+        images = [Image.fromarray(self.prescale(as_rgb(part.image), part))
+                  for _role, parts in chat for part in parts if isinstance(part, Frame)]
+        renderer = self.chat_renderer
+        if renderer is not None:
+            text = renderer.render(chat)
         else:
             image_token = getattr(self.processor, "image_token", "<image>")
             pieces = []
@@ -388,20 +407,10 @@ class HFVLM:
 
     def encode(self, chats: Sequence[Sequence[ChatTurn]], reserve: int = 0):
         """Tokenise a batch of chats (left-padded) with their images, on the model's device."""
-        texts, images = [], []
-        for chat in chats:
-            text, chat_images = self.render(chat)
-            texts.append(text)
-            images.append(chat_images)
-        kwargs = dict(text=texts, return_tensors="pt", padding=True)
-        if any(images):
-            if not all(images):
-                raise InvalidPromptError("in one batch, either every prompt has frames or none has")
-            kwargs["images"] = images
-        try:
-            inputs = self.processor(**kwargs)
-        except (ValueError, TypeError, IndexError) as exc:
-            raise InvalidPromptError(f"the processor of {self.name} rejected the prompt: {exc}") from exc
+        if self.config.frames_as == "video":
+            inputs = VIDEO_ENCODERS[self.model.config.model_type](self, chats)
+        else:
+            inputs = self.encode_images(chats)
         length = int(inputs["input_ids"].shape[1])
         if self.max_context and length + reserve > self.max_context:
             raise PromptTooLongError(
@@ -413,6 +422,23 @@ class HFVLM:
             if hasattr(value, "is_floating_point") and value.is_floating_point():
                 inputs[key] = value.to(self.model.dtype)
         return inputs
+
+    def encode_images(self, chats: Sequence[Sequence[ChatTurn]]):
+        """A batch of chats through the chat template and the processor, frames as images (not moved)."""
+        texts, images = [], []
+        for chat in chats:
+            text, chat_images = self.render(chat)
+            texts.append(text)
+            images.append(chat_images)
+        kwargs = dict(text=texts, return_tensors="pt", padding=True)
+        if any(images):
+            if not all(images):
+                raise InvalidPromptError("in one batch, either every prompt has frames or none has")
+            kwargs["images"] = images
+        try:
+            return self.processor(**kwargs)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise InvalidPromptError(f"the processor of {self.name} rejected the prompt: {exc}") from exc
 
     def frame_spans(self, input_ids) -> list:
         """Token spans of each frame in a batch of input ids (see `frame_token_spans`)."""

@@ -41,6 +41,16 @@ from agentime.vlm.errors import (
     ServerUnavailableError,
     UnknownModelError,
 )
+from agentime.vlm.video_parts import VLLM_VIDEO_FRAMES, video_content
+from agentime.vlm.server_adapt import (
+    IMAGE_SHRINKS,
+    MIN_IMAGE_SIDE,
+    ServerLimits,
+    context_error,
+    context_limit,
+    frame_count,
+    thin_frames,
+)
 
 
 @dataclass
@@ -58,11 +68,20 @@ class OpenAIConfig:
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     max_image_side: int | None = 768
+    frames_as: str = "images"  # "video": runs of timestamped frames as one video_url part (vLLM), see video_parts
+    video_max_frames: int = VLLM_VIDEO_FRAMES
     top_logprobs: int = 20
     request_logprobs: bool = True
     require_logprobs: bool = False
     check_model: bool = True
     name: str | None = None
+
+
+def check_frames_as(value: str) -> str:
+    """`value` when it is a way to send frames (images or video); raises ConfigError otherwise."""
+    if value not in ("images", "video"):
+        raise ConfigError(f"frames_as must be 'images' or 'video', got {value!r}")
+    return value
 
 
 def check_base_url(url: str) -> str:
@@ -105,6 +124,7 @@ class OpenAIVLM:
         import openai
 
         self.config = cfg
+        check_frames_as(cfg.frames_as)
         self._openai = openai
         from openai.types.chat import ChatCompletion
 
@@ -120,6 +140,7 @@ class OpenAIVLM:
             self.model = self._resolve_model(cfg.model)
         self.name = cfg.name or self.model
         self.logprobs_seen: bool | None = None
+        self.limits = ServerLimits(base_url)  # what the server's rejections taught; `limits.notes` says it
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -133,6 +154,8 @@ class OpenAIVLM:
         where = self.config.base_url
         try:
             return function(*args, **kwargs)
+        except VLMError:
+            raise
         except openai.APITimeoutError as exc:
             raise ServerTimeoutError(
                 f"{where} did not answer within {self.config.timeout_s} s ({self.config.max_retries} retries); "
@@ -149,10 +172,18 @@ class OpenAIVLM:
         except openai.NotFoundError as exc:
             message = _error_message(exc)
             if "model" in message.lower():
-                raise UnknownModelError(f"{where} does not serve model {self.model!r}: {message}") from exc
+                raise UnknownModelError(f"{where} does not serve model {self.model!r} ({message}); it serves: "
+                                        f"{', '.join(self._served_models()) or 'no model it lists'}") from exc
             raise ServerError(f"{where} has no such endpoint ({message}); does the URL end with /v1?") from exc
         except openai.BadRequestError as exc:
             raise InvalidPromptError(f"{where} rejected the request: {_error_message(exc)}") from exc
+        except openai.RateLimitError as exc:
+            wait = exc.response.headers.get("retry-after") if exc.response is not None else None
+            raise ServerError(
+                f"{where} is still rate limiting (HTTP 429) after {self.config.max_retries} retries"
+                + (f", it asks to retry after {wait} s" if wait else "")
+                + f": {_error_message(exc)}; lower max_concurrency or raise max_retries"
+            ) from exc
         except openai.APIStatusError as exc:
             raise ServerError(
                 f"{where} answered HTTP {exc.status_code} after {self.config.max_retries} retries: "
@@ -189,32 +220,74 @@ class OpenAIVLM:
             )
         return wanted
 
-    def messages(self, parts: Sequence[PromptPart]) -> list[dict]:
-        """Prompt parts as one user message: text items and image data URLs, in order."""
+    def _served_models(self) -> list[str]:
+        """The ids the server lists at /models, or [] when it lists none or cannot be asked."""
+        try:
+            return [m.id for m in self.client.models.list().data]
+        except Exception:  # noqa: BLE001 - only used to enrich an error message
+            return []
+
+    def messages(self, parts: Sequence[PromptPart], max_side: int | None = None) -> list[dict]:
+        """Prompt parts as one user message: text items and image data URLs (or video parts), in order."""
         content = []
+        if self.config.frames_as == "video" and not self.limits.videos_refused:
+            def jpeg(frame: Frame) -> str:
+                return encode_image(frame.image, image_format="jpeg", quality=self.config.jpeg_quality,
+                                    max_side=max_side or self.config.max_image_side).split(",", 1)[1]
+
+            return [{"role": "user", "content": video_content(normalise_parts(parts), jpeg,
+                                                              self.config.video_max_frames)}]
         for part in normalise_parts(parts):
             if isinstance(part, Frame):
                 url = encode_image(part.image, image_format=self.config.image_format,
-                                   quality=self.config.jpeg_quality, max_side=self.config.max_image_side)
+                                   quality=self.config.jpeg_quality, max_side=max_side or self.config.max_image_side)
                 content.append({"type": "image_url", "image_url": {"url": url}})
             else:
                 content.append({"type": "text", "text": part})
         return [{"role": "user", "content": content}]
 
     def _complete(self, parts, max_tokens: int, temperature: float, top_logprobs: int):
-        kwargs = dict(model=self.model, messages=self.messages(parts), max_tokens=int(max_tokens),
-                      temperature=float(temperature), n=1)
-        if self.config.request_logprobs:
-            kwargs["logprobs"] = True
-            if top_logprobs > 0:
-                kwargs["top_logprobs"] = int(top_logprobs)
-        # The client's low-level post skips its per-call walk over the request's typed dicts (milliseconds
-        # per request with inline images); retries, timeouts and errors are the same as `create`'s.
-        response = self._call(self.client.post, "/chat/completions", body=kwargs, cast_to=self._completion_type)
+        response = self._call(self._post_fitted, normalise_parts(parts), int(max_tokens), float(temperature),
+                              int(top_logprobs))
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise ServerError(f"{self.config.base_url} sent a malformed answer: {str(response)[:200]!r}")
         return choices[0]
+
+    def _post_fitted(self, parts: list[PromptPart], max_tokens: int, temperature: float, top_logprobs: int):
+        """POST a chat completion shaped to the server's limits, learning new ones from its rejections."""
+        side, frames, shrinks = self.config.max_image_side, None, 0
+        while True:
+            sent = self.limits.fit_images(parts)
+            sent = thin_frames(sent, frames) if frames is not None else sent
+            body = dict(model=self.model, messages=self.messages(sent, max_side=side), max_tokens=max_tokens,
+                        temperature=temperature, n=1)
+            if self.config.request_logprobs and self.limits.request_logprobs:
+                body["logprobs"] = True
+                if top_logprobs > 0:
+                    body["top_logprobs"] = self.limits.top_logprobs(top_logprobs)
+            try:
+                # The client's low-level post skips its per-call walk over the request's typed dicts
+                # (milliseconds per request with inline images); retries, timeouts and errors are `create`'s.
+                return self.client.post("/chat/completions", body=body, cast_to=self._completion_type)
+            except self._openai.BadRequestError as exc:
+                message = _error_message(exc)
+                if self.limits.learn(message, sent):
+                    continue
+                if context_limit(message) is None or not frame_count(sent):
+                    raise
+                # Context overflow, for this prompt only: smaller frames first (fewer tokens on servers that
+                # tile by resolution), then fewer frames, then an error naming the server flags.
+                largest = max(max(p.height, p.width) for p in sent if isinstance(p, Frame))
+                side = min(side or largest, largest)
+                if shrinks < IMAGE_SHRINKS and side > MIN_IMAGE_SIDE:
+                    side, shrinks = max(MIN_IMAGE_SIDE, side // 2), shrinks + 1
+                elif frame_count(sent) > 1:
+                    frames = frame_count(sent) // 2
+                else:
+                    raise context_error(self.config.base_url, message, frame_count(sent)) from exc
+                self.limits.note(f"{self.config.base_url}: a prompt over the server's context was sent with "
+                                 "smaller or fewer frames")
 
     # ---- protocol ---------------------------------------------------------------------------------
 
@@ -247,6 +320,8 @@ class OpenAIVLM:
                 return value
         else:
             self.logprobs_seen = False
+            self.limits.note(f"{self.config.base_url} returns no logprobs for {self.model!r}: yes-probabilities are "
+                             "parsed yes/no answers (0, 0.5 or 1), a coarser confidence than token probabilities")
             if self.config.require_logprobs:
                 raise NoLogprobsError(
                     f"{self.config.base_url} returned no logprobs for {self.model!r}; enable them on the server "

@@ -101,7 +101,8 @@ def _siglip_vision(image_size: int, patch: int, hidden: int, layers: int):
     )
 
 
-def _save(model, processor, folder: Path, seed: int) -> Path:
+def save_model_folder(model, processor, folder: Path, seed: int) -> Path:
+    """Save a model and its processor into `folder` as a loadable model folder (also without a video part)."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     if "video_processor" in type(processor).get_attributes() and processor.video_processor is None:
@@ -151,7 +152,7 @@ def build_llava(
         vision_feature_select_strategy="full",
         chat_template=chat_template("<image>"),
     )
-    return _save(model, processor, Path(folder), seed)
+    return save_model_folder(model, processor, Path(folder), seed)
 
 
 def build_idefics3(folder: str | Path, *, image_size: int = 32, patch: int = 8, seed: int = 0) -> Path:
@@ -200,7 +201,7 @@ def build_idefics3(folder: str | Path, *, image_size: int = 32, patch: int = 8, 
         image_processor=image_processor, tokenizer=tokenizer, image_seq_len=image_seq_len,
         chat_template=chat_template("<image>"),
     )
-    return _save(model, processor, Path(folder), seed)
+    return save_model_folder(model, processor, Path(folder), seed)
 
 
 def build_qwen2_5_vl(folder: str | Path, *, image_size: int = 32, seed: int = 0) -> Path:
@@ -245,7 +246,7 @@ def build_qwen2_5_vl(folder: str | Path, *, image_size: int = 32, seed: int = 0)
         Qwen2_5_VLProcessor, image_processor, tokenizer,
         chat_template("<|vision_start|><|image_pad|><|vision_end|>"),
     )
-    return _save(model, processor, Path(folder), seed)
+    return save_model_folder(model, processor, Path(folder), seed)
 
 
 def build_llava_onevision(folder: str | Path, *, image_size: int = 32, patch: int = 8, seed: int = 0) -> Path:
@@ -280,7 +281,7 @@ def build_llava_onevision(folder: str | Path, *, image_size: int = 32, patch: in
         num_image_tokens=(image_size // patch) ** 2, vision_feature_select_strategy="full",
         vision_aspect_ratio="anyres_max_1",
     )
-    return _save(model, processor, Path(folder), seed)
+    return save_model_folder(model, processor, Path(folder), seed)
 
 
 def build_siglip_embedder(folder: str | Path, *, image_size: int = 32, patch: int = 8, seed: int = 0) -> Path:
@@ -306,7 +307,7 @@ def build_siglip_embedder(folder: str | Path, *, image_size: int = 32, patch: in
         image_processor=SiglipImageProcessorPil(size={"height": image_size, "width": image_size}),
         tokenizer=tokenizer,
     )
-    return _save(model, processor, Path(folder), seed)
+    return save_model_folder(model, processor, Path(folder), seed)
 
 
 def _processor_without_video(processor_class, image_processor, tokenizer, template, **kwargs):
