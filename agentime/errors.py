@@ -65,3 +65,8 @@ class BlockedURLError(AgentimeError):
     def __init__(self, message: str, reason: str = ""):
         super().__init__(message)
         self.reason = reason
+
+
+class CheckpointError(AgentimeError):
+    """A session checkpoint file is empty, truncated or damaged; the message names the file and how to start
+    a fresh session."""
