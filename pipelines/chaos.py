@@ -116,7 +116,7 @@ def eval_area(data: dict) -> dict:
         return [sys.executable, "-m", "agentime.cli", "eval", "--task", "synthetic", "--annotations",
                 str(data["questions"]), "--videos", str(data["videos"]), "--out", str(folder / "rows.jsonl"),
                 "--strategy", "uniform", "--budget", "8", "--limit", str(data["eval_limit"]), "--draft", "",
-                "--cache", str(data["shared_cache"]), "--quiet"]
+                "--cache", str(folder / "cache"), "--quiet"]
 
     def result(folder: Path, _stdout: str):
         rows = {}
@@ -188,9 +188,13 @@ def kill_and_resume(area: dict, reference: dict, folder: Path, rng: random.Rando
     killed = kill_at(area["command"](folder), rng.uniform(0.15, 0.95) * reference["seconds"])
     if not killed:
         outcomes["finished_before_kill"] += 1
+        reference["seconds"] *= 0.8
         return
     outcomes["kills"] += 1
+    began = time.monotonic()
     resumed = run_to_end(area["command"](folder))
+    # kill points are drawn within the shortest run seen: later runs are often faster than the first
+    reference["seconds"] = min(reference["seconds"], time.monotonic() - began + 0.5)
     if resumed.returncode != 0:
         outcomes["lost"] += 1
         outcomes["resume_failed"] += 1
@@ -246,7 +250,7 @@ def prepare(work: Path, quick: bool) -> dict:
     make_benchmark(bench, videos=1, minutes=2 if quick else 3, seed=4242, progress=False)
     videos = sorted((bench / "videos").glob("*.mp4"))
     return {"bench": bench, "questions": bench / "questions.json", "videos": bench / "videos", "video": videos[0],
-            "eval_limit": 2 if quick else 3, "shared_cache": work / "eval-cache"}
+            "eval_limit": 2 if quick else 3}
 
 
 def run(work: Path, quick: bool, seed: int, kills: int, fuzz: int, clients: int, per_client: int,
