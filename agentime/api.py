@@ -1,7 +1,8 @@
 """The public surface: `agentime.ask(video, question)` and `agentime.Session(video)`.
 
 `ask` answers one question; a `Session` keeps one video's cache, index and answers across questions and,
-with a checkpoint file, survives a process restart. Both validate their input, resolve model specs and run
+with a checkpoint file, survives a process restart (a damaged file raises CheckpointError, never an empty
+session); `list_sessions` reads what a checkpoint file holds. Both validate their input, resolve model specs and run
 the agent graph (`agentime.agent.graph`); they hold no search logic.
 """
 
@@ -128,13 +129,12 @@ class Session:
         self._turns: list[Turn] = []
         self._answers: list[Answer] = []
         self._checkpointer = None
+        self.checkpoint = None
         if checkpoint is not None:
-            import sqlite3
+            from agentime.agent.checkpoint import open_checkpoint
 
-            from langgraph.checkpoint.sqlite import SqliteSaver
-
-            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-            self._checkpointer = SqliteSaver(sqlite3.connect(str(checkpoint), check_same_thread=False))
+            self.checkpoint = Path(checkpoint)
+            self._checkpointer = open_checkpoint(self.checkpoint)
         self._graph = build_graph(self._checkpointer)
 
     def _run_config(self) -> dict:
@@ -145,7 +145,10 @@ class Session:
     def history(self) -> list[dict]:
         if self._checkpointer is None:
             return list(getattr(self, "_history", []))
-        snapshot = self._graph.get_state(self._run_config())
+        from agentime.agent.checkpoint import guarded
+
+        with guarded(self.checkpoint):
+            snapshot = self._graph.get_state(self._run_config())
         return list(snapshot.values.get("history", [])) if snapshot and snapshot.values else []
 
     def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
@@ -167,7 +170,7 @@ class Session:
         else:
             state = {"question": question, "options": options, "strategy": strategy,
                      "video": {"path": self.video, "live": self.live}}
-            result = self._graph.invoke(state, config=self._run_config(), context=self._context)
+            result = self._invoke(state)
             answer = self._to_answer(question, result)
             if self._checkpointer is None:
                 self._history = [*getattr(self, "_history", []), result["history"][-1]]
@@ -179,6 +182,19 @@ class Session:
                                     video_seconds, [e.t for e in answer.evidence], list(answer.spans)))
             self._answers.append(answer)
         return answer
+
+    def close(self) -> None:
+        """Close the checkpoint file (the session stays in it)."""
+        if self._checkpointer is not None:
+            self._checkpointer.conn.close()
+
+    def _invoke(self, state: dict) -> dict:
+        if self._checkpointer is None:
+            return self._graph.invoke(state, config=self._run_config(), context=self._context)
+        from agentime.agent.checkpoint import guarded
+
+        with guarded(self.checkpoint):
+            return self._graph.invoke(state, config=self._run_config(), context=self._context)
 
     def _to_answer(self, question: str, result: dict) -> Answer:
         search, final = result["search"], result["answer"]
@@ -201,6 +217,13 @@ class Session:
                       spans=[tuple(s) for s in final["spans"]], evidence=evidence,
                       confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],
                       stats=search["stats"])
+
+
+def list_sessions(checkpoint: str | os.PathLike) -> list[dict]:
+    """The sessions a checkpoint file holds (`session_id`, `questions`); CheckpointError when it is damaged."""
+    from agentime.agent.checkpoint import list_sessions as read_sessions
+
+    return read_sessions(checkpoint)
 
 
 def ask(video: str | os.PathLike, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",

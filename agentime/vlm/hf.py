@@ -268,6 +268,14 @@ def load_processor(source: str, *, local_files_only: bool, trust_remote_code: bo
         return processor_without_video(processor_class, image_processor, tokenizer, template, **extra)
 
 
+def _prompt_lengths(inputs) -> list[int]:
+    """Tokens of each prompt in a padded batch (the attention mask's ones)."""
+    mask = inputs.get("attention_mask")
+    if mask is None:
+        return [int(inputs["input_ids"].shape[1])] * int(inputs["input_ids"].shape[0])
+    return [int(n) for n in mask.sum(dim=1).tolist()]
+
+
 def frame_token_spans(input_ids, image_token_id: int) -> list:
     """Half-open (start, end) token spans of each run of image tokens, i.e. of each frame.
 
@@ -471,8 +479,12 @@ class HFVLM:
 
     def next_token_logprobs(self, chats: Sequence[Sequence[ChatTurn]]):
         """Log-softmax of the next-token logits for each chat (a float32 tensor, batch x vocab)."""
+        return self._next_token_logprobs(chats)[0]
+
+    def _next_token_logprobs(self, chats: Sequence[Sequence[ChatTurn]]):
+        """The next-token log-softmax of each chat, and each chat's prompt length in tokens (padding excluded)."""
         torch = self._torch
-        outputs = []
+        outputs, lengths = [], []
         with self._lock:
             for chunk in batched(list(chats), self.max_batch):
                 inputs = self.encode(chunk, reserve=1)
@@ -480,7 +492,8 @@ class HFVLM:
                 with torch.inference_mode():
                     logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
                 outputs.append(torch.log_softmax(logits.float(), dim=-1).cpu())
-        return torch.cat(outputs, dim=0)
+                lengths.extend(_prompt_lengths(inputs))
+        return torch.cat(outputs, dim=0), lengths
 
     def yes_probability_chats(self, chats: Sequence[Sequence[ChatTurn]]) -> np.ndarray:
         torch = self._torch
@@ -502,10 +515,10 @@ class HFVLM:
         """Greedy one-token answers for a batch of chats in one forward pass (what the server batches)."""
         torch = self._torch
         chats = [[(role, normalise_parts(parts)) for role, parts in chat] for chat in chats]
-        logprobs = self.next_token_logprobs(chats)
+        logprobs, prompt_lengths = self._next_token_logprobs(chats)
         eos_ids = self._eos_ids()
         results = []
-        for row in logprobs:
+        for row, prompt_length in zip(logprobs, prompt_lengths):
             index = int(torch.argmax(row))
             top = None
             if top_logprobs > 0:
@@ -519,6 +532,7 @@ class HFVLM:
                 top_logprobs=top if ids else ([] if top is not None else None),
                 finish_reason="stop" if stopped else "length",
                 token_ids=ids,
+                prompt_tokens=prompt_length,
             ))
         return results
 
@@ -536,38 +550,62 @@ class HFVLM:
 
     def generate_chat(
         self, chat: Sequence[ChatTurn], max_new_tokens: int = 64, *, temperature: float = 0.0,
-        top_logprobs: int = 0,
+        top_logprobs: int = 0, max_time_s: float | None = None,
     ) -> Generation:
-        """Answer a chat (system/user/assistant turns of text and frames)."""
+        """Answer a chat (system/user/assistant turns of text and frames); `max_time_s` stops generating
+        after that many seconds (finish_reason "length")."""
+        return self.generate_chats([chat], [max_new_tokens], temperature=temperature, top_logprobs=top_logprobs,
+                                   max_time_s=max_time_s)[0]
+
+    def generate_chats(
+        self, chats: Sequence[Sequence[ChatTurn]], max_new_tokens: Sequence[int], *, temperature: float = 0.0,
+        top_logprobs: int = 0, max_time_s: float | None = None,
+    ) -> list[Generation]:
+        """Answer several chats in one batched `generate` call, each up to its own `max_new_tokens`.
+
+        Greedy answers equal what each chat gets alone (a row's first tokens do not depend on how long the
+        batch keeps generating); the server uses this so that concurrent requests share the model."""
         torch = self._torch
-        if max_new_tokens < 1:
-            raise InvalidPromptError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        chat = [(role, normalise_parts(parts)) for role, parts in chat]
+        limits = [int(n) for n in max_new_tokens]
+        if len(limits) != len(chats) or any(n < 1 for n in limits):
+            raise InvalidPromptError(f"max_new_tokens must be >= 1 for each chat, got {limits}")
+        chats = [[(role, normalise_parts(parts)) for role, parts in chat] for chat in chats]
         eos_ids = self._eos_ids()
         kwargs = dict(
-            max_new_tokens=int(max_new_tokens), return_dict_in_generate=True, output_logits=True,
+            max_new_tokens=max(limits), return_dict_in_generate=True, output_logits=True,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos_ids or None,
         )
+        if max_time_s is not None:
+            kwargs["max_time"] = max(0.001, float(max_time_s))
         if temperature and temperature > 0:
             kwargs.update(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
         with self._lock:
-            inputs = self.encode([chat], reserve=int(max_new_tokens))
+            inputs = self.encode(chats, reserve=max(limits))
             self._run_hooks(inputs)
             with torch.inference_mode():
                 out = self.model.generate(**inputs, **kwargs)
-        new_ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-        steps = torch.log_softmax(torch.stack(out.logits, dim=0)[:, 0, :].float(), dim=-1).cpu()
+        start = inputs["input_ids"].shape[1]
+        steps = torch.log_softmax(torch.stack(out.logits, dim=0).float(), dim=-1).cpu()
+        return [self._generation(out.sequences[row, start:].tolist()[:limit], steps[:, row, :], eos_ids,
+                                 top_logprobs, prompt_length)
+                for row, (limit, prompt_length) in enumerate(zip(limits, _prompt_lengths(inputs)))]
+
+    def _generation(self, new_ids: list[int], steps, eos_ids: list[int], top_logprobs: int,
+                    prompt_tokens: int) -> Generation:
+        """One row of a `generate` output as a Generation, cut at its first end-of-sequence token."""
         finish_reason = "length"
-        if new_ids and new_ids[-1] in eos_ids:
-            new_ids, finish_reason = new_ids[:-1], "stop"
+        for k, token_id in enumerate(new_ids):
+            if token_id in eos_ids:
+                new_ids, finish_reason = new_ids[:k], "stop"
+                break
         tokens = [self.tokenizer.decode([i]) for i in new_ids]
         logprobs = [float(steps[k, i]) for k, i in enumerate(new_ids)]
         top = [self._top_entry(steps[k], top_logprobs) for k in range(len(new_ids))] if top_logprobs > 0 else None
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, tokens=tokens, logprobs=logprobs, top_logprobs=top, finish_reason=finish_reason,
-                          token_ids=new_ids, prompt_tokens=int(inputs["input_ids"].shape[1]))
+                          token_ids=new_ids, prompt_tokens=prompt_tokens)
 
     def generate(
         self, parts: Sequence[PromptPart], max_new_tokens: int = 64, *, temperature: float = 0.0,

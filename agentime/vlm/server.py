@@ -1,28 +1,37 @@
 """`agentime serve`: one in-process VLM behind an OpenAI-compatible HTTP API (FastAPI + uvicorn).
 
-Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (text and base64 image parts, `logprobs`,
-`top_logprobs`, greedy or sampled). Requests wait in a queue that one worker thread drains: greedy one-token
-requests (the yes/no scoring that search strategies send by the hundred) that arrive together run as one
-batch, everything else runs one at a time. Bad requests get a 4xx with an OpenAI-style JSON error body and
-the server keeps serving. The CLI calls `add_serve_arguments` and `serve_main`; tests and benchmarks use
-`build_app` and `serve_in_thread`.
+Endpoints: `GET /health` (never needs a key), `GET /v1/models`, `POST /v1/chat/completions` (text and
+base64 image parts, `logprobs`, `top_logprobs`, greedy or sampled). With an API key set, every endpoint but
+`/health` answers 401 without `Authorization: Bearer <key>`.
+
+A request is admitted only while fewer than `max_queue` are in flight (else 503 with Retry-After), its body
+is read and validated off the event loop (see `server_requests`), then it waits in a queue that one worker
+thread drains in arrival order: requests that arrive together and can share a forward pass run as one batch
+(greedy one-token scoring, and greedy generation when the model offers `generate_chats`), so a burst of
+long generations no longer runs one after another while the rest wait. Each request has a deadline
+(`request_timeout_s`, 504 after it) that also bounds the model's generation time. Every error is an
+OpenAI-style JSON body whose message says what to change and shows no internals. The CLI calls
+`add_serve_arguments` and `serve_main`; tests and benchmarks use `build_app` and `serve_in_thread`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import io
+import hmac
+import inspect
+import logging
+import math
+import os
 import queue
+import re
+import sys
 import threading
 import time
 import uuid
-from concurrent.futures import Future
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,62 +40,93 @@ from starlette.exceptions import HTTPException
 from agentime.errors import AgentimeError, VLMError
 from agentime.video.frames import Frame
 from agentime.vlm.errors import InvalidPromptError
+from agentime.vlm.server_requests import (
+    ChatRequest,
+    RequestError,
+    RequestLimits,
+    parse_json,
+    parse_request,
+    read_body,
+)
 
-ROLES = ("system", "user", "assistant")
+log = logging.getLogger("agentime.server")
+PUBLIC_PATHS = ("/health",)
+API_KEY_ENV = "AGENTIME_API_KEY"
 
 
 @dataclass
 class ServerConfig:
-    """Limits and batching of the HTTP server."""
+    """Limits, batching and access of the HTTP server (the request limits are those of `RequestLimits`)."""
 
     model_name: str | None = None
+    api_key: str | None = None
     max_request_bytes: int = 32 * 1024 * 1024
-    max_images: int = 256
+    max_json_depth: int = 32
+    max_images: int = 64
+    max_image_pixels: int = 4096 * 4096
+    max_request_pixels: int = 40_000_000
     max_tokens_limit: int = 4096
     max_top_logprobs: int = 20
+    max_queue: int = 64
+    request_timeout_s: float = 120.0
+    body_timeout_s: float = 60.0
+    decode_threads: int = 2
     max_batch: int = 16
     batch_wait_ms: float = 5.0
     max_batch_delay_ms: float = 50.0
 
+    def limits(self) -> RequestLimits:
+        return RequestLimits(**{f.name: getattr(self, f.name) for f in fields(RequestLimits)})
 
-class RequestError(Exception):
-    """A client error: becomes a 4xx answer with an OpenAI-style JSON body."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid_request_error", param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
+class RequestTimeout(Exception):
+    """A request's deadline passed before the model could answer it."""
 
 
 @dataclass
 class _Job:
-    chat: list
-    max_tokens: int
-    temperature: float
-    top_logprobs: int
+    request: ChatRequest
     future: Future
+    deadline: float
+    arrival: int = 0
 
     @property
-    def batchable(self) -> bool:
-        return self.max_tokens == 1 and self.temperature == 0.0
+    def kind(self) -> str:
+        """first: greedy one-token scoring; greedy: greedy generation; sampled: anything else."""
+        if self.request.temperature != 0.0:
+            return "sampled"
+        return "first" if self.request.max_tokens == 1 else "greedy"
 
     @property
     def has_frames(self) -> bool:
-        return any(isinstance(p, Frame) for _, parts in self.chat for p in parts)
+        return any(isinstance(p, Frame) for _, parts in self.request.chat for p in parts)
+
+
+def _accepts(method, name: str) -> bool:
+    try:
+        return name in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Worker:
-    """The single thread that runs the model; batches concurrent greedy one-token requests."""
+    """The single thread that runs the model, in arrival order, batching requests that can share a pass."""
 
     def __init__(self, vlm, max_batch: int, batch_wait_ms: float, max_delay_ms: float = 50.0):
         self.vlm = vlm
         self.max_batch = max(1, int(max_batch))
         self.batch_wait_s = max(0.0, batch_wait_ms / 1000.0)
         self.max_delay_s = max(self.batch_wait_s, max_delay_ms / 1000.0)
+        self.batched_generation = hasattr(vlm, "generate_chats")
+        self.bounded_generation = _accepts(getattr(vlm, "generate_chat", None), "max_time_s")
         self.jobs: queue.Queue = queue.Queue()
+        self._arrivals = 0
         self.thread = threading.Thread(target=self._loop, name="agentime-vlm-worker", daemon=True)
         self.thread.start()
 
     def submit(self, job: _Job) -> Future:
+        self._arrivals += 1
+        job.arrival = self._arrivals
         self.jobs.put(job)
         return job.future
 
@@ -110,137 +150,80 @@ class Worker:
             taken.append(job)
         return taken
 
+    def plan(self, jobs: list[_Job]) -> list[list[_Job]]:
+        """Groups that run as one model call, ordered by their earliest request (no kind jumps the queue)."""
+        groups: dict[tuple, list[_Job]] = {}
+        for job in sorted(jobs, key=lambda j: j.arrival):
+            shareable = job.kind == "first" or (job.kind == "greedy" and self.batched_generation)
+            key = (job.kind, job.has_frames) if shareable else ("single", job.arrival)
+            groups.setdefault(key, []).append(job)
+        ordered = sorted(groups.values(), key=lambda group: group[0].arrival)
+        return [group[i:i + self.max_batch] for group in ordered for i in range(0, len(group), self.max_batch)]
+
     def _loop(self) -> None:
         while True:
             job = self.jobs.get()
             if job is None:
                 return
-            jobs = self._collect(job) if job.batchable else [job]
-            singles = [j for j in jobs if not j.batchable]
-            for with_frames in (True, False):
-                group = [j for j in jobs if j.batchable and j.has_frames == with_frames]
+            for group in self.plan(self._collect(job)):
+                group = [j for j in group if self._start(j)]
                 if group:
-                    self._run_batch(group)
-            for single in singles:
-                self._run_single(single)
+                    self._run_group(group)
 
-    def _run_batch(self, group: list[_Job]) -> None:
+    @staticmethod
+    def _start(job: _Job) -> bool:
+        """Mark a job running; False when its client has given up or its deadline has passed."""
+        if not job.future.set_running_or_notify_cancel():
+            return False
+        if time.monotonic() >= job.deadline:
+            job.future.set_exception(RequestTimeout())
+            return False
+        return True
+
+    def _run_group(self, group: list[_Job]) -> None:
+        if len(group) == 1:
+            self._run_single(group[0])
+            return
         try:
-            top = max(j.top_logprobs for j in group)
-            results = self.vlm.first_token_generations([j.chat for j in group], top)
+            results = self._call(group)
         except Exception:  # one bad prompt must not fail the others: retry them one by one
             for job in group:
                 self._run_single(job)
             return
         for job, result in zip(group, results):
-            if result.top_logprobs:
-                result.top_logprobs = [dict(sorted(e.items(), key=lambda kv: -kv[1])[:job.top_logprobs])
-                                       for e in result.top_logprobs]
             job.future.set_result(result)
 
     def _run_single(self, job: _Job) -> None:
         try:
-            if job.batchable:
-                result = self.vlm.first_token_generations([job.chat], job.top_logprobs)[0]
-            else:
-                result = self.vlm.generate_chat(job.chat, job.max_tokens, temperature=job.temperature,
-                                                top_logprobs=job.top_logprobs)
-            job.future.set_result(result)
+            job.future.set_result(self._call([job])[0])
         except Exception as exc:
             job.future.set_exception(exc)
 
-
-def decode_image_url(url: str) -> Frame:
-    """A `data:image/...;base64,` URL as a Frame (t = 0; timestamps travel as text)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not isinstance(url, str) or not url.startswith("data:"):
-        raise RequestError(400, "only base64 data URLs (data:image/...;base64,...) are accepted as images",
-                           param="messages")
-    header, _, payload = url.partition(",")
-    if ";base64" not in header:
-        raise RequestError(400, "image data URLs must be base64-encoded", param="messages")
-    try:
-        raw = base64.b64decode(payload, validate=True)
-        with Image.open(io.BytesIO(raw)) as picture:
-            array = np.asarray(picture.convert("RGB"))
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
-        raise RequestError(400, f"an image_url is not a decodable image: {exc}", param="messages") from exc
-    from agentime.vlm.base import as_rgb
-
-    return Frame(0.0, as_rgb(array))
-
-
-def parse_messages(messages, max_images: int) -> list:
-    """OpenAI chat messages as (role, parts) turns; raises RequestError on anything malformed."""
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "messages must be a non-empty list", param="messages")
-    chat, images = [], 0
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise RequestError(400, f"messages[{index}] needs a role among {', '.join(ROLES)}", param="messages")
-        content = message.get("content")
-        parts: list = []
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            for item in content:
-                kind = item.get("type") if isinstance(item, dict) else None
-                if kind == "text" and isinstance(item.get("text"), str):
-                    parts.append(item["text"])
-                elif kind == "image_url":
-                    image = item.get("image_url")
-                    url = image.get("url") if isinstance(image, dict) else image
-                    images += 1
-                    if images > max_images:
-                        raise RequestError(400, f"at most {max_images} images per request", param="messages")
-                    parts.append(decode_image_url(url))
-                else:
-                    raise RequestError(400, f"messages[{index}] has a content item of unsupported type {kind!r}; "
-                                       "use text and image_url", param="messages")
-        else:
-            raise RequestError(400, f"messages[{index}].content must be a string or a list", param="messages")
-        chat.append((message["role"], parts))
-    return chat
-
-
-def _int_field(body: dict, name: str, default: int, low: int, high: int) -> int:
-    value = body.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RequestError(400, f"{name} must be an integer in [{low}, {high}], got {value!r}", param=name)
-    return value
-
-
-def parse_request(body, cfg: ServerConfig, model_name: str) -> tuple[list, int, float, bool, int, list[str]]:
-    """Validate a chat completion request; returns chat, max_tokens, temperature, logprobs, top_k, stops."""
-    if not isinstance(body, dict):
-        raise RequestError(400, "the request body must be a JSON object")
-    if body.get("model") not in (None, model_name):
-        raise RequestError(404, f"model {body.get('model')!r} is not served here; this server serves "
-                           f"{model_name!r}", code="model_not_found", param="model")
-    if body.get("stream"):
-        raise RequestError(400, "stream=true is not supported by this server", param="stream")
-    if body.get("n", 1) not in (1, None):
-        raise RequestError(400, "only n=1 is supported", param="n")
-    limit = cfg.max_tokens_limit
-    max_tokens = _int_field(body, "max_completion_tokens", _int_field(body, "max_tokens", 256, 1, limit), 1, limit)
-    temperature = body.get("temperature", 0.0)
-    if temperature is None:
-        temperature = 0.0
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise RequestError(400, f"temperature must be a number in [0, 2], got {temperature!r}", param="temperature")
-    logprobs = bool(body.get("logprobs", False))
-    top = _int_field(body, "top_logprobs", 0, 0, cfg.max_top_logprobs)
-    if top and not logprobs:
-        raise RequestError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
-    stop = body.get("stop") or []
-    stop = [stop] if isinstance(stop, str) else stop
-    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise RequestError(400, "stop must be a string or a list of strings", param="stop")
-    chat = parse_messages(body.get("messages"), cfg.max_images)
-    return chat, max_tokens, float(temperature), logprobs, top, stop
+    def _call(self, group: list[_Job]) -> list:
+        requests = [j.request for j in group]
+        chats = [r.chat for r in requests]
+        if group[0].kind == "first":
+            top = max(r.top_logprobs for r in requests)
+            results = self.vlm.first_token_generations(chats, top)
+            for request, result in zip(requests, results):
+                if result.top_logprobs:
+                    result.top_logprobs = [dict(sorted(e.items(), key=lambda kv: -kv[1])[:request.top_logprobs])
+                                           for e in result.top_logprobs]
+            return results
+        budget = {}
+        if self.bounded_generation:
+            budget["max_time_s"] = max(0.001, min(j.deadline for j in group) - time.monotonic())
+        if len(group) > 1:
+            top = max(r.top_logprobs for r in requests)
+            results = self.vlm.generate_chats(chats, [r.max_tokens for r in requests], top_logprobs=top, **budget)
+            for request, result in zip(requests, results):
+                if result.top_logprobs:
+                    result.top_logprobs = [dict(sorted(e.items(), key=lambda kv: -kv[1])[:request.top_logprobs])
+                                           for e in result.top_logprobs]
+            return results
+        request = requests[0]
+        return [self.vlm.generate_chat(request.chat, request.max_tokens, temperature=request.temperature,
+                                       top_logprobs=request.top_logprobs, **budget)]
 
 
 def _logprob_item(token: str, logprob: float) -> dict:
@@ -272,36 +255,96 @@ def completion_body(result, model_name: str, logprobs: bool, stops: list[str]) -
     }
 
 
-def _error_response(status: int, message: str, code: str, param: str | None = None):
+_ADDRESS = re.compile(r"\s*(?:at )?0x[0-9a-fA-F]{6,}")
+
+
+def public_message(text: str) -> str:
+    """An error text fit for a client: one line, no memory addresses."""
+    return _ADDRESS.sub("", str(text)).splitlines()[0][:500] if text else "error"
+
+
+def error_response(status: int, message: str, code: str, param: str | None = None, headers: dict | None = None):
     kind = "invalid_request_error" if status < 500 else "server_error"
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "param": param,
-                                                               "code": code}})
+    return JSONResponse(status_code=status, headers=headers,
+                        content={"error": {"message": public_message(message), "type": kind, "param": param,
+                                           "code": code}})
+
+
+class RequireAPIKey:
+    """ASGI middleware: every HTTP path but `PUBLIC_PATHS` needs `Authorization: Bearer <key>`."""
+
+    def __init__(self, app, api_key: str):
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path") not in PUBLIC_PATHS:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                answer = error_response(401, "missing or wrong API key: send the header Authorization: Bearer "
+                                        "<key> (the key the server was started with)", "invalid_api_key",
+                                        headers={"WWW-Authenticate": "Bearer"})
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Admission:
+    """Counts requests in flight and estimates, from recent latencies, when a refused client should retry."""
+
+    def __init__(self, capacity: int, max_batch: int):
+        self.capacity = max(1, int(capacity))
+        self.max_batch = max(1, int(max_batch))
+        self.in_flight = 0
+        self.latency_s = 1.0
+
+    def try_enter(self) -> bool:
+        if self.in_flight >= self.capacity:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self, seconds: float | None) -> None:
+        self.in_flight -= 1
+        if seconds is not None:
+            self.latency_s = 0.8 * self.latency_s + 0.2 * seconds
+
+    def retry_after_s(self) -> int:
+        return int(min(60, max(1, math.ceil(self.latency_s * self.in_flight / (2 * self.max_batch)))))
 
 
 def build_app(vlm, config: ServerConfig | None = None):
-    """The FastAPI app serving `vlm` (an HFVLM, or anything with `first_token_generations`/`generate_chat`)."""
-    import json
-
+    """The ASGI app serving `vlm` (an HFVLM, or anything with `first_token_generations`/`generate_chat`)."""
     cfg = config or ServerConfig()
+    limits = cfg.limits()
     model_name = cfg.model_name or vlm.name
     worker = Worker(vlm, cfg.max_batch, cfg.batch_wait_ms, cfg.max_batch_delay_ms)
+    decoders = ThreadPoolExecutor(max_workers=max(1, cfg.decode_threads), thread_name_prefix="agentime-decode")
+    admission = Admission(cfg.max_queue, cfg.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
         worker.stop()
+        decoders.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="agentime VLM server", lifespan=lifespan)
     app.state.worker = worker
     app.state.model_name = model_name
+    app.state.admission = admission
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
-        return _error_response(exc.status_code, str(exc.detail), "http_error")
+        return error_response(exc.status_code, str(exc.detail), "http_error")
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request, exc: RequestValidationError):
-        return _error_response(400, str(exc), "invalid_request_error")
+    async def validation_error(_request, _exc: RequestValidationError):
+        return error_response(400, "the request does not match this endpoint", "invalid_request_error")
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request, exc: Exception):
+        log.error("unexpected error", exc_info=exc)
+        return error_response(500, "internal server error; the server's log has the details", "internal_error")
 
     @app.get("/v1/models")
     async def list_models():
@@ -312,34 +355,55 @@ def build_app(vlm, config: ServerConfig | None = None):
     async def health():
         return {"status": "ok", "model": model_name}
 
+    async def answer(request: Request, deadline: float):
+        loop = asyncio.get_running_loop()
+        try:
+            raw = await asyncio.wait_for(read_body(request, limits.max_request_bytes), cfg.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"the request body did not arrive within {cfg.body_timeout_s:g} s") from None
+        body = await loop.run_in_executor(decoders, parse_json, raw, limits.max_json_depth)
+        del raw
+        parsed = await loop.run_in_executor(decoders, parse_request, body, limits, model_name)
+        future = worker.submit(_Job(parsed, Future(), deadline))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)),
+                                            max(0.001, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            future.cancel()
+            raise RequestTimeout() from None
+        return JSONResponse(completion_body(result, model_name, parsed.logprobs, parsed.stops))
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
+        if not admission.try_enter():
+            return error_response(503, f"the server is busy ({admission.capacity} requests in flight); retry "
+                                  "after the Retry-After seconds", "server_busy",
+                                  headers={"Retry-After": str(admission.retry_after_s())})
+        started = time.monotonic()
+        served = None
         try:
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > cfg.max_request_bytes:
-                raise RequestError(413, f"request of {declared} bytes exceeds {cfg.max_request_bytes}",
-                                   code="request_too_large")
-            raw = await request.body()
-            if len(raw) > cfg.max_request_bytes:
-                raise RequestError(413, f"request of {len(raw)} bytes exceeds {cfg.max_request_bytes}",
-                                   code="request_too_large")
-            try:
-                body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RequestError(400, f"the request body is not valid JSON: {exc}") from exc
-            chat, max_tokens, temperature, logprobs, top, stops = parse_request(body, cfg, model_name)
-            job = _Job(chat, max_tokens, temperature, top if logprobs else 0, Future())
-            result = await asyncio.wrap_future(worker.submit(job))
-            return JSONResponse(completion_body(result, model_name, logprobs, stops))
+            response = await answer(request, started + cfg.request_timeout_s)
+            served = time.monotonic() - started
+            return response
         except RequestError as exc:
-            return _error_response(exc.status, exc.message, exc.code, exc.param)
+            return error_response(exc.status, exc.message, exc.code, exc.param)
+        except RequestTimeout:
+            return error_response(504, f"the model did not answer within {cfg.request_timeout_s:g} s; retry "
+                                  "later, or ask for fewer tokens or frames", "timeout")
         except InvalidPromptError as exc:
-            return _error_response(400, str(exc), "invalid_prompt")
+            return error_response(400, str(exc), "invalid_prompt")
         except AgentimeError as exc:
-            return _error_response(500, str(exc), "model_error")
+            log.error("model error", exc_info=exc)
+            return error_response(500, f"the model could not answer: {exc}", "model_error")
         except Exception as exc:  # keep serving whatever one request did
-            return _error_response(500, f"{type(exc).__name__}: {exc}", "internal_error")
+            log.error("unexpected error", exc_info=exc)
+            return error_response(500, "internal server error; the server's log has the details",
+                                  "internal_error")
+        finally:
+            admission.leave(served)
 
+    if cfg.api_key:
+        app.add_middleware(RequireAPIKey, api_key=cfg.api_key)
     return app
 
 
@@ -410,6 +474,18 @@ def add_serve_arguments(parser) -> None:
                         help="a batch keeps filling while requests arrive within this gap (default 5)")
     parser.add_argument("--max-request-mb", type=float, default=32.0, help="largest accepted request body")
     parser.add_argument("--max-top-logprobs", type=int, default=20, help="largest top_logprobs accepted")
+    parser.add_argument("--api-key", default=None,
+                        help="require Authorization: Bearer KEY on every endpoint but /health "
+                             "(default: $AGENTIME_API_KEY; none: no authentication)")
+    parser.add_argument("--max-images", type=int, default=64, help="images accepted per request (default 64)")
+    parser.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
+                        help="decoded pixels accepted per image, read from its header (default 4096x4096)")
+    parser.add_argument("--max-request-pixels", type=int, default=40_000_000,
+                        help="decoded pixels accepted per request, all images together (default 40M)")
+    parser.add_argument("--max-queue", type=int, default=64,
+                        help="requests in flight before new ones get 503 + Retry-After (default 64)")
+    parser.add_argument("--request-timeout", type=float, default=120.0,
+                        help="seconds a request may wait and run before it gets 504 (default 120)")
     parser.add_argument("--trust-remote-code", action="store_true", help="run custom code from the model folder")
 
 
@@ -426,9 +502,16 @@ def parse_attn_option(value: str | None):
 
 def serve_main(args) -> int:
     """Run `agentime serve` from parsed arguments (see `add_serve_arguments`)."""
-    config = ServerConfig(model_name=args.name, max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    if not api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} without an API key; anyone who reaches this port can use the "
+              f"model (set --api-key or {API_KEY_ENV})", file=sys.stderr)
+    config = ServerConfig(model_name=args.name, api_key=api_key,
+                          max_request_bytes=int(args.max_request_mb * 1024 * 1024),
                           max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
-                          max_top_logprobs=args.max_top_logprobs)
+                          max_top_logprobs=args.max_top_logprobs, max_images=args.max_images,
+                          max_image_pixels=args.max_image_pixels, max_request_pixels=args.max_request_pixels,
+                          max_queue=args.max_queue, request_timeout_s=args.request_timeout)
     run_server(args.model, args.host, args.port, config=config, device=args.device, dtype=args.dtype,
                attn_implementation=parse_attn_option(args.attn_implementation), max_batch=args.max_batch,
                trust_remote_code=args.trust_remote_code, name=args.name)
