@@ -55,3 +55,13 @@ class TimingError(AgentimeError, ValueError):
 
 class AttentionConfigError(AgentimeError, ValueError):
     """Sparse attention settings or input shapes are inconsistent."""
+
+
+class BlockedURLError(AgentimeError):
+    """An outbound URL is outside what the operator allowed. The message is the same whatever the reason
+    (unknown host, private address, refused scheme), so it never tells a visitor whether a host or port
+    answers; `reason` holds the detail for the operator's log."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
