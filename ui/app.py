@@ -99,7 +99,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                 options = gr.Textbox(label="Answer options (optional, one per line)", lines=3, elem_id="options",
                                      info="leave empty for an open question; cleared when the question changes")
                 ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
-                status = gr.Markdown(callbacks.START, elem_id="status")
+                status = gr.Markdown(callbacks.START, elem_id="status", sanitize_html=False)  # text escaped by callbacks
                 notice = gr.Markdown(demo_notice(len(labels) > 1), elem_id="notice",
                                      visible=uses_demo_models(settings.default_models))
                 answer = gr.Markdown(elem_id="answer")

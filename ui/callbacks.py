@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 
 from agentime.agent.refresh import TimingAdvisor, Turn
@@ -120,7 +121,8 @@ def message_for(exc: BaseException, state: UserState | None = None) -> str:
 
 
 def error_md(exc: BaseException, state: UserState | None = None) -> str:
-    return f"**Error:** {message_for(exc, state)}"
+    # The status box renders HTML unsanitised (its progress bar needs its label): escape what visitors typed.
+    return f"**Error:** {escape(message_for(exc, state))}"
 
 
 def video_seconds(path: str) -> float:
@@ -160,7 +162,7 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
                 "the original."
     length = clock(source.info.duration)
     return {**view, "player": player, "state": state, "current": f"Current video: **{name}** ({length})",
-            "status": f"Video ready: {name} ({length}). Ask a question.{note}"}
+            "status": f"Video ready: {escape(name)} ({length}). Ask a question.{note}"}
 
 
 def choose_upload(file_path: str | None, state: UserState | None, runtime: Runtime) -> dict:
@@ -201,7 +203,7 @@ def _record(url: str, state: UserState, runtime: Runtime) -> dict:
     limits = (f"recordings stop at {runtime.settings.max_recording_minutes:g} minutes or "
               f"{runtime.settings.max_recording_mb:g} MB")
     return {**view, "player": str(recorder.path), "state": state, "current": f"Current video: recording of **{url}**",
-            "status": f"Recording {url} ({clock(video_seconds(str(recorder.path)))} so far; {limits}). Live mode: "
+            "status": f"Recording {escape(url)} ({clock(video_seconds(str(recorder.path)))} so far; {limits}). Live mode: "
                       "each question checks for new footage."}
 
 
@@ -229,7 +231,7 @@ def parse_options(text: str) -> list[str] | None:
 def progress_md(message: str, fraction: float) -> str:
     percent = int(round(100 * max(0.0, min(1.0, fraction))))
     return (f'<progress aria-label="Progress of the question" value="{percent}" max="100"></progress> '
-            f'**{percent}%** — {message}')
+            f'**{percent}%** — {escape(message)}')
 
 
 def _work(question, options, strategy, budget, choice, seconds, state: UserState, runtime: Runtime,
@@ -250,7 +252,7 @@ def _work(question, options, strategy, budget, choice, seconds, state: UserState
             relay = _Relay()
             state.session = Session(state.video, models=models, config=config, progress=relay)
             state.relay, state.session_key = relay, key
-        state.relay.target = lambda message, fraction: updates.put((message, 0.05 + 0.95 * fraction))
+        state.relay.target = lambda message, fraction: updates.put((scrub(message, state), 0.05 + 0.95 * fraction))
         if not runtime.compute.acquire(blocking=False):
             updates.put(("Waiting for other questions on this server to finish…", 0.05))
             runtime.compute.acquire()

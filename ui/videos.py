@@ -37,14 +37,16 @@ def check_upload(path: str | Path, max_upload_mb: float) -> Path:
 
 
 def check_decodes(path: Path):
-    """The video's description, once a frame from its middle decodes (a frame at the start alone is no proof:
-    some files open and then fail everywhere else)."""
+    """The video's description, once a frame from its middle decodes the way the search samples it (a frame
+    at the start alone is no proof: some files open and then fail everywhere else)."""
     from agentime.video.sampling import sample_frames
     from agentime.video.source import open_video
 
     source = open_video(path, allow_truncated=True)
-    middle = source.info.duration / 2
-    if next(iter(sample_frames(source, timestamps=[middle], max_side=64)), None) is None:
+    duration = source.info.duration
+    start = max(0.0, duration / 2 - 1.0)
+    frames = sample_frames(source, fps=1.0, start=start, end=min(duration, start + 2.0), max_side=64)
+    if next(iter(frames), None) is None:
         raise NoDecodableFramesError(f"{path.name}: no frame of this video can be decoded")
     return source
 
@@ -140,7 +142,7 @@ def make_preview(path: Path, out_dir: Path, max_frames_per_second: float = 10.0)
             t = float(frame.pts * frame.time_base) - base
             if t < 0:
                 continue
-            if last is not None and t - last < 1.0 / max_frames_per_second:
+            if last is not None and t - last < 1.0 / max_frames_per_second - 1e-3:
                 continue
             last = t
             if encoder is None:
