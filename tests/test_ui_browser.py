@@ -288,6 +288,7 @@ def test_desktop_walk(browser, server):
     # Stream recording (allowed for 127.0.0.1 on this server): recorded, followed live, removed at exit.
     open_by_path(page, server.stream_url)
     assert status(page).startswith("Recording"), status(page)
+    assert list(server.temp.glob("agentime-ui-recordings-*/*/*/recording.mp4"))  # removed when the UI stops
     # (12) Strategy is a list of choices that cannot stay open after tabbing away.
     page.get_by_text("Search settings and models").click()
     page.locator("#strategy input[type=radio]").first.focus()

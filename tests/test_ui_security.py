@@ -17,7 +17,7 @@ from agentime.errors import ConfigError
 from pipelines.synthetic_world import WorldConfig, generate_world, write_video
 from ui import callbacks, models
 from ui.models import MODEL_URL, SERVER_MODELS, UNREACHABLE, choose_models, load_models
-from ui.recordings import NOT_RECORDED, STREAMS_OFF, Recordings
+from ui.recordings import NOT_RECORDED, STREAMS_OFF, Recordings, pinned
 from ui.settings import UISettings
 
 
@@ -223,3 +223,12 @@ def test_leftover_recordings_of_dead_processes_are_removed_at_start(tmp_path):
     recordings.discard_all()
     assert not recordings.folder.exists()
     shutil.rmtree(alive)
+
+
+def test_recordings_connect_to_the_checked_address_not_a_fresh_lookup():
+    assert pinned("http://cam.example.com:8080/live.ts?x=1", "93.184.216.34") == (
+        "http://93.184.216.34:8080/live.ts?x=1", {"max_redirects": "0", "headers": "Host: cam.example.com:8080\r\n"})
+    assert pinned("rtsp://user:pw@cam.example.com/stream", "2001:db8::7") == ("rtsp://user:pw@[2001:db8::7]/stream", {})
+    # TLS names the host in its certificate: the name stays; redirects are still refused.
+    assert pinned("https://cdn.example.com/live.m3u8", "93.184.216.34") == (
+        "https://cdn.example.com/live.m3u8", {"max_redirects": "0"})
