@@ -242,6 +242,14 @@ def test_desktop_walk(browser, server):
     page.wait_for_function("(() => { const v = document.querySelector('#player video'); "
                            f"return v && Math.abs(v.currentTime - {wanted}) <= 0.6; }})()", timeout=15_000)
 
+    # An evidence frame seeks the player too.
+    page.locator("#evidence button.thumbnail-item").nth(1).click()
+    page.wait_for_function(status_includes("Player moved to"), timeout=15_000)
+    minutes, seconds = status(page).split("Player moved to ")[1][:5].split(":")
+    page.wait_for_function("(() => { const v = document.querySelector('#player video'); "
+                           f"return v && Math.abs(v.currentTime - {int(minutes) * 60 + int(seconds)}) <= 1; }})()",
+                           timeout=15_000)
+
     # (3) Options belong to one question: asked with options, then a new question empties the box.
     ask(page, q["question"], "\n".join(q["options"]))
     assert status(page) == "Done."

@@ -247,6 +247,9 @@ def test_ask_flow_progress_answer_gallery_chat_and_known_evidence(demo, tmp_path
     assert "03:00" in callbacks.live_status(state)
     grown = run_ask("When does the pink square first appear?", state, runtime, "yellow\npink")[-1]
     assert grown[ "status"] == "Done." and "grew by" in grown["details"]
+    state.asking = True  # Ask and the chat's Send share one session: a second question waits its turn
+    assert "already being answered" in run_ask("What is red?", state, runtime)[-1]["status"]
+    state.asking = False
     fresh = callbacks.UserState()  # another browser session: nothing shared
     assert fresh.chat == [] and fresh.session is None and len(state.chat) == 8
 

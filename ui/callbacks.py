@@ -61,6 +61,7 @@ class UserState:
     relay: object | None = None  # the progress callback the current session was built with
     recorder: object | None = None  # a StreamRecorder when the video is a stream being recorded
     scratch: Path | None = None  # this visitor's preview folder
+    asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
 
 
 class Runtime:
@@ -98,6 +99,17 @@ class _Relay:
     def __call__(self, message: str, fraction: float) -> None:
         if self.target is not None:
             self.target(message, fraction)
+
+
+_asking_lock = threading.Lock()
+
+
+def _start_asking(state: UserState) -> bool:
+    with _asking_lock:
+        if state.asking:
+            return False
+        state.asking = True
+        return True
 
 
 _TEMP_PATH = re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s'\"]*")
@@ -284,9 +296,21 @@ def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, *, re
 def ask(question: str, options_text: str, strategy: str, budget: int, model_choice: str, folder: str,
         base_url: str, model_name: str, api_key: str, state: UserState | None, runtime: Runtime) -> Iterator[dict]:
     """Yields output updates: progress while working, then the answer (or an error message)."""
+    state = state or UserState()
+    if not _start_asking(state):
+        yield {"status": "A question is already being answered; its answer comes first."}
+        return
+    try:
+        yield from _ask(question, options_text, strategy, budget, model_choice, folder, base_url, model_name, api_key,
+                        state, runtime)
+    finally:
+        state.asking = False
+
+
+def _ask(question, options_text, strategy, budget, model_choice, folder, base_url, model_name, api_key,
+         state: UserState, runtime: Runtime) -> Iterator[dict]:
     from agentime.api import validate_question
 
-    state = state or UserState()
     choice = None
     try:
         if state.video is None:
