@@ -2,7 +2,6 @@
 never with the server's own credentials, with errors that do not reveal which ports answer; recordings
 bounded and removed; one visitor's hanging server does not hold up another. Real HTTP servers on 127.0.0.1."""
 
-import functools
 import http.server
 import json
 import os
@@ -15,7 +14,7 @@ import pytest
 
 from agentime.errors import ConfigError
 from pipelines.synthetic_world import WorldConfig, generate_world, write_video
-from ui import callbacks, models
+from ui import callbacks
 from ui.models import MODEL_URL, SERVER_MODELS, UNREACHABLE, choose_models, load_models
 from ui.recordings import NOT_RECORDED, STREAMS_OFF, Recordings, pinned
 from ui.settings import UISettings

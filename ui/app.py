@@ -9,14 +9,13 @@ visitors run at once, the model work of at most `settings.concurrency` of them.
 
 from __future__ import annotations
 
-import functools
 
 import gradio as gr
 
 from ui import callbacks
 from ui.answers import STRATEGY_CHOICES, demo_notice
 from ui.callbacks import OUTPUTS, Runtime
-from ui.models import SERVER_MODELS, choice_labels, uses_demo_models
+from ui.models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, uses_demo_models
 from ui.settings import UISettings
 from ui.timeline import TIMELINE_CSS
 from ui.videos import list_videos
@@ -113,8 +112,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                     model_choice = gr.Radio(labels, value=SERVER_MODELS, label="Models", elem_id="model-choice",
                                             visible=len(labels) > 1)
                     folder = gr.Textbox(label="Model folder (under an allowed folder)", elem_id="model-folder",
-                                        visible=any(v == "folder" for _, v in labels))
-                    with gr.Row(visible=any(v == "url" for _, v in labels)):
+                                        visible=any(v == MODEL_FOLDER for _, v in labels))
+                    with gr.Row(visible=any(v == MODEL_URL for _, v in labels)):
                         base_url = gr.Textbox(label="Server base URL", placeholder="https://models.example.com/v1",
                                               elem_id="base-url")
                         model_name = gr.Textbox(label="Model name", elem_id="model-name")
