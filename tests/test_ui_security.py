@@ -182,7 +182,8 @@ def test_streams_are_off_by_default_and_only_allowed_hosts_are_contacted(camera,
     local = stream_runtime(tmp_path, allow_stream_hosts=("127.0.0.1",))
     statuses = {callbacks.choose_path(u, False, None, local)["status"]
                 for u in (f"{camera.url}/missing.mp4", f"http://127.0.0.1:{closed_port()}/camera.mp4",
-                          f"{camera.url}/moved")}  # a 404, a closed port and a redirect read the same
+                          f"{camera.url}/moved", f"{camera.url}/camera.mp4?listen=1")}
+    # a 404, a closed port, a redirect and a request to listen for connections read the same
     assert statuses == {f"**Error:** {NOT_RECORDED}"}
     assert [path for path, _ in camera.requests] == ["/missing.mp4", "/moved"]  # the redirect was not followed
 

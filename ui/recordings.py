@@ -61,6 +61,13 @@ def pinned(url: str, address: str) -> tuple[str, dict]:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), options
 
 
+def _asks_to_listen(url: str) -> bool:
+    """FFmpeg reads options from a URL's query: `listen` (or SRT's listener mode) would make the server open a
+    port for anyone to connect to, instead of connecting out."""
+    query = urlsplit(url).query.lower()
+    return "listen" in query
+
+
 class Recordings:
     """The recordings of this UI process; `start` one per visitor, `discard` it when done."""
 
@@ -85,6 +92,8 @@ class Recordings:
             folder.mkdir(parents=True, mode=0o700)
             recorder = None
             try:
+                if _asks_to_listen(url):
+                    raise ConfigError("a stream URL that asks the server to listen for connections")
                 addresses = self.settings.stream_policy().check_url(url)
                 target, options = pinned(url, addresses[0])
                 recorder = StreamRecorder(target, folder / "recording.mp4", open_timeout=open_timeout,
