@@ -268,6 +268,7 @@ def test_options_belong_to_one_question_and_a_new_video_clears_everything(demo, 
     for name in ("answer", "timeline", "options", "chat_input"):
         assert view[name] == "", name
     assert view["gallery"] == [] and view["chat"] == [] and state.turns == [] and state.answers == []
+    assert view["details"] == callbacks.NO_DETAILS
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 4096)
     failed = callbacks.choose_upload(str(bad), state, runtime)

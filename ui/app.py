@@ -103,7 +103,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                                      visible=uses_demo_models(settings.default_models))
                 answer = gr.Markdown(elem_id="answer")
                 with gr.Accordion("How it searched", open=False, elem_id="how"):
-                    details = gr.Markdown("Ask a question to see how the video was searched.", elem_id="details")
+                    details = gr.Markdown(callbacks.NO_DETAILS, elem_id="details")
                 with gr.Accordion("Search settings and models", open=False, elem_id="settings"):
                     strategy = gr.Radio(STRATEGY_CHOICES, value="auto", label="How to search", elem_id="strategy")
                     budget = gr.Slider(4, 256, value=settings.default_budget, step=4,

@@ -37,6 +37,7 @@ LETTERS = "ABCDEFGHIJ"
 OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
            "chat", "chat_input", "state")
 NO_VIDEO = "No video chosen yet."
+NO_DETAILS = "Ask a question to see how the video was searched."
 START = "Upload a video, pick one from the server's folders, or type its path."
 UNEXPECTED = "something went wrong on the server while doing this; the server log has the details"
 
@@ -147,7 +148,8 @@ def cleared(state: UserState) -> dict:
     """Everything shown about a video's answers, emptied."""
     state.session = state.session_key = state.relay = state.options_question = None
     state.turns, state.answers, state.turn_options, state.chat, state.evidence_times = [], [], [], [], []
-    return {"options": "", "answer": "", "details": "", "gallery": [], "timeline": "", "chat": [], "chat_input": ""}
+    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "timeline": "", "chat": [],
+            "chat_input": ""}
 
 
 def _switch(state: UserState, runtime: Runtime) -> dict:
