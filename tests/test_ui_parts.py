@@ -333,3 +333,18 @@ def test_the_shipped_timing_policy_reads_the_chat():
     assert advisor.unavailable is None, advisor.unavailable  # the policy is a dependency: it must load
     assert decision.by_policy and decision.reason.startswith("timing policy:")
     assert "could not decide" not in decision.reason  # the policy accepted the conversation as built
+
+
+def test_videos_browsers_cannot_play_get_an_h264_preview_with_the_same_times(tmp_path):
+    from agentime.video.source import open_video
+    from ui.videos import make_preview, needs_preview
+    from ui_support import make_clip
+
+    hevc = make_clip(tmp_path / "camera.ts", codec="libx265", width=192, height=108, seconds=6, container="mpegts")
+    original = open_video(hevc).info
+    assert needs_preview(hevc, original.codec) and not needs_preview(tmp_path / "x.mp4", "h264")
+    for keyframes_only in (False, True):
+        preview = open_video(make_preview(hevc, tmp_path / f"preview-{keyframes_only}",
+                                          keyframes_only=keyframes_only, end=original.duration)).info
+        assert preview.codec == "h264" and abs(preview.duration - original.duration) <= 0.5
+        assert preview.frame_count < original.frame_count if keyframes_only else preview.frame_count >= 50

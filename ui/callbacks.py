@@ -30,7 +30,7 @@ from ui import answers as show
 from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
 from ui.recordings import Recordings
 from ui.timeline import clock, timeline_html
-from ui.videos import check_decodes, check_upload, make_preview, needs_preview, open_path
+from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_upload, make_preview, needs_preview, open_path
 
 log = logging.getLogger("agentime.ui")
 LETTERS = "ABCDEFGHIJ"
@@ -171,7 +171,9 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
     state.video, state.name, state.uploaded, state.live = str(path), name, uploaded, live
     player = str(path)
     if needs_preview(path, source.info.codec):
-        player = str(make_preview(path, runtime.scratch_for(state)))
+        player = str(make_preview(path, runtime.scratch_for(state),
+                                  keyframes_only=source.info.duration > FULL_PREVIEW_SECONDS,
+                                  end=source.info.duration))
         note += " The player shows a small preview (browsers cannot play this file's format); the answers use " \
                 "the original."
     length = clock(source.info.duration)

@@ -24,6 +24,7 @@ MAX_LISTED = 500
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
 BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm", ".mov"}
 PREVIEW_HEIGHT = 360
+FULL_PREVIEW_SECONDS = 600  # longer videos get a keyframe-only preview
 
 
 def check_upload(path: str | Path, max_upload_mb: float) -> Path:
@@ -121,8 +122,13 @@ def needs_preview(path: Path, codec: str) -> bool:
     return codec not in BROWSER_CODECS or path.suffix.lower() not in BROWSER_CONTAINERS
 
 
-def make_preview(path: Path, out_dir: Path, max_frames_per_second: float = 10.0) -> Path:
-    """A small H.264 MP4 of `path` for the browser's player, with the times the analysis uses (seeking matches)."""
+def make_preview(path: Path, out_dir: Path, max_frames_per_second: float = 10.0, *, keyframes_only: bool = False,
+                 end: float | None = None) -> Path:
+    """A small H.264 MP4 of `path` for the browser's player, with the times the analysis uses (seeking matches).
+
+    `keyframes_only` decodes only keyframes (a slideshow, but fast): for long videos, where decoding every frame
+    would keep the visitor waiting for minutes. `end` (the video's duration) holds the last picture until then,
+    so the player can seek as far as the analysis reaches."""
     from fractions import Fraction
 
     import av
@@ -134,6 +140,8 @@ def make_preview(path: Path, out_dir: Path, max_frames_per_second: float = 10.0)
                                                  options={"movflags": "+faststart"}) as sink:
         stream = source.streams.video[0]
         stream.thread_type = "AUTO"
+        if keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
         base = float(stream.start_time * stream.time_base) if stream.start_time else 0.0  # as the sampler counts
         encoder, last = None, None
         for frame in source.decode(stream):
@@ -158,6 +166,10 @@ def make_preview(path: Path, out_dir: Path, max_frames_per_second: float = 10.0)
                 sink.mux(packet)
         if encoder is None:
             raise NoDecodableFramesError(f"{path.name}: no frame of this video can be decoded")
+        if end is not None and end - last > 1.0 / max_frames_per_second:
+            image.pts, image.time_base = int(round(end * 1000)) - 1, Fraction(1, 1000)
+            for packet in encoder.encode(image):
+                sink.mux(packet)
         for packet in encoder.encode():
             sink.mux(packet)
     os.replace(partial, out)
