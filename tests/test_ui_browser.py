@@ -10,6 +10,7 @@ download); outside CI the module is skipped when they are missing.
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -296,7 +297,8 @@ def test_desktop_walk(browser, server):
     # Stream recording (allowed for 127.0.0.1 on this server): recorded, followed live, removed at exit.
     open_by_path(page, server.stream_url)
     assert status(page).startswith("Recording"), status(page)
-    assert list(server.temp.glob("agentime-ui-recordings-*/*/*/recording.mp4"))  # removed when the UI stops
+    recording = list(server.temp.glob("agentime-ui-recordings-*/*/*/recording.mp4"))
+    assert len(recording) == 1
     # (12) Strategy is a list of choices that cannot stay open after tabbing away.
     page.get_by_text("Search settings and models").click()
     page.locator("#strategy input[type=radio]").first.focus()
@@ -305,6 +307,11 @@ def test_desktop_walk(browser, server):
     assert page.locator("#strategy input[type=radio]").count() == 5
     assert problems == [], problems
     page.close()
+    # The visitor left: their recording stops and its folder goes now, not when the UI stops.
+    deadline = time.monotonic() + 30
+    while recording[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not recording[0].exists()
 
 
 def test_phone_walk(browser, server):

@@ -155,19 +155,23 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
         def live_timer(user):
             return gr.Timer(active=bool(user is not None and user.live))
 
-        def on_upload(file_path, user):
-            return as_outputs(callbacks.choose_upload(file_path, user, runtime))
+        def chosen(values: dict, request: gr.Request | None) -> tuple:
+            runtime.remember(getattr(request, "session_hash", None), values.get("state"))
+            return as_outputs(values)
 
-        def on_clear(user):
-            return as_outputs(callbacks.no_video(user, runtime))
+        def on_upload(file_path, user, request: gr.Request):
+            return chosen(callbacks.choose_upload(file_path, user, runtime), request)
 
-        def on_path(text, is_live, user):
-            return as_outputs(callbacks.choose_path(text, is_live, user, runtime))
+        def on_clear(user, request: gr.Request):
+            return chosen(callbacks.no_video(user, runtime), request)
 
-        def on_pick(value, user):
+        def on_path(text, is_live, user, request: gr.Request):
+            return chosen(callbacks.choose_path(text, is_live, user, runtime), request)
+
+        def on_pick(value, user, request: gr.Request):
             if not value:
                 return as_outputs({})
-            return as_outputs(callbacks.choose_path(value, False, user, runtime))
+            return chosen(callbacks.choose_path(value, False, user, runtime), request)
 
         upload.upload(on_upload, [upload, state], outputs).then(live_timer, state, timer)
         upload.clear(on_clear, [state], outputs).then(live_timer, state, timer)
@@ -175,6 +179,11 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
         path.submit(on_path, [path, live, state], outputs).then(live_timer, state, timer)
         browse.input(on_pick, [browse, state], outputs).then(live_timer, state, timer)
         app.load(lambda: gr.Dropdown(choices=list_videos(settings.allowed_dirs)), None, browse)
+
+        def on_leave(request: gr.Request):
+            runtime.leave(getattr(request, "session_hash", None))
+
+        app.unload(on_leave)
 
         def on_question_edit(text, user):
             cleared, user = callbacks.question_edited(text, user)

@@ -73,6 +73,20 @@ class Runtime:
         self.recordings = Recordings(settings)
         self.compute = threading.BoundedSemaphore(max(1, int(settings.concurrency)))
         self.advisor = advisor or TimingAdvisor()
+        self._visitors: dict[str, UserState] = {}  # browser session -> its state, to release it when it leaves
+        self._visitors_lock = threading.Lock()
+
+    def remember(self, session: str | None, state: UserState | None) -> None:
+        if session and state is not None:
+            with self._visitors_lock:
+                self._visitors[session] = state
+
+    def leave(self, session: str | None) -> None:
+        """A visitor closed the page: stop their recording and remove their files now, not when Gradio
+        eventually drops the session's state."""
+        with self._visitors_lock:
+            state = self._visitors.pop(session, None) if session else None
+        self.forget(state)
 
     def scratch_for(self, state: UserState) -> Path:
         if state.scratch is None:
