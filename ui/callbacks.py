@@ -232,9 +232,10 @@ def _record(url: str, state: UserState, runtime: Runtime) -> dict:
     state.video, state.name, state.uploaded, state.live = str(recorder.path), url, False, True
     limits = (f"recordings stop at {runtime.settings.max_recording_minutes:g} minutes or "
               f"{runtime.settings.max_recording_mb:g} MB")
+    so_far = clock(video_seconds(str(recorder.path)))
     return {**view, "player": str(recorder.path), "state": state, "current": f"Current video: recording of **{url}**",
-            "status": f"Recording {escape(url)} ({clock(video_seconds(str(recorder.path)))} so far; {limits}). Live mode: "
-                      "each question checks for new footage."}
+            "status": f"Recording {escape(url)} ({so_far} so far; {limits}). Live mode: each question checks for "
+                      "new footage."}
 
 
 def question_edited(question: str, state: UserState | None) -> tuple[object, UserState | None]:
