@@ -1,4 +1,5 @@
-"""Launch agentime's web UI: `python app.py [--host H] [--port P] [--target SPEC] [--allowed-dir DIR ...]`.
+"""Launch agentime's web UI: `python app.py [--host H] [--port P] [--target SPEC] [--allowed-dir DIR ...]
+[--allow-model-urls PATTERNS] [--allow-stream-hosts PATTERNS]` (visitors reach no other host unless listed).
 
 The same command as `agentime ui` (same options and errors); serves on 127.0.0.1:7860 unless told otherwise
 (or by GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).

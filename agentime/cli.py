@@ -136,6 +136,12 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder whose videos (and model folders) may be opened by path; repeatable")
     parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
     parser.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    parser.add_argument("--allow-stream-hosts", action="append", default=[], metavar="PATTERNS",
+                        help="hosts whose streams visitors may record (comma-separated patterns such as "
+                             "cam.example.com or *.example.com, or 'any'); default: stream recording is off")
+    parser.add_argument("--allow-model-urls", action="append", default=[], metavar="PATTERNS",
+                        help="hosts of OpenAI-compatible servers visitors may type (patterns as above, or "
+                             "'any'); default: visitors use only the models this server was started with")
     add_truncated_argument(parser)
 
 

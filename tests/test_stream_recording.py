@@ -44,15 +44,3 @@ def test_bad_stream_urls(served, tmp_path):
     with pytest.raises(StreamError, match="cannot open|no video"):
         StreamRecorder(f"{base}/missing.mp4", tmp_path / "y.mp4", open_timeout=5).start()
 
-
-def test_ui_records_a_stream_url_and_follows_it_live(served):
-    from ui.callbacks import UserState, choose_path
-
-    base, world, _ = served
-    player, status, state = choose_path(f"{base}/camera.mp4", False, UserState(), settings=None)
-    assert state.live and state.recorder is not None and player == str(state.recorder.path)
-    assert status.startswith("Recording")
-    state.recorder._thread.join(60)
-    assert state.recorder.error is None
-    _, status, state = choose_path(f"{base}/missing.mp4", False, state, settings=None)
-    assert status.startswith("**Error:** cannot open the stream") and state.video == player  # previous video kept

@@ -1,45 +1,108 @@
-"""What the page's events do, as plain functions over one user's `UserState` (Gradio keeps one per browser).
+"""What the page's events do, as plain functions over one visitor's `UserState` (Gradio keeps one per browser).
 
-Choosing a video (upload or allowed path), asking (a chat turn: the timing decision, then a search with live
-progress or an answer from known evidence), selecting an evidence frame (seek the player there) and the live
-poll. Every error a user can cause comes back as a readable message for the status box, never a traceback.
+Each returns (or, for a question, yields) a dict from output name (see `OUTPUTS`) to its new value; names left
+out stay as they are. Choosing a video (upload, allowed path, the folder listing, or a stream when allowed)
+clears everything shown about the previous one; a failed choice leaves no video chosen. Asking is a chat
+turn: the timing decision, then a search with progress from the first second (model loading included) or an
+answer from known evidence; the answer panel and the chat always show the same answer. Every error a visitor
+can cause comes back as a plain message without server paths or exception names; never a traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import re
+import shutil
+import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 
-from agentime.errors import AgentimeError, ConfigError
-from ui.models import load_models, specs_for
-from ui.timeline import clock, timeline_svg
 from agentime.agent.refresh import TimingAdvisor, Turn
-from ui.videos import check_upload, open_path
+from agentime.errors import AgentimeError, ConfigError, VLMError
+from ui import answers as show
+from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
+from ui.recordings import Recordings
+from ui.timeline import clock, timeline_html
+from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_upload, make_preview, needs_preview, open_path
 
 log = logging.getLogger("agentime.ui")
 LETTERS = "ABCDEFGHIJ"
+OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
+           "chat", "chat_input", "state")
+NO_VIDEO = "No video chosen yet."
+NO_DETAILS = "Ask a question to see how the video was searched."
+START = "Upload a video, pick one from the server's folders, or type its path."
+UNEXPECTED = "something went wrong on the server while doing this; the server log has the details"
 
 
 @dataclass
 class UserState:
-    """One browser session's video, chat and last answer; never shared between users."""
+    """One browser session's video, chat and answers; never shared between visitors."""
 
     video: str | None = None
+    name: str = ""  # the video's name as the visitor knows it (an upload's own file name, not a temp path)
     uploaded: bool = False
     live: bool = False
     session: object | None = None
     session_key: tuple | None = None
+    model_key: tuple | None = None  # the models the turns below were answered with
     turns: list[Turn] = field(default_factory=list)
+    answers: list = field(default_factory=list)  # the Answer of each turn
+    turn_options: list = field(default_factory=list)  # the options each turn was asked with
     chat: list[dict] = field(default_factory=list)
-    evidence_times: list[float] = field(default_factory=list)
-    last_answer: object | None = None
+    evidence_times: list[float] = field(default_factory=list)  # in the gallery's order
+    options_question: str | None = None  # the question the options in the box were last used with
     relay: object | None = None  # the progress callback the current session was built with
     recorder: object | None = None  # a StreamRecorder when the video is a stream being recorded
+    scratch: Path | None = None  # this visitor's preview folder
+    asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
+
+
+class Runtime:
+    """What the UI process shares between visitors: recordings, compute slots, the timing advisor."""
+
+    def __init__(self, settings, advisor: TimingAdvisor | None = None):
+        self.settings = settings
+        self.recordings = Recordings(settings)
+        self.compute = threading.BoundedSemaphore(max(1, int(settings.concurrency)))
+        self.advisor = advisor or TimingAdvisor()
+        self._visitors: dict[str, UserState] = {}  # browser session -> its state, to release it when it leaves
+        self._visitors_lock = threading.Lock()
+
+    def remember(self, session: str | None, state: UserState | None) -> None:
+        if session and state is not None:
+            with self._visitors_lock:
+                self._visitors[session] = state
+
+    def leave(self, session: str | None) -> None:
+        """A visitor closed the page: stop their recording and remove their files now, not when Gradio
+        eventually drops the session's state."""
+        with self._visitors_lock:
+            state = self._visitors.pop(session, None) if session else None
+        self.forget(state)
+
+    def scratch_for(self, state: UserState) -> Path:
+        if state.scratch is None:
+            state.scratch = self.recordings.folder / "previews" / uuid.uuid4().hex
+        return state.scratch
+
+    def forget(self, state: UserState | None) -> None:
+        """Release what a visitor's state holds on disk (called when a visitor leaves or switches video)."""
+        if state is None:
+            return
+        if state.recorder is not None:
+            self.recordings.discard(state.recorder)
+            state.recorder = None
+        if state.scratch is not None:
+            shutil.rmtree(state.scratch, ignore_errors=True)
+            state.scratch = None
 
 
 class _Relay:
@@ -53,18 +116,40 @@ class _Relay:
             self.target(message, fraction)
 
 
-def message_for(exc: BaseException) -> str:
+_asking_lock = threading.Lock()
+
+
+def _start_asking(state: UserState) -> bool:
+    with _asking_lock:
+        if state.asking:
+            return False
+        state.asking = True
+        return True
+
+
+_TEMP_PATH = re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s'\"]*")
+
+
+def scrub(text: str, state: UserState | None) -> str:
+    """`text` without server paths the visitor did not type: the video's path becomes its name."""
+    if state is not None and state.video:
+        text = text.replace(state.video, state.name or Path(state.video).name)
+    return _TEMP_PATH.sub(lambda m: Path(m.group(0)).name or "a temporary file", text)
+
+
+def message_for(exc: BaseException, state: UserState | None = None) -> str:
     """A readable one-paragraph message for any error; unexpected ones are logged with their traceback."""
     if isinstance(exc, AgentimeError):
-        return str(exc)
+        return scrub(str(exc), state)
     if isinstance(exc, (FileNotFoundError, PermissionError)):
-        return f"cannot read the file: {exc.strerror or exc}"
-    log.exception("unexpected error in the UI", exc_info=exc)
-    return f"something went wrong ({type(exc).__name__}: {exc}); the server log has the details"
+        return "the file cannot be read: " + scrub(exc.strerror or "it is missing or not readable", state)
+    log.error("unexpected error in the UI", exc_info=exc)
+    return UNEXPECTED
 
 
-def error_md(exc: BaseException) -> str:
-    return f"**Error:** {message_for(exc)}"
+def error_md(exc: BaseException, state: UserState | None = None) -> str:
+    # The status box renders HTML unsanitised (its progress bar needs its label): escape what visitors typed.
+    return f"**Error:** {escape(message_for(exc, state))}"
 
 
 def video_seconds(path: str) -> float:
@@ -73,57 +158,95 @@ def video_seconds(path: str) -> float:
     return float(open_video(path, allow_truncated=True).info.duration)
 
 
-def choose_upload(file_path: str | None, state: UserState, settings) -> tuple[str | None, str, UserState]:
-    """(player value, status, state) after an upload."""
+def cleared(state: UserState) -> dict:
+    """Everything shown about a video's answers, emptied."""
+    state.session = state.session_key = state.relay = state.options_question = None
+    state.turns, state.answers, state.turn_options, state.chat, state.evidence_times = [], [], [], [], []
+    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "timeline": "", "chat": [],
+            "chat_input": ""}
+
+
+def _switch(state: UserState, runtime: Runtime) -> dict:
+    runtime.forget(state)
+    state.video, state.name, state.uploaded, state.live = None, "", False, False
+    return cleared(state)
+
+
+def no_video(state: UserState | None, runtime: Runtime, message: str = START) -> dict:
+    """The page with no video chosen (a cleared upload box, or a failed choice)."""
+    state = state or UserState()
+    return {**_switch(state, runtime), "player": None, "status": message, "current": NO_VIDEO, "state": state}
+
+
+def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploaded: bool, live: bool,
+           note: str = "") -> dict:
+    source = check_decodes(path)  # a frame decodes before the video is called ready
+    view = _switch(state, runtime)
+    state.video, state.name, state.uploaded, state.live = str(path), name, uploaded, live
+    player = str(path)
+    if needs_preview(path, source.info.codec):
+        player = str(make_preview(path, runtime.scratch_for(state),
+                                  keyframes_only=source.info.duration > FULL_PREVIEW_SECONDS,
+                                  end=source.info.duration))
+        note += " The player shows a small preview (browsers cannot play this file's format); the answers use " \
+                "the original."
+    length = clock(source.info.duration)
+    return {**view, "player": player, "state": state, "current": f"Current video: **{name}** ({length})",
+            "status": f"Video ready: {escape(name)} ({length}). Ask a question.{note}"}
+
+
+def choose_upload(file_path: str | None, state: UserState | None, runtime: Runtime) -> dict:
+    """After an upload (or a cleared upload box): the new video, or no video and the file box emptied."""
     state = state or UserState()
     if not file_path:
-        return None, "Upload a video, or open one by path.", state
+        return no_video(state, runtime)
+    name = Path(file_path).name
     try:
-        path = check_upload(file_path, settings.max_upload_mb)
-    except Exception as exc:  # noqa: BLE001
-        return None, error_md(exc), state
-    _reset_video(state, str(path), uploaded=True, live=False)
-    return str(path), f"Video ready: {path.name} ({clock(video_seconds(str(path)))}). Ask a question.", state
+        path = check_upload(file_path, runtime.settings.max_upload_mb)
+        return _ready(state, runtime, path, name, uploaded=True, live=False)
+    except Exception as exc:  # noqa: BLE001 - shown in the page as a message
+        failed = no_video(state, runtime, error_md(exc, UserState(video=str(file_path), name=name)))
+        return {**failed, "upload": None}
 
 
-def choose_stream(url: str, state: UserState) -> tuple[str | None, str, UserState]:
-    """Record a stream URL into a growing file in a private temporary folder and follow it in live mode."""
-    import tempfile
-
-    from agentime.video.stream import StreamRecorder
-
-    try:
-        recorder = StreamRecorder(url, Path(tempfile.mkdtemp(prefix="agentime-stream-")) / "recording.mp4").start()
-    except Exception as exc:  # noqa: BLE001
-        return None, error_md(exc), state
-    _reset_video(state, str(recorder.path), uploaded=False, live=True)
-    state.recorder = recorder
-    return (str(recorder.path), f"Recording {url} ({clock(video_seconds(str(recorder.path)))} so far). Live mode: "
-            "each question checks for new footage.", state)
-
-
-def choose_path(text: str, live: bool, state: UserState, settings) -> tuple[str | None, str, UserState]:
+def choose_path(text: str, live: bool, state: UserState | None, runtime: Runtime) -> dict:
     from agentime.video.stream import is_stream_url
 
     state = state or UserState()
-    if is_stream_url((text or "").strip()):
-        return choose_stream(text.strip(), state)
+    text = (text or "").strip()
     try:
-        path = open_path(text, settings.allowed_dirs)
+        if is_stream_url(text):
+            return _record(text, state, runtime)
+        path = open_path(text, runtime.settings.allowed_dirs)
+        mode = " Live mode: each question checks for new footage." if live else ""
+        return _ready(state, runtime, path, path.name, uploaded=False, live=bool(live), note=mode)
     except Exception as exc:  # noqa: BLE001
-        return None, error_md(exc), state
-    _reset_video(state, str(path), uploaded=False, live=bool(live))
-    mode = " Live mode: each question checks for new footage." if live else ""
-    return str(path), f"Video ready: {path.name} ({clock(video_seconds(str(path)))}).{mode}", state
+        return no_video(state, runtime, error_md(exc, state))
 
 
-def _reset_video(state: UserState, path: str, *, uploaded: bool, live: bool) -> None:
-    if state.recorder is not None:  # a new video: stop recording the previous stream
-        state.recorder.stop()
-        state.recorder = None
-    state.video, state.uploaded, state.live = path, uploaded, live
-    state.session = state.session_key = state.last_answer = state.relay = None
-    state.turns, state.chat, state.evidence_times = [], [], []
+def _record(url: str, state: UserState, runtime: Runtime) -> dict:
+    """Record a stream (only from hosts the operator allowed) and follow the growing file live."""
+    view = _switch(state, runtime)
+    recorder = runtime.recordings.start(url)
+    state.recorder = recorder
+    state.video, state.name, state.uploaded, state.live = str(recorder.path), url, False, True
+    limits = (f"recordings stop at {runtime.settings.max_recording_minutes:g} minutes or "
+              f"{runtime.settings.max_recording_mb:g} MB")
+    so_far = clock(video_seconds(str(recorder.path)))
+    return {**view, "player": str(recorder.path), "state": state, "current": f"Current video: recording of **{url}**",
+            "status": f"Recording {escape(url)} ({so_far} so far; {limits}). Live mode: each question checks for "
+                      "new footage."}
+
+
+def question_edited(question: str, state: UserState | None) -> tuple[object, UserState | None]:
+    """(new options value or None for "leave it", state): options used with an earlier question are cleared
+    as soon as the visitor starts a different question."""
+    if state is None or state.options_question is None:
+        return None, state
+    if (question or "").strip() == state.options_question:
+        return None, state
+    state.options_question = None
+    return "", state
 
 
 def parse_options(text: str) -> list[str] | None:
@@ -136,111 +259,150 @@ def parse_options(text: str) -> list[str] | None:
             for i, line in enumerate(lines[: len(LETTERS)])]
 
 
-def _session(state: UserState, specs: dict, settings, seconds: float):
+def progress_md(message: str, fraction: float) -> str:
+    percent = int(round(100 * max(0.0, min(1.0, fraction))))
+    return (f'<progress aria-label="Progress of the question" value="{percent}" max="100"></progress> '
+            f'**{percent}%** — {escape(message)}')
+
+
+def _work(question, options, strategy, budget, choice, seconds, state: UserState, runtime: Runtime,
+          updates: queue.Queue, result: dict) -> None:
+    """The slow part of a question, in a thread: load the models, open the session, search (in a compute slot)."""
     from agentime.api import Session
     from agentime.config import Config, VideoConfig, default_cache_dir
 
-    key = (state.video, tuple(sorted((k, v or "") for k, v in specs.items())), round(seconds, 1))
-    if state.session is None or state.session_key != key:
-        config = Config(cache_dir=settings.cache_dir or default_cache_dir(),
-                        video=VideoConfig(overview_fps=settings.fps, allow_truncated=settings.allow_truncated))
-        relay = _Relay()
-        state.session = Session(state.video, models=load_models(specs), config=config, progress=relay)
-        state.relay, state.session_key = relay, key
-    return state.session
+    settings = runtime.settings
+    try:
+        updates.put(("Loading the models (the first question takes longer)…", 0.02))
+        models = load_models(choice, settings)
+        key = (state.video, choice.key, round(seconds, 1))
+        if state.session is None or state.session_key != key:
+            updates.put(("Opening the video…", 0.05))
+            config = Config(cache_dir=settings.cache_dir or default_cache_dir(),
+                            video=VideoConfig(overview_fps=settings.fps,
+                                                          allow_truncated=settings.allow_truncated))
+            relay = _Relay()
+            state.session = Session(state.video, models=models, config=config, progress=relay)
+            state.relay, state.session_key = relay, key
+        state.relay.target = lambda message, fraction: updates.put((scrub(message, state), 0.05 + 0.95 * fraction))
+        if not runtime.compute.acquire(blocking=False):
+            updates.put(("Waiting for other questions on this server to finish…", 0.05))
+            runtime.compute.acquire()
+        try:
+            result["answer"] = state.session.ask(question, options=options, strategy=strategy,
+                                                 budget=int(budget) if budget else None)
+        finally:
+            runtime.compute.release()
+    except BaseException as exc:  # noqa: BLE001 - handed to the page
+        result["error"] = exc
+    finally:
+        if state.relay is not None:
+            state.relay.target = None
+        updates.put(None)
 
 
-def answer_markdown(answer, how: str) -> str:
-    label = f"{answer.choice}. {answer.text}" if answer.choice else (answer.text or "(no text)")
-    spans = ", ".join(f"{clock(a)}–{clock(b)}" for a, b in answer.spans) or "none found"
-    stats = answer.stats
-    return (f"### Answer: {label}\n\n**Confidence:** {answer.confidence:.2f} ({answer.strategy})  \n"
-            f"**Moments:** {spans}  \n**Looked at:** {stats['target_frames']} target frames, "
-            f"{stats['draft_frames']} draft frames in {stats['seconds']:.1f} s of model time  \n*{how}*")
-
-
-def gallery_items(answer) -> list:
-    return [(e.frame.image, f"{clock(e.t)} · score {e.score_text()} · {e.reason}") for e in answer.evidence
-            if e.frame is not None]
-
-
-def progress_md(message: str, fraction: float) -> str:
-    percent = int(round(100 * fraction))
-    return f'<progress value="{percent}" max="100"></progress> **{percent}%** — {message}'
-
-
-_advisor = TimingAdvisor()
+def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, *, reused_from: str | None = None) -> dict:
+    seconds = video_seconds(state.video)
+    state.evidence_times = show.gallery_times(answer)
+    spec_words = {role: describe_spec(spec) if isinstance(spec, str) else None for role, spec in choice.specs.items()}
+    notice = show.demo_notice(len(runtime.settings.allowed_dirs) > 0 or runtime.settings.model_urls_allowed) \
+        if uses_demo_models(choice.specs) else ""
+    return {"answer": show.answer_markdown(answer, state.name, reused_from=reused_from), "notice": notice,
+            "details": show.search_details(answer, reason, spec_words), "gallery": show.gallery_items(answer),
+            "timeline": timeline_html(answer.trace, seconds, answer.spans, [e.t for e in answer.evidence]),
+            "chat": state.chat, "chat_input": "", "state": state}
 
 
 def ask(question: str, options_text: str, strategy: str, budget: int, model_choice: str, folder: str,
-        base_url: str, model_name: str, state: UserState, settings, advisor: TimingAdvisor | None = None
-        ) -> Iterator[tuple]:
-    """Yields (status, answer markdown, gallery, timeline html, chat, state); the last yield is the result."""
+        base_url: str, model_name: str, api_key: str, state: UserState | None, runtime: Runtime) -> Iterator[dict]:
+    """Yields output updates: progress while working, then the answer (or an error message)."""
     state = state or UserState()
-    advisor = advisor or _advisor
-    skip = None  # "leave this output as it is"; the app maps it to gr.skip()
+    if not _start_asking(state):
+        yield {"status": "A question is already being answered; its answer comes first."}
+        return
+    try:
+        yield from _ask(question, options_text, strategy, budget, model_choice, folder, base_url, model_name, api_key,
+                        state, runtime)
+    finally:
+        state.asking = False
+
+
+def _ask(question, options_text, strategy, budget, model_choice, folder, base_url, model_name, api_key,
+         state: UserState, runtime: Runtime) -> Iterator[dict]:
+    from agentime.api import validate_question
+
+    choice = None
     try:
         if state.video is None:
-            raise ConfigError("choose a video first: upload one or open one by path")
+            raise ConfigError("choose a video first: upload one, pick one from the list or open one by path")
         options = parse_options(options_text)
-        specs = specs_for(model_choice, folder, base_url, model_name, settings)
+        question, options = validate_question(question, options)
+        choice = choose_models(model_choice, folder, base_url, model_name, api_key, runtime.settings)
+        if choice.key != state.model_key:  # answers of another model are never reused
+            state.model_key, state.turns, state.answers, state.turn_options = choice.key, [], [], []
         seconds = video_seconds(state.video)
         now = datetime.now(timezone.utc)
-        decision = advisor.decide(state.turns, question or "", now, seconds)
-        if not decision.call and decision.reuse is not None:
-            reuse = decision.reuse
-            text = f"{reuse.answer_text} (confidence {reuse.confidence:.2f})"
-            turn = Turn(question, now, False, decision.reason, reuse.answer_text, reuse.confidence, reuse.video_seconds,
-                        reuse.evidence_times, reuse.spans)
-            state.turns.append(turn)
-            state.chat = state.chat + [{"role": "user", "content": question},
-                                       {"role": "assistant", "content": f"{text}\n\n**From known evidence** "
-                                        f"(the answer to “{reuse.question}”) — {decision.reason}"}]
-            yield ("Answered from known evidence, without searching the video again.", skip, skip, skip,
-                   state.chat, state)
+        decision = runtime.advisor.decide(state.turns, question, now, seconds)
+        reuse = decision.reuse if not decision.call else None
+        if reuse is not None and state.turn_options[state.turns.index(reuse)] != options:
+            reuse = None  # the same words with other options is another question
+        state.options_question = question if options else None
+        if reuse is not None:
+            yield from _answer_known(question, options, reuse, decision.reason, now, state, choice, runtime)
             return
-        session = _session(state, specs, settings, seconds)
-        relay = state.relay
+        yield {"status": progress_md("Starting…", 0.0), "state": state}
         updates: queue.Queue = queue.Queue()
-        relay.target = lambda message, fraction: updates.put((message, fraction))
         result: dict = {}
-
-        def work():
-            try:
-                result["answer"] = session.ask(question, options=options, strategy=strategy,
-                                               budget=int(budget) if budget else None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the page below
-                result["error"] = exc
-            finally:
-                updates.put(None)
-
-        yield progress_md("starting", 0.0), skip, skip, skip, skip, state
-        threading.Thread(target=work, daemon=True).start()
+        worker = threading.Thread(target=_work, args=(question, options, strategy, budget, choice, seconds, state,
+                                                      runtime, updates, result), daemon=True)
+        worker.start()
+        began, last = time.monotonic(), ("Starting…", 0.0)
         while True:
-            item = updates.get()
+            try:
+                item = updates.get(timeout=1.0)
+            except queue.Empty:  # nothing new: say how long it has been working, so the page never looks stuck
+                yield {"status": progress_md(f"{last[0]} ({time.monotonic() - began:.0f} s)", last[1])}
+                continue
             if item is None:
                 break
-            yield progress_md(*item), skip, skip, skip, skip, state
-        relay.target = None
+            last = item
+            yield {"status": progress_md(*item)}
         if "error" in result:
             raise result["error"]
         answer = result["answer"]
-        how = decision.reason
-        state.last_answer = answer
-        state.evidence_times = [e.t for e in answer.evidence]
-        turn = Turn(question, now, True, how, f"{answer.choice}. {answer.text}" if answer.choice else answer.text,
-                    float(answer.confidence), seconds, state.evidence_times, [list(s) for s in answer.spans])
+        turn = Turn(question, now, True, decision.reason, show.answer_label(answer), float(answer.confidence),
+                    seconds, [e.t for e in answer.evidence], [list(s) for s in answer.spans])
         state.turns.append(turn)
+        state.answers.append(answer)
+        state.turn_options.append(options)
         state.chat = state.chat + [{"role": "user", "content": question},
-                                   {"role": "assistant", "content": f"{turn.answer_text} (confidence "
-                                    f"{answer.confidence:.2f})\n\n**Searched the video** (tools called) — {how}"}]
-        timeline = timeline_svg(answer.trace, seconds, answer.spans, state.evidence_times)
-        yield ("Done.", answer_markdown(answer, how), gallery_items(answer), timeline, state.chat, state)
+                                   {"role": "assistant", "content": show.chat_reply(answer)}]
+        yield {**_show(answer, state, choice, decision.reason, runtime), "status": "Done."}
     except Exception as exc:  # noqa: BLE001 - shown in the page as a message
-        yield error_md(exc), skip, skip, skip, skip, state
+        if choice is not None and choice.typed_url and isinstance(exc, VLMError):
+            log.info("visitor model server failed during a question: %s", exc)
+            exc = ConfigError(UNREACHABLE)
+        yield {"status": error_md(exc, state), "state": state}
 
 
-def select_evidence(index: int | None, state: UserState) -> tuple[float | None, str]:
+def _answer_known(question, options, reuse: Turn, reason: str, now, state: UserState, choice, runtime) -> Iterator[dict]:
+    from dataclasses import replace
+
+    previous = state.answers[state.turns.index(reuse)]
+    answer = replace(previous, question=question,
+                     stats={**previous.stats, "target_frames": 0, "draft_frames": 0, "target_calls": 0,
+                            "draft_calls": 0, "seconds": 0.0})
+    state.turns.append(Turn(question, now, False, reason, reuse.answer_text, reuse.confidence, reuse.video_seconds,
+                            reuse.evidence_times, reuse.spans))
+    state.answers.append(answer)
+    state.turn_options.append(options)
+    state.chat = state.chat + [{"role": "user", "content": question},
+                               {"role": "assistant", "content": show.chat_reply(answer, reused_from=reuse.question)}]
+    yield {**_show(answer, state, choice, reason, runtime, reused_from=reuse.question),
+           "status": "Answered from what was already found, without searching the video again."}
+
+
+def select_evidence(index: int | None, state: UserState | None) -> tuple[float | None, str]:
     """(time to seek the player to, status) for the evidence frame at `index` of the gallery."""
     if state is None or index is None or not 0 <= index < len(state.evidence_times):
         return None, "Select an evidence frame to jump there."
@@ -248,13 +410,16 @@ def select_evidence(index: int | None, state: UserState) -> tuple[float | None, 
     return t, f"Player moved to {clock(t)} (evidence frame {index + 1})."
 
 
-def live_status(state: UserState) -> str | None:
+def live_status(state: UserState | None) -> str | None:
     if state is None or not state.live or not state.video:
         return None
     try:
         now = video_seconds(state.video)
     except Exception as exc:  # noqa: BLE001
-        return error_md(exc)
+        return error_md(exc, state)
     searched = state.turns[-1].video_seconds if state.turns else None
     tail = f"; the last search covered {clock(searched)}" if searched is not None else ""
-    return f"Live: the recording is {clock(now)} long{tail}."
+    stopped = ""
+    if state.recorder is not None and state.recorder.limit_reached:
+        stopped = f"; recording stopped at the {state.recorder.limit_reached}"
+    return f"Live: the recording is {clock(now)} long{tail}{stopped}."

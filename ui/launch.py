@@ -7,6 +7,8 @@ Builds `UISettings` (options, then Gradio's `GRADIO_SERVER_NAME`/`GRADIO_SERVER_
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 
 def ui_main(args: argparse.Namespace) -> int:
@@ -17,6 +19,8 @@ def ui_main(args: argparse.Namespace) -> int:
     from ui.settings import UISettings
 
     settings = UISettings.from_args(args)
+    # A plain `kill` ends the UI like Ctrl-C: its recordings and previews are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"agentime UI on http://{settings.host}:{settings.port}", flush=True)
     launch(settings)
     return 0

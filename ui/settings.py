@@ -1,4 +1,5 @@
-"""The UI's configuration: where to listen, default models, which folders videos may be opened from, limits.
+"""The UI's configuration: where to listen, default models, which folders videos may be opened from, which
+hosts visitors may make the server contact (none unless the operator lists them), limits.
 
 Built once from command-line options and Gradio's usual environment variables (`GRADIO_SERVER_NAME`,
 `GRADIO_SERVER_PORT`); the rest of the UI takes this object and reads no environment.
@@ -28,6 +29,11 @@ class UISettings:
     allow_truncated: bool = False  # use the readable part of a truncated video instead of refusing it
     default_budget: int = 32
     concurrency: int = 2  # questions answered at once across all users
+    allow_stream_hosts: tuple[str, ...] = ()  # host patterns visitors may record streams from; () = off
+    allow_model_urls: tuple[str, ...] = ()  # host patterns of model servers visitors may type; () = off
+    max_recording_mb: float = 512.0
+    max_recording_minutes: float = 30.0
+    max_recordings: int = 4  # recordings running at once across all visitors
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -35,6 +41,24 @@ class UISettings:
             raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
         if not self.max_upload_mb > 0:
             raise ConfigError(f"max upload must be > 0 MB, got {self.max_upload_mb}")
+
+    @property
+    def streams_allowed(self) -> bool:
+        return bool(self.allow_stream_hosts)
+
+    @property
+    def model_urls_allowed(self) -> bool:
+        return bool(self.allow_model_urls)
+
+    def stream_policy(self):
+        from agentime.net_guard import OutboundPolicy
+
+        return OutboundPolicy.from_patterns(list(self.allow_stream_hosts))
+
+    def model_url_policy(self):
+        from agentime.net_guard import OutboundPolicy
+
+        return OutboundPolicy.from_patterns(list(self.allow_model_urls))
 
     @property
     def default_models(self) -> dict:
@@ -57,4 +81,17 @@ class UISettings:
         return cls(host=host, port=port, target=args.target, draft=args.draft or None,
                    embedder=args.embedder or None, allowed_dirs=tuple(dirs), max_upload_mb=args.max_upload_mb,
                    cache_dir=Path(args.cache).expanduser() if args.cache else None,
-                   allow_truncated=bool(getattr(args, "allow_truncated", False)))
+                   allow_truncated=bool(getattr(args, "allow_truncated", False)),
+                   allow_stream_hosts=host_patterns(getattr(args, "allow_stream_hosts", None)),
+                   allow_model_urls=host_patterns(getattr(args, "allow_model_urls", None)))
+
+
+def host_patterns(values) -> tuple[str, ...]:
+    """Patterns from repeated, comma-separated options (`--allow-stream-hosts a.com,*.b.com`)."""
+    patterns = []
+    for value in values or []:
+        for item in str(value).split(","):
+            item = item.strip()
+            if item and item not in patterns:
+                patterns.append(item)
+    return tuple(patterns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 from agentime.errors import VideoError
@@ -30,11 +31,17 @@ def is_stream_url(text: str) -> bool:
 class StreamRecorder:
     """Copies a stream's video packets into `path` (fragmented MP4) until `stop()` or the stream ends."""
 
-    def __init__(self, url: str, path: str | os.PathLike, *, open_timeout: float = 15.0):
+    def __init__(self, url: str, path: str | os.PathLike, *, open_timeout: float = 15.0,
+                 max_bytes: int | None = None, max_seconds: float | None = None, options: dict | None = None):
+        """`max_bytes` / `max_seconds` (of footage) end the recording when reached (`limit_reached` says
+        which); `options` are extra FFmpeg options for opening the URL (e.g. {"max_redirects": "0"})."""
         if not is_stream_url(url):
             raise StreamError(f"{url!r} is not a stream URL; use one of {', '.join(s + '://' for s in STREAM_SCHEMES)}")
         self.url, self.path, self.open_timeout = url, Path(path), open_timeout
+        self.max_bytes, self.max_seconds, self.options = max_bytes, max_seconds, dict(options or {})
         self.packets = 0
+        self.bytes_written = 0
+        self.limit_reached: str | None = None
         self.error: str | None = None
         self._stop = threading.Event()
         self._opened = threading.Event()
@@ -60,7 +67,6 @@ class StreamRecorder:
 
     def _wait_until_readable(self) -> None:
         """The muxer writes a fragment out a little after it is complete: poll until the file opens."""
-        import time
         import warnings
 
         from agentime.video.source import open_video
@@ -83,12 +89,20 @@ class StreamRecorder:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _over_limit(self, size: int, seconds: float) -> bool:
+        if self.max_bytes is not None and size > self.max_bytes:
+            self.limit_reached = f"size limit of {self.max_bytes / 1e6:g} MB"
+        elif self.max_seconds is not None and seconds > self.max_seconds:
+            self.limit_reached = f"length limit of {self.max_seconds:g} s"
+        return self.limit_reached is not None
+
     def _record(self) -> None:
         import av
 
         timeout_us = str(int(self.open_timeout * 1e6))
         try:
-            source = av.open(self.url, options={"rw_timeout": timeout_us, "timeout": timeout_us}, timeout=self.open_timeout)
+            source = av.open(self.url, options={"rw_timeout": timeout_us, "timeout": timeout_us, **self.options},
+                             timeout=self.open_timeout)
         except (av.error.FFmpegError, OSError) as exc:
             self.error = f"cannot open the stream {self.url}: {exc}"
             self._opened.set()
@@ -102,6 +116,7 @@ class StreamRecorder:
                          options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as sink:
                 out = sink.add_stream_from_template(video)
                 started = False
+                first_time, began = None, time.monotonic()
                 for packet in source.demux(video):
                     if self._stop.is_set():
                         break
@@ -110,7 +125,14 @@ class StreamRecorder:
                     if not started and not packet.is_keyframe:
                         continue  # a recording starts at a keyframe, or its first frames cannot be decoded
                     started = True
+                    seconds = float(packet.dts * packet.time_base)
+                    first_time = seconds if first_time is None else first_time
+                    # Footage time or wall time, whichever is longer: a stream cannot stretch either.
+                    elapsed = max(seconds - first_time, time.monotonic() - began)
+                    if self._over_limit(self.bytes_written + packet.size, elapsed):
+                        break
                     packet.stream = out
+                    self.bytes_written += packet.size
                     sink.mux(packet)
                     self.packets += 1
                     if packet.is_keyframe and self.packets > 1:

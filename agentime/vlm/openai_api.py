@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import numpy as np
 
-from agentime.errors import ConfigError, VLMError
+from agentime.errors import AgentimeError, ConfigError, VLMError
 from agentime.video.frames import Frame
 from agentime.video.tafr import PromptPart
 from agentime.vlm.base import (
@@ -55,13 +55,20 @@ from agentime.vlm.server_adapt import (
 
 @dataclass
 class OpenAIConfig:
-    """Where the server is and how to talk to it. `model` None: the server's only model."""
+    """Where the server is and how to talk to it. `model` None: the server's only model.
+
+    The key sent is `api_key`, else the environment variable `api_key_env`; an empty `api_key_env` ("" or None) never reads
+    the environment (for URLs typed by someone other than the operator, whose key must not travel there).
+    `url_check(url)`, when given, is called before every request, redirects included, and raises to refuse it.
+    """
 
     base_url: str
     model: str | None = None
     api_key: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = "OPENAI_API_KEY"
     timeout_s: float = 60.0
+    connect_timeout_s: float | None = None  # None: the same as timeout_s
+    url_check: Callable[[str], object] | None = None
     max_retries: int = 3
     max_concurrency: int = 8
     max_batch: int = 16
@@ -117,6 +124,43 @@ def encode_image(image: np.ndarray, *, image_format: str = "jpeg", quality: int 
     return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
+def _timeout(cfg: OpenAIConfig):
+    import httpx
+
+    return httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s or cfg.timeout_s)
+
+
+# Headers a request to a server typed by someone other than the operator may carry; anything else the client
+# picks up from the environment (organisation, project, custom headers) stays home.
+PLAIN_HEADERS = {"host", "accept", "accept-encoding", "connection", "content-type", "content-length", "user-agent"}
+
+
+def _http_client(cfg: OpenAIConfig):
+    """An HTTP client that runs `cfg.url_check` on every request (redirects too) and, when the environment's
+    credentials must not be used (empty `api_key_env`), sends no header but plain ones and the own key."""
+    hooks = []
+    if cfg.url_check is not None:
+        check = cfg.url_check
+        hooks.append(lambda request: check(str(request.url)))
+    if not cfg.api_key_env:
+        own = f"Bearer {cfg.api_key}" if cfg.api_key else None
+
+        def own_credentials_only(request) -> None:
+            for name in list(request.headers.keys()):
+                lower = name.lower()
+                if lower == "authorization" and own is not None and request.headers[name] == own:
+                    continue
+                if lower not in PLAIN_HEADERS and not lower.startswith("x-stainless-"):
+                    del request.headers[name]
+
+        hooks.append(own_credentials_only)
+    if not hooks:
+        return None
+    import openai
+
+    return openai.DefaultHttpxClient(timeout=_timeout(cfg), event_hooks={"request": hooks})
+
+
 class OpenAIVLM:
     """A VLM served over an OpenAI-compatible HTTP API."""
 
@@ -130,9 +174,9 @@ class OpenAIVLM:
 
         self._completion_type = ChatCompletion
         base_url = check_base_url(cfg.base_url)
-        api_key = cfg.api_key or os.environ.get(cfg.api_key_env) or "not-needed"
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=cfg.timeout_s,
-                                    max_retries=cfg.max_retries)
+        api_key = cfg.api_key or (os.environ.get(cfg.api_key_env) if cfg.api_key_env else None) or "not-needed"
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=_timeout(cfg),
+                                    max_retries=cfg.max_retries, http_client=_http_client(cfg))
         self.max_batch = max(1, int(cfg.max_batch))
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(cfg.max_concurrency)))
         self.model = cfg.model
@@ -162,12 +206,15 @@ class OpenAIVLM:
                 "raise timeout_s or check the server's load"
             ) from exc
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, AgentimeError):
+                raise exc.__cause__ from None  # refused by `url_check` before anything was sent
             raise ServerUnavailableError(
                 f"cannot reach {where}: {exc}; is the server running (e.g. `agentime serve`) and the URL right?"
             ) from exc
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise AuthenticationError(
-                f"{where} rejected the API key ({exc.status_code}); set {self.config.api_key_env} or api_key"
+                f"{where} rejected the API key ({exc.status_code}); set "
+                f"{self.config.api_key_env + ' or ' if self.config.api_key_env else ''}api_key"
             ) from exc
         except openai.NotFoundError as exc:
             message = _error_message(exc)
