@@ -19,6 +19,11 @@ seconds since the last tool result):
 - `small_talk`: thanks or chit-chat: no call;
 - `first_question`: no tool was called yet and the user asks for the data: call.
 
+Each conversation writes the domain's tool in one of several styles (the table's description, a terse one, a
+detailed one naming the result fields, or no description with only the parameter described; the name with
+another verb or in camelCase), and about a third of the results state their own age (`as_of`, `updated_at`,
+... a fraction of the timescale before the fetch; `effective_date` for slow domains), so that the policy learns
+the words and stamps that say how fast information changes rather than one wording per domain.
 Wording is paraphrased from several templates per slot. Ids follow TicToc's pattern
 (`domain[_variant]_N`, variants `_in_context_cnt`, `_request_repeat`, `_rep_after_failure`,
 `_usr_confirm`), so `agentime.timing.format.domain_of` recovers the domain.
@@ -229,6 +234,46 @@ oven_temperature|get_oven_temperature|Return the current temperature of a smart 
 lottery_results|get_lottery_draw|Return the results of the latest lottery draw.|game|Powerball;EuroMillions;Mega Millions;Lotto 6/49|jackpot|USD|259200
 horoscope_daily|get_horoscope|Return today's horoscope for a sign.|sign|Aries;Leo;Virgo;Pisces|lucky number||43200
 charity_donation_total|get_campaign_total|Return the running total of a live fundraising campaign.|campaign|Red Nose Day;Giving Tuesday;Marathon appeal;Flood relief|total raised|USD|600
+sports_betting_odds|get_live_odds|Return in-play betting odds for a match that is being played.|match|Spurs vs Leeds;Nadal vs Ruud;Packers vs Bears;India vs Australia|home win odds||20
+cricket_scorecard|get_scorecard|Get the ball-by-ball scorecard of a cricket match.|match|India vs England;Australia vs Pakistan;South Africa vs New Zealand;West Indies vs Sri Lanka|runs||30
+golf_leaderboard|fetch_leaderboard|Fetch the leaderboard of a golf tournament while it is played.|player|Scheffler;McIlroy;Rahm;Hovland|strokes under par||120
+motor_race_positions|get_race_positions|Positions, gaps and lap times of cars during a motor race.|driver|Verstappen;Hamilton;Leclerc;Norris|gap to leader|s|5
+stock_quote|get_quote|Get the last traded price of a share.|symbol|AMZN;GOOG;META;NFLX|last price|USD|10
+options_chain|get_option_prices|Bid and ask of option contracts on an underlying.|contract|SPY 450C;QQQ 380P;AAPL 190C;TSLA 250P|mid price|USD|10
+currency_booth_rate|get_booth_rates|Buy and sell rates posted at a currency exchange counter.|currency|euro;yen;pound;peso|sell rate||3600
+ticket_resale_price|get_resale_listings|Cheapest resale listings for an event on a ticket marketplace.|event|Super Bowl;Champions League final;Glastonbury;Wimbledon final|cheapest listing|USD|300
+sneaker_drop_stock|check_drop_inventory|Pairs left in a limited sneaker release.|size|size 8;size 9;size 10;size 11|pairs left||60
+tank_fill_level|read_tank_level|Read the fill level of a storage tank from its level sensor.|tank|tank A;tank B;silo 2;diesel tank|fill level|%|60
+reservoir_level|get_reservoir_level|Water level of a reservoir behind a dam.|reservoir|Lake Mead;Lake Powell;Kariba;Three Gorges|water level|m|21600
+noise_level_meter|read_noise_meter|Sound pressure level measured by a noise meter.|meter|site gate;stage left;school fence;runway end|sound level|dB|10
+greenhouse_sensors|read_greenhouse|Humidity and soil moisture from greenhouse probes.|bay|bay 1;bay 2;seedling bay;orchid bay|humidity|%|120
+boiler_pressure|read_boiler_pressure|Boiler pressure and flow temperature from a plant room controller.|boiler|boiler 1;boiler 2;standby boiler;hot water loop|pressure|bar|20
+car_dashboard|get_vehicle_obd|Speed, engine rpm and fuel of a connected car via its OBD port.|car|my car;company van;rental car;family SUV|engine rpm|rpm|5
+network_bandwidth|get_link_usage|Throughput and utilisation of a network link.|link|uplink-1;wan-backup;dc-interconnect;office wifi|throughput|Mbps|10
+message_queue_depth|get_queue_depth|Number of messages waiting in a message broker queue.|queue|orders-queue;email-queue;billing-events;audit-log|messages waiting||30
+kubernetes_pods|get_pod_status|Status and restarts of pods in a cluster namespace.|deployment|frontend;payments;search;worker|ready pods||60
+database_replication_lag|get_replica_lag|Replication lag of database replicas.|replica|replica-1;replica-2;analytics replica;dr replica|lag|s|10
+food_truck_location|find_food_truck|Where a food truck is parked and its line right now.|truck|Taco Loco;Bao Bus;Crepe Cart;Curry Wagon|people in line||600
+dmv_office_wait|get_office_wait|People waiting and estimated wait at a DMV office.|office|Downtown DMV;Eastside DMV;Airport DMV;Northgate DMV|estimated wait|minutes|600
+supermarket_checkout|get_checkout_queues|Open checkouts and queue length at a supermarket.|store|Aldi Ring Road;Tesco Metro;Whole Foods SoHo;Lidl Central|queue length||300
+stadium_concessions|get_concession_lines|Line length at stadium food stands during an event.|stand|gate A grill;section 112 bar;north pizza;club level cafe|wait time|minutes|300
+grid_carbon_intensity|get_carbon_intensity|Carbon intensity of electricity in a region.|region|Great Britain;California;Germany;Ontario|carbon intensity|gCO2/kWh|1800
+ocean_buoy|get_buoy_observations|Wave height and water temperature observed by an ocean buoy.|buoy|buoy 46026;buoy 41001;buoy 62081;buoy 51201|wave height|m|1800
+avalanche_bulletin|get_avalanche_danger|Avalanche danger rating for a mountain region.|region|Chamonix;Tyrol;Colorado Front Range;Niseko|danger level||43200
+snow_report|get_snow_report|Snow depth and open runs at a ski resort.|resort|Whistler;Zermatt;Vail;St. Anton|snow depth|cm|21600
+company_ceo|get_company_leadership|Who leads a company: chief executive and board chair.|company|Apple;Toyota;Nestle;Samsung|chief executive||15552000
+head_of_state|get_head_of_state|The current head of state and government of a country.|country|France;Brazil;India;Canada|head of state||31536000
+passport_fees|get_passport_fees|Fees for passport applications and renewals.|service|adult renewal;first passport;child passport;urgent service|fee|USD|15552000
+iso_standard|get_standard_info|Title and current edition of an ISO standard.|standard|ISO 9001;ISO 27001;ISO 8601;ISO 14001|edition||31536000
+wine_vintage_notes|get_vintage_notes|Tasting notes and ratings of a wine vintage.|wine|Chateau Margaux 2015;Opus One 2018;Penfolds Grange 2010;Sassicaia 2016|rating|points|31536000
+museum_collection|get_artwork_info|Details of an artwork in a museum collection.|artwork|Mona Lisa;The Starry Night;Girl with a Pearl Earring;The Kiss|year made||315360000
+hiking_trail_info|get_trail_info|Length and elevation gain of a hiking trail.|trail|Angels Landing;Tour du Mont Blanc;Kalalau Trail;Pacific Crest|length|km|31536000
+car_specs|get_car_specs|Engine and range specifications of a car model.|model|Model 3;Civic;Golf;Prius|range|km|31536000
+phone_battery|get_device_battery|Battery percentage and charging state of a user's devices.|device|phone;tablet;laptop;watch|battery|%|120
+printer_ink_levels|get_ink_levels|Ink or toner levels of an office printer.|printer|floor-2 laser;reception inkjet;design plotter;home printer|black toner|%|86400
+fridge_temperature|read_fridge_sensor|Temperature inside a commercial fridge or freezer.|unit|walk-in cooler;freezer 2;display fridge;vaccine fridge|temperature|C|120
+auction_house_estimates|get_lot_estimate|Pre-sale estimate of a lot in an upcoming auction catalogue.|lot|lot 12;lot 57;lot 203;lot 88|low estimate|USD|604800
+stock_dividend_history|get_dividend_history|Past dividend payments of a company.|company|Coca-Cola;Johnson & Johnson;Procter & Gamble;IBM|last dividend|USD|7776000
 """
 
 # every 6th domain (table order, offset 4) is kept out of training for the unseen-domain test; the offset
@@ -371,16 +416,61 @@ def make_value(rng: random.Random, domain: Domain) -> str:
     return f"{number:g} {domain.unit}".strip()
 
 
-def tool_schemas(domain: Domain, action: tuple[str, str, str] | None) -> list[dict]:
+@dataclass(frozen=True)
+class ToolFace:
+    """How one conversation presents a domain's tool: its name and the words of its schema."""
+
+    name: str
+    description: str
+    argument_description: str
+
+
+NAME_VERBS = ("get", "fetch", "retrieve", "lookup", "query", "check", "read")
+
+
+def tool_face(rng: random.Random, domain: Domain) -> ToolFace:
+    """The domain's tool written in one of several styles, so that the policy learns what words say about
+    freshness rather than one fixed description per domain: the table's description, a terse one, a detailed
+    one naming the result fields, or none at all with only the parameter described; the name as in the
+    table, with another verb, or in camelCase."""
+    name = domain.tool
+    verb, _, rest = name.partition("_")
+    if rest and verb in NAME_VERBS and rng.random() < 0.25:
+        name = f"{rng.choice([v for v in NAME_VERBS if v != verb])}_{rest}"
+    if rng.random() < 0.15:
+        first, *others = name.split("_")
+        name = first + "".join(part.capitalize() for part in others)
+    style = rng.choices(("table", "terse", "detailed", "parameters_only"), (0.45, 0.2, 0.2, 0.15))[0]
+    argument_description = ""
+    if style == "table":
+        description = domain.description
+    elif style == "terse":
+        description = rng.choice(("{q} by {a}.", "Gets {q} for a {a}.", "{q} lookup.")).format(
+            q=domain.quantity.capitalize() if domain.quantity else "Data", a=domain.argument)
+    elif style == "detailed":
+        key = domain.quantity.replace(" ", "_") or "value"
+        description = (f"{domain.description} Takes a {domain.argument} and returns a JSON list of objects with "
+                       f"the fields `{domain.argument}` and `{key}`" + (f" (in {domain.unit})." if domain.unit else "."))
+    else:
+        description = ""
+        argument_description = f"The {domain.argument} whose {domain.quantity or 'details'} you want."
+    return ToolFace(name, description, argument_description)
+
+
+def tool_schemas(domain: Domain, action: tuple[str, str, str] | None, face: ToolFace | None = None) -> list[dict]:
+    face = face or ToolFace(domain.tool, domain.description, "")
+    argument = {"type": "string"}
+    if face.argument_description:
+        argument["description"] = face.argument_description
     tools = [
         {
             "type": "function",
             "function": {
-                "name": domain.tool,
-                "description": domain.description,
+                "name": face.name,
+                "description": face.description,
                 "parameters": {
                     "type": "object",
-                    "properties": {domain.argument: {"type": "string"}},
+                    "properties": {domain.argument: argument},
                     "required": [domain.argument],
                 },
             },
@@ -398,6 +488,20 @@ def tool_schemas(domain: Domain, action: tuple[str, str, str] | None) -> list[di
             }
         )
     return tools
+
+
+FRESHNESS_KEYS = ("as_of", "updated_at", "timestamp", "last_updated", "retrieved_at")
+SLOW_FRESHNESS_KEYS = ("effective_date", "published", "last_revised", "as_of")
+
+
+def freshness_field(rng: random.Random, domain: Domain, result_time: datetime) -> tuple[str, str]:
+    """A result that states its own age, as many APIs do: the data is a fraction of its update period old
+    when fetched (a live feed seconds, a published rate days or months)."""
+    age = domain.timescale_seconds * 10 ** rng.uniform(-2.0, -0.3)
+    moment = result_time - timedelta(seconds=age)
+    if domain.timescale_seconds >= 7 * 86400:
+        return rng.choice(SLOW_FRESHNESS_KEYS), moment.strftime("%Y-%m-%d")
+    return rng.choice(FRESHNESS_KEYS), stamp(moment)
 
 
 def stamp(moment: datetime) -> str:
@@ -446,8 +550,9 @@ def make_conversation(rng: random.Random, domain: Domain, pattern: str) -> tuple
     rng.shuffle(items)
     item, other, new = items[0], items[1], items[2]
     action = rng.choice(ACTIONS) if pattern == "usr_confirm" or rng.random() < 0.3 else None
-    tools = tool_schemas(domain, action)
-    fill = dict(topic=domain.topic, tool=domain.tool, quantity=domain.quantity, item=item, other=other, new=new)
+    face = tool_face(rng, domain)
+    tools = tool_schemas(domain, action, face)
+    fill = dict(topic=domain.topic, tool=face.name, quantity=domain.quantity, item=item, other=other, new=new)
     start = datetime(2023, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randrange(0, 3 * 365 * 86400))
     clock = start
     history = [{"role": "system", "content": rng.choice(SYSTEM_TEMPLATES).format(**fill), "time": stamp(clock)}]
@@ -462,7 +567,7 @@ def make_conversation(rng: random.Random, domain: Domain, pattern: str) -> tuple
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": call_id, "function": {"name": domain.tool, "arguments": arguments}, "type": "function"}],
+            "tool_calls": [{"id": call_id, "function": {"name": face.name, "arguments": arguments}, "type": "function"}],
             "time": stamp(clock),
         }
     )
@@ -472,13 +577,18 @@ def make_conversation(rng: random.Random, domain: Domain, pattern: str) -> tuple
         result = rng.choice(FAILURE_RESULTS).format(**fill)
         answer = rng.choice(FAILURE_ANSWERS).format(**fill)
     else:
-        key = domain.quantity.replace(" ", "_")
-        result = json.dumps([{domain.argument: item, key: value}, {domain.argument: other, key: other_value}])
+        key = domain.quantity.replace(" ", "_") or "value"
+        rows = [{domain.argument: item, key: value}, {domain.argument: other, key: other_value}]
+        if rng.random() < 0.35:
+            field_name, moment = freshness_field(rng, domain, clock)
+            for row in rows:
+                row[field_name] = moment
+        result = json.dumps(rows)
         answer = rng.choice(ANSWER_TEMPLATES).format(value=value, **fill)
         answer += f" For {other} it is {other_value}."
         if pattern == "usr_confirm":
             answer += f" Would you like me to {action[2].format(item=item)}?"
-    history.append({"role": "tool", "tool_call_id": call_id, "name": domain.tool, "content": result, "time": stamp(clock)})
+    history.append({"role": "tool", "tool_call_id": call_id, "name": face.name, "content": result, "time": stamp(clock)})
     clock += timedelta(seconds=rng.randint(3, 8))
     history.append({"role": "assistant", "content": answer, "time": stamp(clock)})
     follow_up = {

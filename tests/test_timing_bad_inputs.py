@@ -101,3 +101,16 @@ def test_content_parts_and_dict_tool_results_are_read():
     conversation = read_conversation(messages, TOOLS)
     assert json.loads(conversation.messages[2].content) == {"price": 64000}
     assert conversation.messages[-1].content == "and now?"
+
+
+def test_other_time_formats_are_read_and_garbage_is_a_clear_error():
+    from agentime.timing.conversation import parse_time
+
+    expected = parse_time("2025-01-01T10:00:00Z")
+    for value in ("2025-01-01 10:00:00", "2025/01/01 10:00", "Wed, 01 Jan 2025 12:00:00 +0200", 1735725600, "1735725600000"):
+        assert parse_time(value) == expected, value
+    messages = history(times=(1735725600, 1735725602, "2025-01-01 10:00:03", "Wed, 01 Jan 2025 10:00:05 GMT"))
+    messages.append({"role": "user", "content": "and now?", "time": "2025-01-01T11:00:13+01:00"})  # 10:00:13 UTC
+    assert read_conversation(messages, TOOLS).elapsed_seconds_since_tool_result() == 10.0
+    with pytest.raises(TimingError, match="cannot read 'soon'"):
+        parse_time("soon")

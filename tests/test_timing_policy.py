@@ -154,3 +154,52 @@ def test_new_item_at_small_elapsed_time_calls_on_unseen_domains(policy):
     print(json.dumps({"new_item_small_elapsed_recall": recall, "cases": len(cases)}))
     assert recall >= 0.6
     assert new_route > in_context
+
+
+def live_conversation(tool_name: str, description: str, result: str, follow_up: str, elapsed: float) -> tuple[list, list]:
+    call = {"id": "c1", "type": "function", "function": {"name": tool_name, "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "What does it show?", "time": at(0)},
+        {"role": "assistant", "content": None, "tool_calls": [call], "time": at(1)},
+        {"role": "tool", "tool_call_id": "c1", "name": tool_name, "content": result, "time": at(2)},
+        {"role": "assistant", "content": f"It shows {result}.", "time": at(4)},
+        {"role": "user", "content": follow_up, "time": at(2 + elapsed)},
+    ]
+    return messages, [tool(tool_name, description)]
+
+
+# tools that are neither in the generated table nor in the shared split (kindred ones are: a kiln is not an oven)
+FAST_UNSEEN = (
+    ("read_kiln_thermocouple", "Temperature readings from a pottery kiln's thermocouple.", '{"kiln": "K2", "temperature_c": 1184}',
+     "If it climbs another 20 degrees, what will it read?"),
+    ("get_padel_match", "Score of a padel match being played.", '{"match": "court 3", "score": "6-4, 3-2"}',
+     "How many games has the leading pair won so far?"),
+    ("get_carbon_credit_quote", "Bid and ask of carbon credits on the trading venue.", '{"bid": 71.2, "ask": 71.5}',
+     "What is the spread between those two?"),
+    ("get_cafeteria_queue", "Queue length at the campus cafeteria counters.", '{"counter": "grill", "people_waiting": 14}',
+     "At a minute per person, how long would I wait?"),
+)
+SLOW_UNSEEN = (
+    ("get_lighthouse_history", "Historical facts about a lighthouse: when it was built and by whom.",
+     '{"lighthouse": "Hook Head", "built": 1245}', "How old is it then?"),
+    ("get_warranty_terms", "The warranty terms and coverage of a product.", '{"product": "kettle", "warranty_years": 2}',
+     "So is a 3-year-old kettle still covered?"),
+)
+
+
+def test_fast_changing_information_is_refreshed_after_minutes_on_unseen_tools(policy):
+    # the weak spot: a few minutes have passed and the tool's information changes by the minute
+    fast = [policy.decide(*live_conversation(*case, elapsed=240)) for case in FAST_UNSEEN]
+    slow = [policy.decide(*live_conversation(*case, elapsed=240)) for case in SLOW_UNSEEN]
+    print(json.dumps({"fast_called": [d.call for d in fast], "slow_called": [d.call for d in slow],
+                      "fast_timescales_s": [round(d.timescale_seconds) for d in fast]}))
+    assert sum(d.call for d in fast) >= 3 and not any(d.call for d in slow)
+    assert max(d.timescale_seconds for d in fast) < min(d.timescale_seconds for d in slow)
+    # the same fast tool a few seconds after its result: no need to look again
+    assert not policy.decide(*live_conversation(*FAST_UNSEEN[0], elapsed=3)).call
+
+
+def test_reason_names_the_tool_its_freshness_and_the_elapsed_time(policy):
+    decision = policy.decide(*live_conversation(*FAST_UNSEEN[0], elapsed=240))
+    assert "read_kiln_thermocouple" in decision.reason and "4.0 min ago" in decision.reason
+    assert "stays fresh for about" in decision.reason

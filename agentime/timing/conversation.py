@@ -8,7 +8,8 @@ Fallbacks (each one is recorded in `Conversation.notes`):
 
 - a message without `time` inherits the time of the message before it; when no message has a time and
   no `now` is given, the conversation is taken to happen in one sitting (elapsed time 0);
-- a naive timestamp (no offset) is read as UTC; timestamps with other offsets are converted to UTC;
+- a naive timestamp (no offset) is read as UTC; timestamps with other offsets are converted to UTC; besides
+  ISO-8601, RFC 2822 strings and Unix times (seconds or milliseconds) are read (`parse_time`);
 - a time earlier than the message before it is raised to that earlier message's time (the message
   order is trusted over the clock); `strict=True` raises `TimingError` instead;
 - tool-call arguments that are not valid JSON are kept as raw text;
@@ -20,7 +21,9 @@ a tool schema without a name, or a conversation without any user message.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
@@ -90,20 +93,41 @@ class Conversation:
         return max(0.0, (self.now - result_time).total_seconds())
 
 
+EPOCH_MILLISECONDS_FROM = 1e11  # a Unix time above this (year 5138 in seconds) is read as milliseconds
+
+
+def _epoch(value: float, where: str) -> datetime:
+    seconds = value / 1000.0 if abs(value) >= EPOCH_MILLISECONDS_FROM else value
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError) as error:
+        raise TimingError(f"{where}: {value!r} is not a usable Unix time") from error
+
+
 def parse_time(value: Any, where: str = "time") -> datetime:
-    """An aware UTC datetime from an ISO-8601 string or a datetime; naive values are read as UTC."""
+    """An aware UTC datetime from a datetime, an ISO-8601 string (`T` or a space between date and time,
+    `/` or `-` between date parts), an RFC 2822 string as in HTTP and e-mail headers, or a Unix time in
+    seconds or milliseconds (number or digits). Values without a zone are read as UTC."""
     if isinstance(value, datetime):
         moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _epoch(float(value), where)
     elif isinstance(value, str):
         text = value.strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            return _epoch(float(text), where)
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
+        text = re.sub(r"^(\d{4})/(\d{2})/(\d{2})", r"\1-\2-\3", text)
         try:
             moment = datetime.fromisoformat(text)
-        except ValueError as error:
-            raise TimingError(
-                f"{where}: cannot read {value!r} as an ISO-8601 time; use e.g. '2025-06-08T10:00:00Z'"
-            ) from error
+        except ValueError:
+            try:
+                moment = email.utils.parsedate_to_datetime(value.strip())
+            except (TypeError, ValueError, IndexError):
+                raise TimingError(
+                    f"{where}: cannot read {value!r} as a time; use ISO-8601 such as '2025-06-08T10:00:00Z'"
+                ) from None
     else:
         raise TimingError(f"{where}: expected an ISO-8601 string or datetime, got {type(value).__name__}")
     if moment.tzinfo is None:

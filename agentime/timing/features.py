@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agentime.errors import TimingError
-from agentime.timing.conversation import TOOL_RESULT_ROLES, Conversation
+from agentime.timing.conversation import TOOL_RESULT_ROLES, Conversation, parse_time
 
 NO_RESULT_LOG_ELAPSED = 8.0  # log10 seconds (about 3 years): "never fetched" reads as very stale
 MAX_TEXT_CHARS = 600
@@ -54,28 +54,51 @@ CONFIRM_PATTERN = re.compile(
     re.IGNORECASE,
 )
 TOKEN_PATTERN = re.compile(r"[A-Za-z](?:[A-Za-z'\-]*-\d[A-Za-z\d]*|[A-Za-z'\-]+)|\d+(?:[.,:]\d+)*")  # "EU-1" is one
-# words that say how fast a tool's information changes, read from the last tool's name and description;
-# the policy learns how much each moves the timescale (explicit words generalise where embeddings blur)
+# words that say how fast information changes. They are read from three places: what the tool called last
+# says about itself (name, description, parameter names and descriptions), the tool's own result (its keys and
+# words: "current_highest_bid", "as_of", "live") and the user's latest message ("right now", "still"); the
+# policy learns how much each moves the timescale per place (training may leave a place unweighted).
+# Explicit words carry over to tools and domains never seen in training, where embeddings of a new topic blur.
 TIME_WORDS = {
-    "live": r"live|real[- ]?time|streams?|streaming|telemetry|in progress|in flight|being counted",
-    "right_now": r"right now|currently|at the moment|ongoing|running",
-    "current": r"current|now|present",
-    "latest": r"latest|recent|new|unread|last",
-    "daily": r"today'?s?|tonight|daily|last night|this morning|end-of-day|hourly",
+    "live": r"live|real[- ]?time|streams?|streaming|telemetry|in progress|in flight|being counted|ongoing|"
+            r"in play|tick(?:s|ing)?",
+    "right_now": r"right now|currently|at the moment|at this moment|as of|running|still",
+    "current": r"current|now|present|instant|instantaneous",
+    "latest": r"latest|recent|new|unread|last|updated?|refresh(?:ed)?",
+    "seconds": r"seconds?|secs?|ms|milliseconds?|per second|every second|by the second|minutes?|mins?|per minute",
+    "daily": r"today'?s?|tonight|daily|last night|this morning|end-of-day|hourly|hours?",
     "weekly": r"week|weekly",
     "monthly": r"month|monthly|month-to-date|quarterly|quarter",
     "yearly": r"year|annual|yearly|season|semester",
     "rules": r"polic(?:y|ies)|rules?|requirements?|regulations?|guidelines?|allowances?|codes?|schedules?|"
-             r"hours|catalog(?:ue)?|standard|recommended|statutes?",
+             r"hours|catalog(?:ue)?|standard|recommended|statutes?|terms|eligibility|procedures?",
     "static": r"properties|definitions?|historical|history|constants?|facts|conver(?:t|sion)|recipes?|"
-              r"translat(?:e|ion)|elements?",
-    "forecast": r"forecasts?|predicted|predictions?|upcoming|next",
-    "price": r"prices?|rates?|fares?|quotes?|bids?|yields?",
-    "availability": r"available|availability|free|spots|slots|seats|stock|queues?|wait(?:ing)?",
-    "status": r"status|stage|progress",
-    "published": r"published|official|reported|registered|registration|records?",
+              r"translat(?:e|ion)|elements?|deeds?|biography|founded|born|capital",
+    "forecast": r"forecasts?|predicted|predictions?|upcoming|next|expected",
+    "price": r"prices?|(?<!heart )rates?|fares?|quotes?|bids?|asks?|yields?|odds|premiums?|spreads?",
+    "market": r"markets?|exchanges?|trading|trades?|tickers?|stocks?|shares|crypto(?:currency)?|coins?|"
+              r"auctions?|order books?|futures|spot",
+    "score": r"scores?|scoreboard|leaderboard|points?|goals?|innings|quarter|half[- ]?time|game clock|laps?|match",
+    "reading": r"readings?|reads?|sensors?|monitors?|monitoring|meters?|gauges?|probes?|measure(?:s|d|ments?)?|"
+               r"temperature|pressure|humidity|speed|rpm|heart rate|vitals?",
+    "level": r"levels?|load|utili[sz]ation|usage|capacity|throughput|traffic|occupancy|fill|charge|battery|"
+             r"bandwidth|latency|demand",
+    "queue": r"queues?|wait(?:ing)?(?: times?)?|lines?|backlog|crowd(?:ed|s)?|busy",
+    "position": r"positions?|locations?|gps|coordinates|tracking|tracker|eta|arrival|heading|altitude|whereabouts",
+    "availability": r"available|availability|free|spots|slots|seats|stock|in stock|left|remaining|vacanc(?:y|ies)",
+    "status": r"status|stage|progress|state|phase",
+    "published": r"published|official|reported|registered|registration|records?|advertised|posted|listed",
 }
 TIME_WORD_PATTERNS = tuple(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE) for pattern in TIME_WORDS.values())
+TIME_WORD_SOURCES = ("tool", "result", "user")  # where words are read, in `ConversationCues.time_words` order
+# a result that carries its own timestamps says how old its data already was when fetched ("as_of" seconds
+# before the call for a live feed, an "effective_date" months before for a published rate)
+RESULT_AGE_FEATURES = ("result_dated", "result_data_age_log10")
+FRESHNESS_CUE_COUNT = len(TIME_WORDS) * len(TIME_WORD_SOURCES) + len(RESULT_AGE_FEATURES)
+DATE_PATTERN = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\b"
+)
+FUTURE_SLACK_SECONDS = 300.0  # a stamp this far after the result still counts (clocks differ); later ones are plans
 
 SCALAR_FEATURES = (
     "log10_elapsed",
@@ -136,7 +159,8 @@ class ConversationCues:
     unseen_item_words: int
     item_words_in_result: float
     unseen_rare_words: int  # words never seen before that are not among the request words of training
-    time_words: tuple[float, ...]  # one per `TIME_WORDS`, from the last tool's name and description
+    # one per `TIME_WORDS` for each of `TIME_WORD_SOURCES` in that order, then `RESULT_AGE_FEATURES`
+    time_words: tuple[float, ...]
 
 
 def _clip(text: str) -> str:
@@ -232,13 +256,56 @@ def _result_failed(content: str) -> bool:
 
 
 def time_word_features(text: str) -> tuple[float, ...]:
+    text = _spaced_identifiers(text[:MAX_TEXT_CHARS * 2])
     return tuple(float(bool(pattern.search(text))) for pattern in TIME_WORD_PATTERNS)
 
 
+def result_data_age(result_text: str, result_time) -> float | None:
+    """Seconds between the newest timestamp written in a tool result and the result itself (None when the
+    result states no time or no time is known). Stamps well after the result (departures, deadlines) are
+    plans, not the data's age, and are skipped; stamps without an offset are read as UTC."""
+    if result_time is None:
+        return None
+    ages = []
+    for match in DATE_PATTERN.finditer(result_text[:4000]):
+        date, clock, zone = match.groups()
+        text = date + (f"T{clock}" if clock else "T00:00") + ((zone if zone != "Z" else "+00:00") if zone else "")
+        try:
+            moment = parse_time(text)
+        except TimingError:
+            continue
+        age = (result_time - moment).total_seconds()
+        if age >= -FUTURE_SLACK_SECONDS:
+            ages.append(max(0.0, age))
+    return min(ages) if ages else None
+
+
+def result_age_features(age: float | None) -> tuple[float, ...]:
+    return (0.0, 0.0) if age is None else (1.0, math.log10(1.0 + age))
+
+
+def _spaced_identifiers(text: str) -> str:
+    """`current_highest_bid`, `getLiveScore` -> words, so that time words inside identifiers are found."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text).replace("_", " ")
+
+
+def _parameter_text(parameters: dict) -> str:
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    if not isinstance(properties, dict):
+        return ""
+    parts = []
+    for name, spec in list(properties.items())[:12]:
+        description = spec.get("description", "") if isinstance(spec, dict) else ""
+        parts.append(f"{name} {description}")
+    return " ".join(parts)
+
+
 def last_tool_text(conversation: Conversation, last_tool_name: str | None) -> str:
-    """The name and description of the tool called last (all tools when none was called yet)."""
+    """Name, description and parameters of the tool called last (all tools when none was called yet; the
+    called name alone when the schemas do not list it)."""
     tools = [t for t in conversation.tools if t.name == last_tool_name] or list(conversation.tools)
-    return " ".join(f"{t.name.replace('_', ' ')} {t.description}" for t in tools)
+    text = " ".join(f"{t.name} {t.description} {_parameter_text(t.parameters)}" for t in tools)
+    return text or (last_tool_name or "")
 
 
 def tools_text(conversation: Conversation, last_tool_name: str | None) -> str:
@@ -333,7 +400,16 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
         unseen_item_words=unseen_items,
         item_words_in_result=in_result,
         unseen_rare_words=len(rare_words),
-        time_words=time_word_features(last_tool_text(conversation, last_tool)),
+        time_words=(
+            time_word_features(last_tool_text(conversation, last_tool))
+            + (time_word_features(result_text) if result_index is not None and not failed else (0.0,) * len(TIME_WORDS))
+            + time_word_features(user)
+            + result_age_features(
+                result_data_age(result_text, messages[result_index].time)
+                if result_index is not None and not failed
+                else None
+            )
+        ),
     )
 
 

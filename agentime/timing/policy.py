@@ -3,7 +3,8 @@
 The model is small and readable. From the embedded tool descriptions, system prompt and last tool result
 it estimates how quickly the tool's information goes stale (a timescale, log10 seconds: a similarity-
 weighted average over anchor domains with known timescales, plus a linear correction that includes
-explicit time words of the called tool's description such as "live", "today's", "schedule"); the logit of
+explicit time words, read separately from the called tool's name, description and parameters, from its result
+and from the user's message, such as "live", "current_bid", "readings", "today's", "schedule"); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
 action, the answer is already in the conversation, ...) and of the user's embedded message. A small gate
@@ -29,6 +30,9 @@ from agentime.timing.encoder import EMBEDDING_DIM, EncoderVariant, SentenceEncod
 from agentime.timing.features import (
     PROTOTYPE_NAMES,
     SCALAR_FEATURES,
+    FRESHNESS_CUE_COUNT,
+    RESULT_AGE_FEATURES,
+    TIME_WORD_SOURCES,
     TIME_WORDS,
     ConversationCues,
     read_cues,
@@ -86,7 +90,9 @@ class PolicyWeights:
     # it is): the time term is scaled by 1 - sigmoid(time_gate_weight . scalars + time_gate_bias)
     time_gate_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
     time_gate_bias: float = -20.0
-    time_word_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(TIME_WORDS), np.float32))
+    time_word_weight: np.ndarray = field(
+        default_factory=lambda: np.zeros(FRESHNESS_CUE_COUNT, np.float32)
+    )
 
     @property
     def encoder_variant(self) -> EncoderVariant:
@@ -121,6 +127,8 @@ class PolicyWeights:
             scalar_features=list(SCALAR_FEATURES),
             prototypes=list(PROTOTYPE_NAMES),
             time_words=list(TIME_WORDS),
+            time_word_sources=list(TIME_WORD_SOURCES),
+            result_age_features=list(RESULT_AGE_FEATURES),
         )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"agentime": json.dumps(meta)})
@@ -135,7 +143,12 @@ class PolicyWeights:
         with safe_open(str(path), framework="numpy") as handle:
             meta = json.loads((handle.metadata() or {}).get("agentime", "{}"))
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        if meta.get("scalar_features") != list(SCALAR_FEATURES) or meta.get("time_words") != list(TIME_WORDS):
+        if (
+            meta.get("scalar_features") != list(SCALAR_FEATURES)
+            or meta.get("time_words") != list(TIME_WORDS)
+            or meta.get("time_word_sources") != list(TIME_WORD_SOURCES)
+            or meta.get("result_age_features") != list(RESULT_AGE_FEATURES)
+        ):
             raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
         return cls(
             anchor_embeddings=tensors["anchor_embeddings"],
@@ -166,7 +179,8 @@ def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray)
 
 def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
     """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()` and the
-    time-word indicators (N, len(TIME_WORDS)) of the last tool's description."""
+    freshness cues (N, FRESHNESS_CUE_COUNT): time words of the last tool, its result and the user, then the
+    age of the data the result states (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
     correction += time_words @ weights.time_word_weight
     return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
@@ -263,19 +277,25 @@ class ToolTimingPolicy:
             call=call,
             probability=probability,
             timescale_seconds=timescale,
-            reason=self._explain(call, cues, timescale, contributions),
+            reason=self._explain(call, cues, timescale, contributions, conversation),
             elapsed_seconds=cues.elapsed_seconds,
             notes=conversation.notes,
         )
 
-    def _explain(self, call: bool, cues: ConversationCues, timescale: float, contributions: np.ndarray) -> str:
+    def _explain(
+        self, call: bool, cues: ConversationCues, timescale: float, contributions: np.ndarray, conversation: Conversation
+    ) -> str:
+        """Which tool, how long its information stays fresh, the time elapsed, and the strongest other cues."""
+        tool = cues.last_tool_name or (conversation.tools[0].name if len(conversation.tools) == 1 else None)
+        subject = f"{tool}'s information" if tool else "the tools' information"
         if cues.elapsed_seconds is None:
-            timing = "no tool result in the conversation yet"
+            freshness = format_duration(timescale)
+            timing = f"no tool result in the conversation yet ({subject} stays fresh for about {freshness})"
         else:
             state = "stale" if cues.elapsed_seconds > timescale else "fresh"
             timing = (
-                f"last tool result {format_duration(cues.elapsed_seconds)} ago; this information stays fresh "
-                f"for about {format_duration(timescale)}, so it is likely {state}"
+                f"last result{f' of {tool}' if tool else ''} {format_duration(cues.elapsed_seconds)} ago; {subject} "
+                f"stays fresh for about {format_duration(timescale)}, so it is likely {state}"
             )
         weights = self.weights.scalar_weight
         values = np.divide(contributions, weights, out=np.zeros_like(contributions), where=weights != 0)

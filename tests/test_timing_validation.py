@@ -1,0 +1,114 @@
+"""The honest validation protocol of `pipelines.train_timing --cv` and the freshness cues that carry the policy
+to tools it never saw: near-topic generated domains leave a fold, the report has the levels and the worst
+domains, results are read for their own timestamps, and the generator writes tools in several styles."""
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from agentime.timing.encoder import EncoderVariant, SentenceEncoder
+from agentime.timing.features import RESULT_AGE_FEATURES, TIME_WORDS, result_data_age, time_word_features
+from agentime.timing.format import LabeledSample, TicTocSample
+from pipelines import make_tictoc, train_timing
+
+CRYPTO_TOOL = {"type": "function", "function": {
+    "name": "retrieve_crypto_rate", "description": "Fetch the current exchange rate of a cryptocurrency.",
+    "parameters": {"type": "object", "properties": {"coin": {"type": "string"}}}}}
+DEED_TOOL = {"type": "function", "function": {
+    "name": "search_property_deed", "description": "Retrieve the property deed information for a given address.",
+    "parameters": {"type": "object", "properties": {"address": {"type": "string"}}}}}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    variant = EncoderVariant()
+    return train_timing.EmbeddingCache(tmp_path_factory.mktemp("cache") / "e.npz", SentenceEncoder(variant=variant))
+
+
+def test_near_topic_generated_domains_are_found_by_the_encoder(cache):
+    real = {
+        "cryptocurrency_exchange": train_timing.topic_text("cryptocurrency_exchange", [("retrieve_crypto_rate", "Fetch the current exchange rate of a cryptocurrency.")]),
+        "recorded_property_deed_lookup": train_timing.topic_text("recorded_property_deed_lookup", [("search_property_deed", "Retrieve the property deed information for a given address.")]),
+    }
+    domains = {d.key: d for d in make_tictoc.load_domains()}
+    generated = train_timing.synthetic_domain_topics([domains[k] for k in ("crypto_spot_price", "property_deed_records", "zip_code_lookup", "sports_live_score")])
+    near = train_timing.near_topic_domains(cache, real, generated, train_timing.NEAR_TOPIC_THRESHOLD)
+    assert "crypto_spot_price" in near["cryptocurrency_exchange"] and "property_deed_records" in near["recorded_property_deed_lookup"]
+    assert "sports_live_score" not in near["cryptocurrency_exchange"] and "zip_code_lookup" not in near["cryptocurrency_exchange"]
+
+
+def shared_like(domain: str, tool: dict, count: int, prefer_tool_at: dict[int, bool]) -> list[LabeledSample]:
+    """Real-looking samples of one domain: a lookup, its result, an answer, and a follow-up at three times."""
+    start = datetime(2025, 5, 1, 9, tzinfo=timezone.utc)
+    name = tool["function"]["name"]
+    samples = []
+    for index in range(count):
+        at = lambda s: (start + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+        history = [
+            {"role": "user", "content": f"Question {index} about {domain.replace('_', ' ')}?", "time": at(0)},
+            {"role": "assistant", "content": None, "time": at(1), "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": name, "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "name": name, "content": '{"value": 42}', "time": at(2)},
+            {"role": "assistant", "content": "It is 42.", "time": at(3)},
+            {"role": "user", "content": "So what was it?", "time": [at(9), at(300), at(200000)]},
+        ]
+        sample = TicTocSample(f"{domain}_{index + 1}", history, [tool])
+        samples += [LabeledSample(sample, label, level) for level, label in prefer_tool_at.items()]
+    return samples
+
+
+def test_cross_validation_drops_near_topics_and_reports_levels_and_worst_domains(cache):
+    config = train_timing.TrainConfig(steps=20, per_domain=3)
+    domains = {d.key: d for d in make_tictoc.load_domains()}
+    chosen = [domains[k] for k in ("crypto_spot_price", "property_deed_records", "weather_forecast", "train_delay")]
+    prototypes = train_timing.prototype_vectors(cache)
+    generated = make_tictoc.generate(chosen, config.per_domain, seed=5)
+    requests = frozenset(train_timing.request_words(generated, 0.5))
+    synthetic = train_timing.build_features(generated, cache, prototypes, make_tictoc.timescales(), False, requests)
+    real_samples = shared_like("cryptocurrency_exchange", CRYPTO_TOOL, 2, {1: True, 2: True}) + shared_like(
+        "recorded_property_deed_lookup", DEED_TOOL, 2, {0: False, 1: False, 2: True})
+    shared = train_timing.build_features(real_samples, cache, prototypes, {}, True, requests)
+    data = train_timing.TrainingData(synthetic, shared, prototypes, requests, cache, {})
+    near = train_timing.near_topic_domains(
+        cache, train_timing.real_domain_topics(real_samples), train_timing.synthetic_domain_topics(chosen), config.near_topic_threshold)
+    report = train_timing.cross_validate(data, near, config, log=lambda *a: None)
+    assert report["protocol"]["folds"] == 2 and report["protocol"]["near_topic_threshold"] == config.near_topic_threshold
+    assert "crypto_spot_price" in report["protocol"]["generated_domains_dropped"]["cryptocurrency_exchange"]
+    assert "property_deed_records" not in report["protocol"]["generated_domains_dropped"]["cryptocurrency_exchange"]
+    assert report["policy"]["samples"] == len(real_samples) and set(report["policy"]["per_level"]) == {"0", "1", "2"}
+    worst = report["worst_domains"]
+    assert [w["domain"] for w in worst] and len(worst) <= 5
+    assert [w["normalized_alignment"] for w in worst] == sorted(w["normalized_alignment"] for w in worst)
+    assert "threshold_baseline" in report
+
+
+def test_time_words_are_read_inside_identifiers_and_by_source():
+    names = list(TIME_WORDS)
+    words = time_word_features('{"current_highest_bid": 5800, "queueLength": 12}')
+    assert words[names.index("current")] and words[names.index("price")] and words[names.index("queue")]
+    assert not time_word_features("average heart rate of the patient")[names.index("price")]  # a rate, not a price
+
+
+def test_a_result_states_how_old_its_data_is():
+    fetched = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert result_data_age('{"price": 3, "as_of": "2025-03-01T11:59:55Z"}', fetched) == pytest.approx(5.0)
+    assert result_data_age('{"apy": 0.05, "effective_date": "2024-09-01"}', fetched) > 150 * 86400
+    assert result_data_age('{"takeoff_time": "2025-06-15T09:00:00"}', fetched) is None  # a plan, not an age
+    assert result_data_age('{"price": 3}', fetched) is None and len(RESULT_AGE_FEATURES) == 2
+
+
+def test_generator_writes_each_tool_in_several_styles_and_results_that_state_their_age():
+    rng = random.Random(7)
+    domain = next(d for d in make_tictoc.load_domains() if d.key == "crypto_spot_price")
+    faces = [make_tictoc.tool_face(rng, domain) for _ in range(60)]
+    assert len({f.name for f in faces}) >= 3 and len({f.description for f in faces}) >= 4
+    assert any(f.description == "" and f.argument_description for f in faces)
+    labeled = make_tictoc.generate([domain], per_domain=40, seed=3)
+    results = [m["content"] for item in labeled for m in item.sample.history if m["role"] == "tool"]
+    stated = [r for r in results if any(k in r for k in make_tictoc.FRESHNESS_KEYS)]
+    assert 0 < len(stated) < len(results)
+    for item in labeled:  # calls and results name the tool as this conversation's schema does
+        schema_names = {t["function"]["name"] for t in item.sample.function}
+        called = [c["function"]["name"] for m in item.sample.history for c in m.get("tool_calls") or []]
+        assert set(called) <= schema_names
