@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class HFConfig:
     name: str | None = None
     sparse_attention: dict | None = None  # SparseAttentionConfig fields, used where a part's attention is sparse
     frames_as: str = "images"  # "video": runs of frames through the family's video path (see video_input)
+    verbose: bool = False  # show transformers' load progress bars and config warnings
 
 
 def hub_offline() -> bool:
@@ -334,13 +336,37 @@ def _load_model(auto_class, source: str, cfg: HFConfig, local_files_only: bool):
     return model.to(device).eval(), device
 
 
+@contextmanager
+def quiet_transformers(verbose: bool):
+    """Hide transformers' per-load progress bars and warnings (users read answers, not load logs) unless verbose.
+
+    transformers builds a default text config while logging a loaded one, and SigLIP's default carries token ids
+    outside its own default vocabulary: that warning says nothing about the folder being loaded.
+    """
+    if verbose:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load(cfg: HFConfig, auto_class, *, embedder: bool):
     """(name, processor, model, device) of the model `cfg` names, after the folder checks."""
     source, local_files_only = resolve_model_source(cfg.path, cfg.local_files_only)
     if Path(source).is_dir():
         _check_folder(Path(source), embedder=embedder, trust_remote_code=cfg.trust_remote_code)
-    processor = load_processor(source, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code)
-    model, device = _load_model(auto_class, source, cfg, local_files_only)
+    with quiet_transformers(cfg.verbose):
+        processor = load_processor(source, local_files_only=local_files_only, trust_remote_code=cfg.trust_remote_code)
+        model, device = _load_model(auto_class, source, cfg, local_files_only)
     return cfg.name or Path(source).name or source, processor, model, device
 
 
