@@ -123,7 +123,9 @@ def eval_area(data: dict) -> dict:
         for line in (folder / "rows.jsonl").read_text().splitlines():
             row = json.loads(line)
             rows[row["question_id"]] = {k: v for k, v in row.items() if k not in ("seconds", "attempts")}
-        metrics = json.loads((folder / "metrics.json").read_text())
+        from agentime.eval.results_file import output_path
+
+        metrics = json.loads(output_path(folder / "rows.jsonl", "metrics.json").read_text())
         return {"rows": rows, "questions": metrics.get("questions", metrics.get("total"))}
 
     return {"name": "eval", "command": command, "result": result, "items": lambda r: len(r["rows"])}

@@ -23,6 +23,7 @@ def test_quick_chaos_run(tmp_path):
     assert report["kills"] >= 2 and report["resumed_identical"] == report["kills"]
     assert report["lost"] == 0 and report["corrupt_served"] == 0
     assert report["fuzz_cases"] >= 24 and report["tracebacks"] == 0 and report["hangs"] == 0
+    assert report["unclear_errors"] == 0, details
     assert details["fuzz_problems"] == []
     blocked, cases = map(int, report["ssrf_blocked"].split("/"))
     assert blocked == cases >= 25
