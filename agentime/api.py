@@ -203,20 +203,37 @@ class Session:
         after = set(final.get("after_times", []))
         view = self._context.cache[(result["video"]["directory"], result["video"]["frames"])][0]
         frames = view.frames_at(times)
-        evidence = []
+        spans = [tuple(s) for s in final["spans"]]
+        entries = []
         for t, frame in zip(times, frames, strict=True):
             if t in by_time:
                 e = by_time[t]
-            elif t in after:
+            elif t in after and not any(a <= t <= b for a, b in spans):
                 e = {"score": None, "reason": "just after the found span: shows what follows it", "source": "answer"}
             else:
                 e = {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available", "source": "target"}
             score = None if e["score"] is None else float(e["score"])
-            evidence.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
+            entries.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
+        evidence = unique_evidence(entries)
         return Answer(question=question, text=final["text"], choice=final["choice"],
-                      spans=[tuple(s) for s in final["spans"]], evidence=evidence,
+                      spans=spans, evidence=evidence,
                       confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],
                       stats=search["stats"])
+
+
+def unique_evidence(entries: list[EvidenceFrame]) -> list[EvidenceFrame]:
+    """One entry per decoded picture, in the given order: entries whose frames are the same picture (the same
+    `pts`, or the same time to the millisecond when the decoder gave none) are merged, keeping the scored
+    one, so a frame reached by two paths (10.933 and 10.9333) is shown once."""
+    kept: dict = {}
+    for entry in entries:
+        frame = entry.frame
+        key = ("pts", frame.pts) if frame is not None and frame.pts is not None else ("t", round(entry.t, 3))
+        held = kept.get(key)
+        if held is None or (held.score is None and entry.score is not None):
+            kept[key] = entry
+    chosen = {id(entry) for entry in kept.values()}
+    return [entry for entry in entries if id(entry) in chosen]
 
 
 def list_sessions(checkpoint: str | os.PathLike) -> list[dict]:
