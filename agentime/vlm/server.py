@@ -60,13 +60,13 @@ class ServerConfig:
 
     model_name: str | None = None
     api_key: str | None = None
-    max_request_bytes: int = 32 * 1024 * 1024
-    max_json_depth: int = 32
-    max_images: int = 64
-    max_image_pixels: int = 4096 * 4096
-    max_request_pixels: int = 40_000_000
-    max_tokens_limit: int = 4096
-    max_top_logprobs: int = 20
+    max_request_bytes: int = RequestLimits.max_request_bytes
+    max_json_depth: int = RequestLimits.max_json_depth
+    max_images: int = RequestLimits.max_images
+    max_image_pixels: int = RequestLimits.max_image_pixels
+    max_request_pixels: int = RequestLimits.max_request_pixels
+    max_tokens_limit: int = RequestLimits.max_tokens_limit
+    max_top_logprobs: int = RequestLimits.max_top_logprobs
     max_queue: int = 64
     request_timeout_s: float = 120.0
     body_timeout_s: float = 60.0
