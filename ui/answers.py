@@ -101,18 +101,19 @@ def search_details(answer, reason: str, models: dict) -> str:
     return "\n".join(rows)
 
 
-def gallery_items(answer) -> list:
-    """(image, caption) pairs: the frames the search scored, best first, then the frames shown for context."""
+def _gallery_evidence(answer) -> list:
+    """The evidence the gallery shows, in its order: the frames the search scored, best first, then context."""
     scored = sorted((e for e in answer.evidence if e.frame is not None and e.score is not None),
                     key=lambda e: -float(e.score))
-    context = [e for e in answer.evidence if e.frame is not None and e.score is None]
-    items = [(e.frame.image, f"{clock(e.t)} · relevance {float(e.score):.0%} · {e.reason}") for e in scored]
-    items += [(e.frame.image, f"{clock(e.t)} · context: {e.reason}") for e in context]
-    return items
+    return scored + [e for e in answer.evidence if e.frame is not None and e.score is None]
+
+
+def gallery_items(answer) -> list:
+    """(image, caption) pairs: the frames the search scored, best first, then the frames shown for context."""
+    return [(e.frame.image, f"{clock(e.t)} · relevance {float(e.score):.0%} · {e.reason}" if e.score is not None
+             else f"{clock(e.t)} · context: {e.reason}") for e in _gallery_evidence(answer)]
 
 
 def gallery_times(answer) -> list[float]:
     """The times of `gallery_items(answer)`, in the same order (selecting a frame seeks there)."""
-    scored = sorted((e for e in answer.evidence if e.frame is not None and e.score is not None),
-                    key=lambda e: -float(e.score))
-    return [e.t for e in scored] + [e.t for e in answer.evidence if e.frame is not None and e.score is None]
+    return [e.t for e in _gallery_evidence(answer)]

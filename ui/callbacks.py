@@ -30,7 +30,7 @@ from ui import answers as show
 from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
 from ui.recordings import Recordings
 from ui.timeline import clock, timeline_html
-from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_upload, make_preview, needs_preview, open_path
+from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
 
 log = logging.getLogger("agentime.ui")
 LETTERS = "ABCDEFGHIJ"
@@ -180,7 +180,7 @@ def no_video(state: UserState | None, runtime: Runtime, message: str = START) ->
 
 def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploaded: bool, live: bool,
            note: str = "") -> dict:
-    source = check_decodes(path)  # a frame decodes before the video is called ready
+    source = check_decodes(path)  # a frame decodes before the video is called ready (the only decode check)
     view = _switch(state, runtime)
     state.video, state.name, state.uploaded, state.live = str(path), name, uploaded, live
     player = str(path)
@@ -202,7 +202,7 @@ def choose_upload(file_path: str | None, state: UserState | None, runtime: Runti
         return no_video(state, runtime)
     name = Path(file_path).name
     try:
-        path = check_upload(file_path, runtime.settings.max_upload_mb)
+        path = check_size(file_path, runtime.settings.max_upload_mb)
         return _ready(state, runtime, path, name, uploaded=True, live=False)
     except Exception as exc:  # noqa: BLE001 - shown in the page as a message
         failed = no_video(state, runtime, error_md(exc, UserState(video=str(file_path), name=name)))
@@ -217,7 +217,7 @@ def choose_path(text: str, live: bool, state: UserState | None, runtime: Runtime
     try:
         if is_stream_url(text):
             return _record(text, state, runtime)
-        path = open_path(text, runtime.settings.allowed_dirs)
+        path = resolve_path(text, runtime.settings.allowed_dirs)
         mode = " Live mode: each question checks for new footage." if live else ""
         return _ready(state, runtime, path, path.name, uploaded=False, live=bool(live), note=mode)
     except Exception as exc:  # noqa: BLE001
@@ -301,8 +301,8 @@ def _work(question, options, strategy, budget, choice, seconds, state: UserState
         updates.put(None)
 
 
-def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, *, reused_from: str | None = None) -> dict:
-    seconds = video_seconds(state.video)
+def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, seconds: float, *,
+          reused_from: str | None = None) -> dict:
     state.evidence_times = show.gallery_times(answer)
     spec_words = {role: describe_spec(spec) if isinstance(spec, str) else None for role, spec in choice.specs.items()}
     notice = show.demo_notice(len(runtime.settings.allowed_dirs) > 0 or runtime.settings.model_urls_allowed) \
@@ -348,7 +348,7 @@ def _ask(question, options_text, strategy, budget, model_choice, folder, base_ur
             reuse = None  # the same words with other options is another question
         state.options_question = question if options else None
         if reuse is not None:
-            yield from _answer_known(question, options, reuse, decision.reason, now, state, choice, runtime)
+            yield from _answer_known(question, options, reuse, decision.reason, now, state, choice, runtime, seconds)
             return
         yield {"status": progress_md("Starting…", 0.0), "state": state}
         updates: queue.Queue = queue.Queue()
@@ -377,7 +377,7 @@ def _ask(question, options_text, strategy, budget, model_choice, folder, base_ur
         state.turn_options.append(options)
         state.chat = state.chat + [{"role": "user", "content": question},
                                    {"role": "assistant", "content": show.chat_reply(answer)}]
-        yield {**_show(answer, state, choice, decision.reason, runtime), "status": "Done."}
+        yield {**_show(answer, state, choice, decision.reason, runtime, seconds), "status": "Done."}
     except Exception as exc:  # noqa: BLE001 - shown in the page as a message
         if choice is not None and choice.typed_url and isinstance(exc, VLMError):
             log.info("visitor model server failed during a question: %s", exc)
@@ -385,7 +385,8 @@ def _ask(question, options_text, strategy, budget, model_choice, folder, base_ur
         yield {"status": error_md(exc, state), "state": state}
 
 
-def _answer_known(question, options, reuse: Turn, reason: str, now, state: UserState, choice, runtime) -> Iterator[dict]:
+def _answer_known(question, options, reuse: Turn, reason: str, now, state: UserState, choice, runtime,
+                  seconds: float) -> Iterator[dict]:
     from dataclasses import replace
 
     previous = state.answers[state.turns.index(reuse)]
@@ -398,7 +399,7 @@ def _answer_known(question, options, reuse: Turn, reason: str, now, state: UserS
     state.turn_options.append(options)
     state.chat = state.chat + [{"role": "user", "content": question},
                                {"role": "assistant", "content": show.chat_reply(answer, reused_from=reuse.question)}]
-    yield {**_show(answer, state, choice, reason, runtime, reused_from=reuse.question),
+    yield {**_show(answer, state, choice, reason, runtime, seconds, reused_from=reuse.question),
            "status": "Answered from what was already found, without searching the video again."}
 
 

@@ -29,11 +29,17 @@ FULL_PREVIEW_SECONDS = 600  # longer videos get a keyframe-only preview
 
 def check_upload(path: str | Path, max_upload_mb: float) -> Path:
     """An uploaded file that is a readable video within the size limit, one of whose frames decodes."""
+    p = check_size(path, max_upload_mb)
+    check_decodes(p)
+    return p
+
+
+def check_size(path: str | Path, max_upload_mb: float) -> Path:
+    """An uploaded file within the size limit (not yet read)."""
     p = Path(path)
     size_mb = p.stat().st_size / 1e6
     if size_mb > max_upload_mb:
         raise ConfigError(f"the upload is {size_mb:.1f} MB; this server accepts videos up to {max_upload_mb:g} MB")
-    check_decodes(p)
     return p
 
 
@@ -93,12 +99,6 @@ def resolve_path(text: str, allowed_dirs, *, kind: str = "video") -> Path:
 def shown(text: str, limit: int = 120) -> str:
     """A typed path as messages show it: long ones shortened in the middle."""
     return text if len(text) <= limit else f"{text[: limit // 2]}…{text[-limit // 2:]}"
-
-
-def open_path(text: str, allowed_dirs) -> Path:
-    path = resolve_path(text, allowed_dirs)
-    check_decodes(path)
-    return path
 
 
 def list_videos(allowed_dirs) -> list[tuple[str, str]]:

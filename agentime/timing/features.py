@@ -383,6 +383,7 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
         result=_clip(result_text) or "(empty)",
         answer=_clip(answer_text) or "(no answer)",
     )
+    fetched = result_index is not None and not failed  # a result whose words and stamps can be read
     return ConversationCues(
         texts=texts,
         elapsed_seconds=elapsed,
@@ -402,13 +403,9 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
         unseen_rare_words=len(rare_words),
         time_words=(
             time_word_features(last_tool_text(conversation, last_tool))
-            + (time_word_features(result_text) if result_index is not None and not failed else (0.0,) * len(TIME_WORDS))
+            + (time_word_features(result_text) if fetched else (0.0,) * len(TIME_WORDS))
             + time_word_features(user)
-            + result_age_features(
-                result_data_age(result_text, messages[result_index].time)
-                if result_index is not None and not failed
-                else None
-            )
+            + result_age_features(result_data_age(result_text, messages[result_index].time) if fetched else None)
         ),
     )
 

@@ -90,18 +90,6 @@ def encode_chunk(frames: list[Frame], quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _read_pts(path: Path, count: int) -> list[int | None]:
-    """The chunk's picture timestamps (`Frame.pts`), None where unknown."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            pts = npz["pts"] if "pts" in npz.files else None
-    except DAMAGED_CHUNK_ERRORS as exc:
-        raise _damaged(path, exc) from exc
-    if pts is None or pts.shape != (count,):
-        return [None] * count
-    return [None if p < 0 else int(p) for p in pts]
-
-
 def _with_pts(frame: Frame, pts: int | None) -> Frame:
     return frame if pts is None else Frame(frame.t, frame.image, pts)
 
@@ -111,13 +99,18 @@ def _damaged(path: Path, reason: object) -> CacheError:
                       "rebuild it")
 
 
-def _read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A chunk's frame times, JPEG byte offsets and concatenated JPEG bytes (nothing decoded yet)."""
+def _read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int | None]]:
+    """A chunk's frame times, JPEG byte offsets, concatenated JPEG bytes (nothing decoded yet) and picture
+    timestamps (`Frame.pts`, None where unknown), in one read of the file."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return npz["times"], npz["offsets"], npz["data"]
+            times, offsets, data = npz["times"], npz["offsets"], npz["data"]
+            pts = npz["pts"] if "pts" in npz.files else None
     except DAMAGED_CHUNK_ERRORS as exc:
         raise _damaged(path, exc) from exc
+    if pts is None or pts.shape != (times.size,):
+        return times, offsets, data, [None] * times.size
+    return times, offsets, data, [None if p < 0 else int(p) for p in pts]
 
 
 def _read_times(path: Path) -> np.ndarray:
@@ -130,16 +123,21 @@ def _read_times(path: Path) -> np.ndarray:
 
 def chunk_problem(path: Path) -> str | None:
     """Why a chunk file cannot be trusted (unreadable, failed checksum, inconsistent arrays), or None."""
+    return _check_chunk(path)[0]
+
+
+def _check_chunk(path: Path) -> tuple[str | None, np.ndarray | None]:
+    """(`chunk_problem`, the chunk's frame times when it has none)."""
     try:
-        times, offsets, data = _read_chunk(path)
+        times, offsets, data, _ = _read_chunk(path)
     except CacheError as exc:
-        return str(exc.__cause__ or exc)
+        return str(exc.__cause__ or exc), None
     if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
-        return "its frame times are missing or out of order"
+        return "its frame times are missing or out of order", None
     if offsets.shape != (times.size + 1,) or offsets[0] != 0 or np.any(np.diff(offsets) <= 0) \
             or offsets[-1] != data.size:
-        return "its frame offsets do not match its data"
-    return None
+        return "its frame offsets do not match its data", None
+    return None, times
 
 
 def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
@@ -152,8 +150,7 @@ def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
 
 
 def decode_chunk(path: Path) -> list[Frame]:
-    times, offsets, data = _read_chunk(path)
-    pts = _read_pts(path, times.size)
+    times, offsets, data, pts = _read_chunk(path)
     return [_with_pts(_decode_jpeg(path, data[offsets[i]:offsets[i + 1]], t), pts[i]) for i, t in enumerate(times)]
 
 
@@ -163,8 +160,7 @@ class ChunkFrames:
 
     def __init__(self, path: Path):
         self.path = path
-        self._times, self._offsets, self._data = _read_chunk(path)
-        self._pts = _read_pts(path, self._times.size)
+        self._times, self._offsets, self._data, self._pts = _read_chunk(path)
         self._index = {float(t): i for i, t in enumerate(self._times)}
         self._decoded: dict[int, Frame] = {}
 
@@ -238,9 +234,8 @@ class OverviewStore:
         for expected, path in enumerate(self.chunk_paths()):
             if path.name != f"chunk_{expected:06d}.npz":
                 return expected, f"{self.directory / f'chunk_{expected:06d}.npz'} is missing"
-            problem = chunk_problem(path)
+            problem, times = _check_chunk(path)
             if problem is None:
-                times = _read_times(path)
                 problem = "its times overlap the previous chunk" if times[0] <= previous_end else None
                 previous_end = float(times[-1])
             if problem is not None:

@@ -146,60 +146,64 @@ def _qwen_tokenizer():
     return family_tokenizer(_QWEN_SPECIAL, eos="<|im_end|>", pad="<|endoftext|>")
 
 
-def build_qwen2_5_vl(folder: str | Path, *, seed: int = 0) -> Path:
-    """Qwen2.5-VL: windowed ViT (patch 14, 2x2 merge, 2-frame temporal patches), M-RoPE text, CLIP norm."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessorPil)
-
-    tokenizer = _qwen_tokenizer()
+def _qwen_config(config_class, tokenizer, vision: dict, text: dict, **kwargs):
+    """A Qwen-VL config: the shared tiny text model plus `text`, the vision tower `vision`, the Qwen token ids."""
     start, end, image, video = _ids(tokenizer, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-    config = Qwen2_5_VLConfig(
+    return config_class(
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-                           fullatt_block_indexes=[1], tokens_per_second=2, hidden_act="silu"),
+                           spatial_merge_size=2, temporal_patch_size=2, **vision),
         text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         rms_norm_eps=1e-6, hidden_act="silu", tie_word_embeddings=False,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-                         bos_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id),
-        image_token_id=image, video_token_id=video, vision_start_token_id=start, vision_end_token_id=end,
+                         rms_norm_eps=1e-6, hidden_act="silu", bos_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **text),
+        image_token_id=image, video_token_id=video, vision_start_token_id=start, vision_end_token_id=end, **kwargs,
     )
-    pixels = 56 * 56  # min_pixels = max_pixels: every frame is 4x4 patches, 4 tokens after the 2x2 merge
-    image_processor = Qwen2VLImageProcessorPil(
-        patch_size=14, merge_size=2, temporal_patch_size=2, image_mean=CLIP_MEAN, image_std=CLIP_STD,
+
+
+def _qwen_image_processor(patch: int, side: int, mean, std):
+    """A Qwen2-VL image processor that resizes every frame to `side` x `side` pixels (min = max pixels)."""
+    from transformers import Qwen2VLImageProcessorPil
+
+    pixels = side * side
+    return Qwen2VLImageProcessorPil(
+        patch_size=patch, merge_size=2, temporal_patch_size=2, image_mean=mean, image_std=std,
         size={"shortest_edge": pixels, "longest_edge": pixels},
     )
+
+
+def build_qwen2_5_vl(folder: str | Path, *, seed: int = 0) -> Path:
+    """Qwen2.5-VL: windowed ViT (patch 14, 2x2 merge, 2-frame temporal patches), M-RoPE text, CLIP norm."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+
+    tokenizer = _qwen_tokenizer()
+    config = _qwen_config(
+        Qwen2_5_VLConfig, tokenizer,
+        vision=dict(patch_size=14, window_size=112, fullatt_block_indexes=[1], tokens_per_second=2,
+                    hidden_act="silu"),
+        text=dict(tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+    )
+    # min_pixels = max_pixels: every frame is 4x4 patches, 4 tokens after the 2x2 merge
+    image_processor = _qwen_image_processor(14, 56, CLIP_MEAN, CLIP_STD)
     processor = _processor_without_video(Qwen2_5_VLProcessor, image_processor, tokenizer, QWEN2_5_VL_TEMPLATE)
     return _finish(Qwen2_5_VLForConditionalGeneration, config, processor, folder, seed)
 
 
 def build_qwen3_vl(folder: str | Path, *, seed: int = 0) -> Path:
     """Qwen3-VL: patch-16 ViT with DeepStack features into early text layers, interleaved M-RoPE, 0.5 norm."""
-    from transformers import (Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor)
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 
     tokenizer = _qwen_tokenizer()
-    start, end, image, video = _ids(tokenizer, "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-    config = Qwen3VLConfig(
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16,
-                           deepstack_visual_indexes=[0], hidden_act="gelu_pytorch_tanh"),
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
-                         rms_norm_eps=1e-6, hidden_act="silu", tie_word_embeddings=True,
-                         rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
-                                          "mrope_section": [2, 3, 3], "mrope_interleaved": True},
-                         bos_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id),
-        image_token_id=image, video_token_id=video, vision_start_token_id=start, vision_end_token_id=end,
+    config = _qwen_config(
+        Qwen3VLConfig, tokenizer,
+        vision=dict(patch_size=16, num_position_embeddings=16, deepstack_visual_indexes=[0],
+                    hidden_act="gelu_pytorch_tanh"),
+        text=dict(head_dim=16, tie_word_embeddings=True,
+                  rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
+                                   "mrope_section": [2, 3, 3], "mrope_interleaved": True}),
         tie_word_embeddings=True,
     )
-    pixels = 64 * 64
-    image_processor = Qwen2VLImageProcessorPil(
-        patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=HALF, image_std=HALF,
-        size={"shortest_edge": pixels, "longest_edge": pixels},
-    )
+    image_processor = _qwen_image_processor(16, 64, HALF, HALF)
     processor = _processor_without_video(Qwen3VLProcessor, image_processor, tokenizer, QWEN3_VL_TEMPLATE)
     return _finish(Qwen3VLForConditionalGeneration, config, processor, folder, seed)
 
