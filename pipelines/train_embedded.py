@@ -44,9 +44,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from agentime.video.cache import atomic_write_json
 from pipelines import embedded_data as data
 from pipelines.embedded_batches import DenseHeads, dense_batch, pixel_batch, vlm_batch, vlm_loss_and_hits
 from pipelines.embedded_models import (DRAFT, TARGET, build_embedder, build_tokenizer, build_vlm, copy_vision_tower,
@@ -115,17 +117,33 @@ def trainable(module: nn.Module) -> list[nn.Parameter]:
 
 
 def save_checkpoint(folder: Path, module: nn.Module, optimizer, step: int, seconds: float = 0.0) -> None:
+    """Weights, optimizer moments and progress; each file replaced whole, the step stamped in all three so a
+    stop between two replacements is detected on resume."""
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, folder / "module.tmp")
+    stamp = {"step": str(step)}
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, folder / "module.tmp", stamp)
     moments = {}
     for i, p in enumerate(trainable(module)):
         for key, value in optimizer.state.get(p, {}).items():
             value = value.detach().cpu().clone()
             moments[f"{i}.{key}"] = value.reshape(-1) if key == "step" else value
-    save_file(moments, folder / "optimizer.tmp")
+    save_file(moments, folder / "optimizer.tmp", stamp)
     (folder / "module.tmp").replace(folder / "module.safetensors")
     (folder / "optimizer.tmp").replace(folder / "optimizer.safetensors")
-    (folder / "state.json").write_text(json.dumps({"step": step, "seconds": seconds}))
+    atomic_write_json(folder / "state.json", {"step": step, "seconds": seconds})
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    """The step all three checkpoint files agree on, or None when any is missing, torn or from another step."""
+    try:
+        step = int(json.loads((folder / "state.json").read_text())["step"])
+        for name in ("module.safetensors", "optimizer.safetensors"):
+            with safe_open(folder / name, framework="pt") as handle:
+                if (handle.metadata() or {}).get("step") != str(step):
+                    return None
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):
+        return None
+    return step
 
 
 def load_weights(folder: Path, module: nn.Module) -> None:
@@ -136,6 +154,10 @@ def load_weights(folder: Path, module: nn.Module) -> None:
 def load_checkpoint(folder: Path, module: nn.Module, optimizer) -> int:
     if not (folder / "state.json").is_file():
         return 0
+    step = _checkpoint_step(folder)
+    if step is None:
+        print(f"checkpoint in {folder} is incomplete or damaged: the stage starts over", flush=True)
+        return 0
     module.load_state_dict(load_file(folder / "module.safetensors"))
     moments = load_file(folder / "optimizer.safetensors")
     for i, p in enumerate(trainable(module)):
@@ -144,7 +166,7 @@ def load_checkpoint(folder: Path, module: nn.Module, optimizer) -> int:
             state = {key: value.to(p.device) for key, value in state.items()}
             state["step"] = state["step"].reshape(())
             optimizer.state[p] = state
-    return int(json.loads((folder / "state.json").read_text())["step"])
+    return step
 
 
 _BATCHES = None  # (batch_fn, seed, stage name) of the running stage, inherited by forked batch workers

@@ -95,3 +95,35 @@ def test_resizing_keeps_the_position_table_oriented(tiny_idefics3):
         assert bool((along[1:, 0] >= along[:-1, 0]).all()) and along[-1, 0] - along[0, 0] > side - 1.5
     with pytest.raises(ValueError, match="multiple of"):
         resize_vlm_input(model, processor, 60)
+
+
+def _trained_linear(steps: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    module = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=0.1)
+    for _ in range(steps):
+        module(torch.ones(1, 4)).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return module, optimizer
+
+
+def test_a_checkpoint_resumes_at_its_step_with_its_weights(tmp_path):
+    module, optimizer = _trained_linear(3)
+    train.save_checkpoint(tmp_path, module, optimizer, step=3)
+    fresh, fresh_optimizer = _trained_linear(0)
+    assert train.load_checkpoint(tmp_path, fresh, fresh_optimizer) == 3
+    assert torch.equal(fresh.weight, module.weight)
+
+
+def test_a_checkpoint_torn_between_its_files_starts_the_stage_over(tmp_path):
+    early, early_optimizer = _trained_linear(2)
+    train.save_checkpoint(tmp_path / "early", early, early_optimizer, step=2)
+    late, late_optimizer = _trained_linear(5)
+    train.save_checkpoint(tmp_path, late, late_optimizer, step=5)
+    # a stop after the weights of step 5 were replaced but before the moments were
+    (tmp_path / "early" / "optimizer.safetensors").replace(tmp_path / "optimizer.safetensors")
+    fresh, fresh_optimizer = _trained_linear(0)
+    untouched = fresh.weight.detach().clone()
+    assert train.load_checkpoint(tmp_path, fresh, fresh_optimizer) == 0
+    assert torch.equal(fresh.weight, untouched)
