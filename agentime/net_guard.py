@@ -17,10 +17,11 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from agentime.errors import BlockedURLError
 
+TLS_SCHEMES = frozenset({"https", "rtsps", "rtmps"})  # the certificate names the host: these keep the name
 DEFAULT_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "srt", "tcp", "udp")
 ANY_HOST = "any"
 # Instance metadata services answer on these even where the ranges around them look harmless.
@@ -37,6 +38,20 @@ def resolve_host(host: str, port: int | None) -> list[str]:
     """Every address `host` resolves to (the system resolver, as a connection would use it)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def pin_url(url: str, address: str) -> tuple[str, str | None]:
+    """(`url` aimed at the checked `address` instead of its host name, the Host header it then needs). TLS
+    schemes keep the name (the certificate proves it), so they come back unchanged with no header."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in TLS_SCHEMES or not parts.hostname:
+        return url, None
+    host = f"[{address}]" if ":" in address else address
+    userinfo, _, named = parts.netloc.rpartition("@")
+    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{parts.port}" if parts.port else "")
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return pinned, (named if scheme == "http" else None)
 
 
 def _embedded_ipv4(address: Address) -> Address | None:

@@ -24,7 +24,7 @@ class Listener:
     """An HTTP server on 127.0.0.1 that records each request's path and headers; `routes` maps a path to
     (status, headers, body)."""
 
-    def __init__(self, routes=None, directory=None):
+    def __init__(self, routes=None, directory=None, host="127.0.0.1"):
         self.requests: list[tuple[str, dict]] = []
         routes = routes or {}
         seen = self.requests
@@ -51,9 +51,9 @@ class Listener:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -161,6 +161,7 @@ def camera(tmp_path_factory):
     world = generate_world(5, WorldConfig(minutes=1, needles=1, groundings=1, orders=0, counts=1))
     write_video(world, folder / "camera.mp4", fragmented=True)
     listener = Listener({"/moved": (302, {"Location": "/camera.mp4"}, b"")}, directory=str(folder))
+    listener.server_video = folder / "camera.mp4"
     yield listener
     listener.close()
 
@@ -186,6 +187,46 @@ def test_streams_are_off_by_default_and_only_allowed_hosts_are_contacted(camera,
     # a 404, a closed port, a redirect and a request to listen for connections read the same
     assert statuses == {f"**Error:** {NOT_RECORDED}"}
     assert [path for path, _ in camera.requests] == ["/missing.mp4", "/moved"]  # the redirect was not followed
+
+
+def write_playlist(video, folder, segment_base=""):
+    """`video` cut into one-second HLS segments in `folder`; the playlist names them under `segment_base`."""
+    import av
+
+    with av.open(str(video)) as source, av.open(str(folder / "raw.m3u8"), "w", format="hls",
+                                                options={"hls_time": "1", "hls_list_size": "0"}) as sink:
+        out = sink.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                sink.mux(packet)
+    lines = (folder / "raw.m3u8").read_text().splitlines()
+    (folder / "live.m3u8").write_text("\n".join(segment_base + line if line.endswith(".ts") else line
+                                                for line in lines) + "\n")
+
+
+def test_a_playlist_on_an_allowed_host_cannot_send_the_server_to_another(camera, tmp_path):
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    internal = Listener(directory=str(folder), host="127.0.0.2")  # stands for a service inside the network
+    try:
+        write_playlist(camera.server_video, folder, segment_base=f"{internal.url}/")
+        (folder / "evil.m3u8").write_text((folder / "live.m3u8").read_text())
+        write_playlist(camera.server_video, folder)
+        allowed = Listener(directory=str(folder))
+        runtime = stream_runtime(tmp_path, allow_stream_hosts=("127.0.0.1",))
+        evil = callbacks.choose_path(f"{allowed.url}/evil.m3u8", False, None, runtime)
+        assert evil["status"] == f"**Error:** {NOT_RECORDED}"
+        assert internal.requests == []  # the playlist was read; none of the segments it named elsewhere
+
+        view = callbacks.choose_path(f"{allowed.url}/live.m3u8", False, None, runtime)
+        recorder = view["state"].recorder
+        recorder._thread.join(60)
+        assert recorder.error is None and recorder.packets > 0
+        assert [path for path, _ in allowed.requests][:3] == ["/evil.m3u8", "/live.m3u8", "/raw0.ts"]
+        allowed.close()
+    finally:
+        internal.close()
 
 
 def test_recordings_are_bounded_one_per_visitor_and_removed(camera, tmp_path):

@@ -4,8 +4,10 @@ Each recording lives in its own folder under this process's folder (`<temp>/agen
 holds at most `max_recording_mb` and `max_recording_minutes`, and is removed when its visitor switches video
 or leaves, when the UI stops, or (if the process was killed) when the next UI starts. The URL is checked
 against the operator's allow-list after DNS resolution and then opened at the checked address, so a name
-that resolves differently a moment later cannot redirect the connection; HTTP redirects are refused. Every
-failure reads the same to the visitor, so the box cannot be used to learn which hosts or ports answer.
+that resolves differently a moment later cannot redirect the connection; HTTP redirects are refused. An
+HTTP(S) input is read through `checked_http.CheckedOpener`, so each URL FFmpeg opens for it (an HLS playlist's
+variant playlists, segments and keys) passes the same check. Every failure reads the same to the visitor, so
+the box cannot be used to learn which hosts or ports answer.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from agentime.errors import AgentimeError, ConfigError
+from agentime.net_guard import pin_url
+from agentime.video.checked_http import CheckedOpener
 
 log = logging.getLogger("agentime.ui")
 
@@ -29,7 +33,6 @@ STREAMS_OFF = ("recording streams is off on this server; upload a video or open 
 NOT_RECORDED = ("could not record from that address: it is not allowed on this server, not reachable, or sends "
                 "no video. Check the URL, or ask the operator which stream hosts are allowed")
 TOO_MANY = "the server is recording as many streams as it allows; try again later"
-TLS_SCHEMES = {"https", "rtsps", "rtmps"}  # the certificate names the host: these keep the host name
 
 
 def default_root() -> Path:
@@ -48,17 +51,11 @@ def _alive(pid: int) -> bool:
 
 def pinned(url: str, address: str) -> tuple[str, dict]:
     """(URL to open, FFmpeg options) connecting to the checked `address` rather than resolving the name again."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    options = {"max_redirects": "0"} if scheme in ("http", "https") else {}
-    if scheme in TLS_SCHEMES or not parts.hostname:
-        return url, options
-    host = f"[{address}]" if ":" in address else address
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = (f"{userinfo}@" if userinfo else "") + host + (f":{parts.port}" if parts.port else "")
-    if scheme == "http":
-        options["headers"] = f"Host: {parts.netloc.rpartition('@')[2]}\r\n"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), options
+    target, host_header = pin_url(url, address)
+    options = {"max_redirects": "0"} if urlsplit(url).scheme.lower() in ("http", "https") else {}
+    if host_header:
+        options["headers"] = f"Host: {host_header}\r\n"
+    return target, options
 
 
 def _asks_to_listen(url: str) -> bool:
@@ -94,11 +91,18 @@ class Recordings:
             try:
                 if _asks_to_listen(url):
                     raise ConfigError("a stream URL that asks the server to listen for connections")
-                addresses = self.settings.stream_policy().check_url(url)
-                target, options = pinned(url, addresses[0])
+                policy = self.settings.stream_policy()
+                addresses = policy.check_url(url)
+                if urlsplit(url).scheme.lower() in ("http", "https"):
+                    # every URL of the input (an HLS playlist's segments too) is checked as FFmpeg opens it
+                    target, options = url, {}
+                    io_open = CheckedOpener(policy.check_url, timeout=open_timeout)
+                else:
+                    (target, options), io_open = pinned(url, addresses[0]), None
                 recorder = StreamRecorder(target, folder / "recording.mp4", open_timeout=open_timeout,
                                           max_bytes=int(self.settings.max_recording_mb * 1e6),
-                                          max_seconds=self.settings.max_recording_minutes * 60, options=options)
+                                          max_seconds=self.settings.max_recording_minutes * 60, options=options,
+                                          io_open=io_open)
                 self._active.add(recorder)
             except AgentimeError as exc:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from agentime.errors import VideoError
+from agentime.video.checked_http import CUSTOM_IO_HLS_OPTIONS
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -32,13 +33,16 @@ class StreamRecorder:
     """Copies a stream's video packets into `path` (fragmented MP4) until `stop()` or the stream ends."""
 
     def __init__(self, url: str, path: str | os.PathLike, *, open_timeout: float = 15.0,
-                 max_bytes: int | None = None, max_seconds: float | None = None, options: dict | None = None):
+                 max_bytes: int | None = None, max_seconds: float | None = None, options: dict | None = None,
+                 io_open=None):
         """`max_bytes` / `max_seconds` (of footage) end the recording when reached (`limit_reached` says
-        which); `options` are extra FFmpeg options for opening the URL (e.g. {"max_redirects": "0"})."""
+        which); `options` are extra FFmpeg options for opening the URL (e.g. {"max_redirects": "0"});
+        `io_open` (e.g. a `checked_http.CheckedOpener`) opens every URL of an HTTP input, playlists' too."""
         if not is_stream_url(url):
             raise StreamError(f"{url!r} is not a stream URL; use one of {', '.join(s + '://' for s in STREAM_SCHEMES)}")
         self.url, self.path, self.open_timeout = url, Path(path), open_timeout
         self.max_bytes, self.max_seconds, self.options = max_bytes, max_seconds, dict(options or {})
+        self.io_open = io_open
         self.packets = 0
         self.bytes_written = 0
         self.limit_reached: str | None = None
@@ -100,9 +104,13 @@ class StreamRecorder:
         import av
 
         timeout_us = str(int(self.open_timeout * 1e6))
+        options = {"rw_timeout": timeout_us, "timeout": timeout_us, **self.options}
+        opened = {}
+        if self.io_open is not None:
+            opened = {"io_open": self.io_open}
+            options.update(CUSTOM_IO_HLS_OPTIONS)
         try:
-            source = av.open(self.url, options={"rw_timeout": timeout_us, "timeout": timeout_us, **self.options},
-                             timeout=self.open_timeout)
+            source = av.open(self.url, options=options, timeout=self.open_timeout, **opened)
         except (av.error.FFmpegError, OSError) as exc:
             self.error = f"cannot open the stream {self.url}: {exc}"
             self._opened.set()
@@ -137,7 +145,7 @@ class StreamRecorder:
                     self.packets += 1
                     if packet.is_keyframe and self.packets > 1:
                         self._opened.set()  # a fragment with a keyframe has been written
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, OSError) as exc:
             self.error = f"the stream {self.url} failed: {exc}"
         finally:
             source.close()
