@@ -131,6 +131,19 @@ def test_a_redirect_to_a_host_that_is_not_allowed_is_not_followed(model_server):
         hop.close()
 
 
+def test_a_typed_model_server_is_reached_at_the_address_that_was_checked(model_server):
+    from agentime.net_guard import OutboundPolicy
+    from agentime.vlm.openai_api import OpenAIConfig, _http_client
+
+    answers = iter([["127.0.0.1"], ["10.9.9.9"]])  # a name that resolves elsewhere right after the check
+    policy = OutboundPolicy.from_patterns(["models.test"], resolver=lambda host, port: next(answers))
+    url = f"http://models.test:{model_server.port}/v1/models"
+    with _http_client(OpenAIConfig(base_url=url, url_check=policy.check_url)) as client:
+        assert client.get(url).status_code == 200
+    (path, headers), = model_server.requests
+    assert path == "/v1/models" and headers["host"] == f"models.test:{model_server.port}"
+
+
 def test_a_hanging_model_server_of_one_visitor_does_not_stall_another(tmp_path):
     from ui_support import make_tiny_model
 

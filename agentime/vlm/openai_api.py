@@ -59,7 +59,9 @@ class OpenAIConfig:
 
     The key sent is `api_key`, else the environment variable `api_key_env`; an empty `api_key_env` ("" or None) never reads
     the environment (for URLs typed by someone other than the operator, whose key must not travel there).
-    `url_check(url)`, when given, is called before every request, redirects included, and raises to refuse it.
+    `url_check(url)`, when given, is called before every request, redirects included, and raises to refuse it;
+    when it returns the addresses it allowed, plain HTTP connects to the first of them instead of resolving the
+    name again (a name that resolves elsewhere a moment later cannot move the connection).
     """
 
     base_url: str
@@ -125,9 +127,9 @@ def encode_image(image: np.ndarray, *, image_format: str = "jpeg", quality: int 
 
 
 def _timeout(cfg: OpenAIConfig):
-    import httpx
+    import openai  # its own HTTP package's Timeout, whichever package that is
 
-    return httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s or cfg.timeout_s)
+    return openai.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s or cfg.timeout_s)
 
 
 # Headers a request to a server typed by someone other than the operator may carry; anything else the client
@@ -136,12 +138,22 @@ PLAIN_HEADERS = {"host", "accept", "accept-encoding", "connection", "content-typ
 
 
 def _http_client(cfg: OpenAIConfig):
-    """An HTTP client that runs `cfg.url_check` on every request (redirects too) and, when the environment's
-    credentials must not be used (empty `api_key_env`), sends no header but plain ones and the own key."""
+    """An HTTP client that runs `cfg.url_check` on every request (redirects too; plain HTTP connects to the
+    address it allowed) and, when the environment's credentials must not be used (empty `api_key_env`), sends
+    no header but plain ones and the own key."""
     hooks = []
     if cfg.url_check is not None:
         check = cfg.url_check
-        hooks.append(lambda request: check(str(request.url)))
+
+        def checked_and_pinned(request) -> None:
+            from agentime.net_guard import pin_url
+
+            addresses = check(str(request.url))
+            if isinstance(addresses, list) and addresses:
+                # the Host header keeps the name the request was built for
+                request.url = type(request.url)(pin_url(str(request.url), addresses[0])[0])
+
+        hooks.append(checked_and_pinned)
     if not cfg.api_key_env:
         own = f"Bearer {cfg.api_key}" if cfg.api_key else None
 
