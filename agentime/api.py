@@ -19,13 +19,12 @@ from agentime.agent.refresh import TimingAdvisor, Turn
 from agentime.config import Config
 from agentime.errors import ConfigError
 from agentime.search import NAMES as STRATEGY_NAMES
-from agentime.search.base import SearchConfig
+from agentime.search.base import SearchConfig, time_key
 from agentime.video.frames import Frame
 from agentime.video.source import open_video
+from agentime.vlm.registry import load_model_roles
 
-DEFAULT_MODELS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 MAX_QUESTION_CHARS = 2000
-DRAFT_MAX_BATCH = 32
 
 
 @dataclass
@@ -77,26 +76,6 @@ def validate_question(question: str, options: Sequence[str] | None) -> tuple[str
     return question.strip(), [o.strip() for o in options]
 
 
-def _resolve(models: dict | None) -> dict:
-    from agentime.vlm.registry import load_embedder, load_vlm
-
-    wanted = {**DEFAULT_MODELS, **(models or {})}
-    unknown = set(wanted) - set(DEFAULT_MODELS)
-    if unknown:
-        raise ConfigError(f"unknown model roles {sorted(unknown)}; use target, draft and embedder")
-    if wanted["target"] is None:
-        raise ConfigError("a target model is required (a spec such as embedded:target or hf:/path)")
-    resolved = {}
-    for role, spec in wanted.items():
-        if spec is None or not isinstance(spec, str):
-            resolved[role] = spec
-        else:
-            # A small draft is cheap per frame, so fixed per-call costs dominate unless its batches are large.
-            resolved[role] = (load_embedder(spec) if role == "embedder"
-                              else load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec))
-    return resolved
-
-
 class Session:
     """One video, many questions: the cache, index and evidence are reused; `history` lists past answers.
 
@@ -119,7 +98,7 @@ class Session:
         # fail early, with the video layer's errors; a live recording always looks cut off at its end
         open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
-        self._models = _resolve(models)
+        self._models = load_model_roles(models)
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
                                      embedder=self._models.get("embedder"), config=self.config, progress=progress)
         self._base_search = SearchConfig()
@@ -175,7 +154,7 @@ class Session:
             if self._checkpointer is None:
                 self._history = [*getattr(self, "_history", []), result["history"][-1]]
         if decision is not None:
-            answer.trace.insert(0, {"step": "timing_gate", "model": "timing policy" if decision.by_policy else "rule",
+            answer.trace.insert(0, {"step": "timing_gate", "lane": "", "model": "timing policy" if decision.by_policy else "rule",
                                     "times": [], "scores": [], "note": decision.reason, "seconds": 0.0,
                                     "extra": {"refreshed": decision.call}})
             self._turns.append(Turn(question, now, decision.call, decision.reason, answer.text, answer.confidence,
@@ -211,7 +190,7 @@ class Session:
             elif t in after and not any(a <= t <= b for a, b in spans):
                 e = {"score": None, "reason": "just after the found span: shows what follows it", "source": "answer"}
             else:
-                e = {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available", "source": "target"}
+                e = {"score": search["scores"].get(time_key(t), 0.0), "reason": "best available", "source": "target"}
             score = None if e["score"] is None else float(e["score"])
             entries.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
         evidence = unique_evidence(entries)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agentime.config import Config, VideoConfig, default_cache_dir
 from agentime.errors import AgentimeError
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
 
 
 def _offline_default() -> None:
@@ -129,9 +130,9 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `agentime ui` (and `python app.py`, which runs the same command)."""
     parser.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--target", default="embedded:target", help="default target model spec")
-    parser.add_argument("--draft", default="embedded:draft", help="default draft model spec ('' for none)")
-    parser.add_argument("--embedder", default="embedded:embedder", help="default embedder spec ('' for none)")
+    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"], help="default target model spec")
+    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"], help="default draft model spec ('' for none)")
+    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"], help="default embedder spec ('' for none)")
     parser.add_argument("--allowed-dir", action="append", default=[], dest="allowed_dirs",
                         help="folder whose videos (and model folders) may be opened by path; repeatable")
     parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
@@ -172,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--options", nargs="+", help="multiple-choice options, e.g. 'A. red' 'B. blue'")
     ask.add_argument("--strategy", default="auto", choices=NAMES)
-    ask.add_argument("--target", default="embedded:target", help="target model spec")
-    ask.add_argument("--draft", default="embedded:draft", help="draft model spec ('' for none)")
-    ask.add_argument("--embedder", default="embedded:embedder", help="embedder spec ('' for none)")
+    ask.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"], help="target model spec")
+    ask.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"], help="draft model spec ('' for none)")
+    ask.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"], help="embedder spec ('' for none)")
     ask.add_argument("--budget", type=int, default=None, help="target frames the search may look at")
     ask.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
     ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")

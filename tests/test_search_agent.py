@@ -158,7 +158,7 @@ def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsy
     from agentime.cli import main
 
     path, world, questions = needle_video
-    monkeypatch.setattr(api, "_resolve", lambda models: oracle_models(world))
+    monkeypatch.setattr(api, "load_model_roles", lambda models: oracle_models(world))
     q = next(q for q in questions if q["task_type"] == "grounding")
     assert main(["ask", str(path), q["question"], "--options", *q["options"], "--cache", str(tmp_path),
                  "--quiet", "--strategy", "timesearch"]) == 0
@@ -238,6 +238,8 @@ def test_counting_questions_sweep_for_every_appearance(needle_video, tmp_path, s
             assert "count_verify" in steps and answer.stats["target_frames"] <= 32
         if strategy == "spectemp":
             assert "count_draft" in steps and answer.stats["draft_frames"] > answer.stats["target_frames"]
+        lanes = {s["step"]: s["lane"] for s in answer.trace}
+        assert all(lanes[step] for step in ("count_verify", "count_draft", "score_all") if step in lanes), lanes
 
 
 def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
@@ -354,7 +356,7 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
     session._base_search = SearchConfig(uniform_first=27)
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     watch = [s for s in answer.trace if s["step"] == "watch"]
-    assert watch and "back to where it begins" in watch[0]["note"]
+    assert watch and "back to where it begins" in watch[0]["note"] and watch[0]["lane"] == "looked"
     assert truth[0] - 1.5 <= answer.spans[0][0] <= truth[0] + 1.5 and answer.spans[0][1] >= truth[1] - 1.5
 
 

@@ -133,11 +133,12 @@ def test_model_choices_become_specs_and_typed_servers_are_off_by_default(demo):
 
 def test_timeline_draws_each_kind_of_step_with_a_title_legend_and_seekable_marks():
     trace = [
-        {"step": "overview", "times": [10.0, 50.0], "scores": [0.2, 0.9], "extra": {}},
-        {"step": "spotlight", "times": [48.0], "scores": [0.95], "note": "segment", "extra": {"segment": [40, 60]}},
-        {"step": "reflect", "times": [48.0, 52.0], "scores": [0.83], "note": "confident", "extra": {}},
-        {"step": "draft_scan", "times": [60.0, 90.0], "scores": [0.7], "note": "round 1", "extra": {}},
-        {"step": "verify", "times": [70.0, 80.0], "scores": [0.9, 0.1], "extra": {"rejected": [80.0]}},
+        {"step": "overview", "lane": "looked", "times": [10.0, 50.0], "scores": [0.2, 0.9], "extra": {}},
+        {"step": "spotlight", "lane": "looked", "times": [48.0], "scores": [0.95], "note": "segment",
+         "extra": {"segment": [40, 60]}},
+        {"step": "reflect", "lane": "check", "times": [48.0, 52.0], "scores": [0.83], "note": "confident", "extra": {}},
+        {"step": "draft_scan", "lane": "draft", "times": [60.0, 90.0], "scores": [0.7], "note": "round 1", "extra": {}},
+        {"step": "verify", "lane": "verdict", "times": [70.0, 80.0], "scores": [0.9, 0.1], "extra": {"rejected": [80.0]}},
     ]
     html = timeline_html(trace, 120.0, spans=[(47.5, 52.5)], evidence_times=[48.0])
     assert html.startswith("<figure") and html.endswith("</figure>")
@@ -150,6 +151,24 @@ def test_timeline_draws_each_kind_of_step_with_a_title_legend_and_seekable_marks
     assert html.count('class="tl-row"') == 6  # every kind of step has its row
     for jargon in ("spectemp", "p(call)", "draft scan", "target looked"):
         assert jargon not in html
+
+
+def test_timeline_draws_by_lane_so_every_step_that_looked_is_drawn():
+    """Steps the timeline has no name for (watch, confirm, the counting sweep) are drawn in the lane they carry;
+    a step with no lane (the answer, prompt fitting) is not."""
+    trace = [
+        {"step": "watch", "lane": "looked", "times": [30.0, 33.0], "scores": [0.9, 0.1], "extra": {}},
+        {"step": "confirm", "lane": "looked", "times": [61.0], "scores": [0.8], "extra": {}},
+        {"step": "count_draft", "lane": "draft", "times": [90.0, 100.0], "scores": [0.7, 0.6], "extra": {}},
+        {"step": "count_verify", "lane": "looked", "times": [90.0], "scores": [0.95], "extra": {}},
+        {"step": "some_future_step", "lane": "check", "times": [5.0], "scores": [0.5], "extra": {}},
+        {"step": "fit", "lane": "", "times": [], "scores": [], "extra": {}},
+    ]
+    html = timeline_html(trace, 120.0)
+    for text in ("00:30: relevance 0.90", "00:33: relevance 0.10", "01:01: relevance 0.80", "01:30: relevance 0.95",
+                 "small model proposed 01:30", "small model proposed 01:40", "self-check around 00:05: 50% sure"):
+        assert text in html, text
+    assert html.count('class="tl-row"') == 3
 
 
 def turn(question, minutes_ago, seconds=120.0):

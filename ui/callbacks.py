@@ -26,6 +26,7 @@ from pathlib import Path
 
 from agentime.agent.refresh import TimingAdvisor, Turn
 from agentime.errors import AgentimeError, ConfigError, VLMError
+from agentime.vocabulary import OPTION_LETTERS, has_letter_prefix, option_line
 from ui import answers as show
 from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
 from ui.recordings import Recordings
@@ -33,7 +34,6 @@ from ui.timeline import clock, timeline_html
 from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
 
 log = logging.getLogger("agentime.ui")
-LETTERS = "ABCDEFGHIJ"
 OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
            "chat", "chat_input", "state")
 NO_VIDEO = "No video chosen yet."
@@ -255,8 +255,8 @@ def parse_options(text: str) -> list[str] | None:
         return None
     if len(lines) == 1:
         raise ConfigError("give at least two options, one per line, or none for an open question")
-    return [line if line[:2] in {f"{c}." for c in LETTERS} else f"{LETTERS[i]}. {line}"
-            for i, line in enumerate(lines[: len(LETTERS)])]
+    return [line if has_letter_prefix(line) else option_line(i, line)
+            for i, line in enumerate(lines[: len(OPTION_LETTERS)])]
 
 
 def progress_md(message: str, fraction: float) -> str:

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentime.errors import ConfigError
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
 
 
 @dataclass(frozen=True)
 class UISettings:
     host: str = "127.0.0.1"
     port: int = 7860
-    target: str = "embedded:target"
-    draft: str | None = "embedded:draft"
-    embedder: str | None = "embedded:embedder"
+    target: str = DEFAULT_MODEL_SPECS["target"]
+    draft: str | None = DEFAULT_MODEL_SPECS["draft"]
+    embedder: str | None = DEFAULT_MODEL_SPECS["embedder"]
     allowed_dirs: tuple[Path, ...] = ()
     max_upload_mb: float = 2048.0
     cache_dir: Path | None = None

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from agentime.eval.rules import RULES, ScoringRule
 from agentime.eval.tempcompass import caption_matching_index
 from agentime.video.tafr import find_timestamps
+from agentime.vocabulary import OPTION_LETTERS, iou
 
 _PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer", "The best option is",
              "The correct option is", "Best answer:", "Best option:")
@@ -55,12 +56,6 @@ def yes_no(prediction: str) -> str:
     return words[0] if words and words[0] in ("yes", "no") else ""
 
 
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
-
-
 def predicted_span(spans, text: str) -> list[float] | None:
     if spans:
         return [float(spans[0][0]), float(spans[0][1])]
@@ -94,7 +89,7 @@ def set_open_scorer(scorer: Callable[[str, str, str], bool | None] | None) -> No
 
 def read_answer(task: str, item, prediction: str) -> str:
     """What the task's official rule reads from a reply to a choice or yes/no question ("" when nothing)."""
-    letters = "ABCDEFGHIJ"[: len(item.options or "ABCD")]
+    letters = OPTION_LETTERS[: len(item.options or "ABCD")]
     if item.kind == "yesno":
         return yes_no(prediction)
     if task == "tempcompass" and item.meta.get("labels"):

@@ -62,9 +62,9 @@ class ModelSource:
     factory: Callable[[], dict] | None = None
 
     def load(self) -> dict:
-        from agentime.api import _resolve
+        from agentime.vlm.registry import load_model_roles
 
-        return _resolve(self.factory() if self.factory is not None else dict(self.specs))
+        return load_model_roles(self.factory() if self.factory is not None else dict(self.specs))
 
     def describe(self) -> dict:
         if self.factory is not None:

@@ -27,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentime.eval.fields import LETTERS, PAREN_OPTION, as_list, check, fail, letter, lettered, split_options
+from agentime.eval.fields import PAREN_OPTION, as_list, check, fail, letter, lettered, split_options
 from agentime.eval.items import AnnotationError, EvalItem
 from agentime.eval.records import load_records
 from agentime.eval.tempcompass import read_tempcompass
+from agentime.vocabulary import OPTION_LETTERS
 
 def read_synthetic(path: Path) -> list[EvalItem]:
     fields = ("question_id", "video_path", "task_type", "question", "options", "answer", "answer_spans")
@@ -118,7 +119,7 @@ def read_longvideobench(path: Path) -> list[EvalItem]:
             if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(options):
                 raise fail(path, "longvideobench", where, f"has correct_choice {choice!r}",
                             f"an index 0-{len(options) - 1} into candidates")
-            answer = LETTERS[choice]
+            answer = OPTION_LETTERS[choice]
         items.append(EvalItem(str(r["id"]), str(r["video_path"]), r["question"], "choice", options, answer,
                               None, {"duration_group": r["duration_group"], "question_category": r["question_category"],
                                      "topic_category": r.get("topic_category"), "level": r.get("level")}))
@@ -135,7 +136,7 @@ def _option_index(truth, count: int, path: Path, where: str) -> str | None:
         index = -1
     if not 0 <= index < count:
         raise fail(path, "egoschema", where, f"has answer {truth!r}", f"an option index 0-{count - 1}")
-    return LETTERS[index]
+    return OPTION_LETTERS[index]
 
 
 def read_egoschema(path: Path, answers: Path | None = None) -> list[EvalItem]:
@@ -159,7 +160,7 @@ def read_egoschema(path: Path, answers: Path | None = None) -> list[EvalItem]:
             where = f"{i} ({raw.get('q_uid', '?')})" if isinstance(raw, dict) else str(i)
             fields = ("q_uid", "question") + tuple(f"option {k}" for k in range(5))
             r = check(raw, fields, path, "egoschema", where)
-            options = tuple(f"{LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
+            options = tuple(f"{OPTION_LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
             uid = str(r["q_uid"])
             truth = r.get("answer", known.get(uid))
         items.append(EvalItem(uid, f"{uid}.mp4", r["question"], "choice", options,

@@ -7,6 +7,7 @@ graph can checkpoint it; frames are fetched again from the video view when neede
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, TypedDict
 
 from agentime.errors import ConfigError
 
@@ -56,7 +57,61 @@ class SearchStats:
         return asdict(self)
 
 
-def new_state(strategy: str) -> dict:
+def time_key(t: float) -> str:
+    """The key of a time in the state's score maps: seconds with three decimals ("12.500")."""
+    return f"{float(t):.3f}"
+
+
+LANES = {  # the timeline rows a trace entry can be drawn in, and what its times and scores mean there
+    "looked": "the target looked at `times`, with the relevance it found in `scores` (a range when unscored)",
+    "check": "the target judged whether the evidence at `times` answers; `scores[0]` is its confidence",
+    "draft": "the draft scanned `times` (a range), or proposed them with `scores` (one score per time)",
+    "verdict": "the target checked the draft's proposals at `times`; `extra['rejected']` lists those it overruled",
+}
+
+
+class EvidenceEntry(TypedDict):
+    t: float
+    score: float
+    reason: str
+    source: str  # the model that scored it: "target", "draft", "embedder", "answer"
+
+
+class TraceEntry(TypedDict):
+    step: str
+    lane: str  # the timeline row it is drawn in (a key of `LANES`), "" when not drawn
+    model: str | None
+    times: list[float]
+    scores: list[float]
+    note: str
+    seconds: float
+    extra: dict[str, Any]
+
+
+class SearchState(TypedDict, total=False):
+    """Every key a strategy or the answer step reads. `new_state` fills the first group; strategies add the
+    rest as they go. Keys are time keys (`time_key`) where maps are keyed by time."""
+
+    strategy: str
+    phase: str  # "start", then the strategy's own phases ("spotlight", "speculate", ...)
+    done: bool
+    confidence: float
+    round: int  # spectemp: rounds run
+    scores: dict[str, float]  # time key -> the target's relevance of a frame it has seen
+    draft_scores: dict[str, float]  # time key -> the draft's relevance
+    evidence: list[EvidenceEntry]
+    queue: list[dict[str, Any]]  # timesearch: segments left to spotlight, by priority
+    inspected: list[list[float]]  # [start, end] regions already searched
+    trace: list[TraceEntry]
+    stats: dict[str, float]  # a `SearchStats` as a dict
+    position: int  # exhaustive: overview frames scored so far
+    counted: bool  # every appearance of the asked-about object has been swept for
+    appearances: list[list[float]]  # counting: the separate confident spans found
+    _target_seen: list[str]  # time keys charged to the target (see `SearchRuntime.charge`)
+    _draft_seen: list[str]  # time keys charged to the draft
+
+
+def new_state(strategy: str) -> SearchState:
     """The empty search state every strategy starts from."""
     return {
         "strategy": strategy, "phase": "start", "done": False, "confidence": 0.0, "round": 0,

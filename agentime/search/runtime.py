@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from agentime.index.frame_index import FrameIndex
-from agentime.search.base import AFTER_SPAN, SearchConfig
+from agentime.search.base import AFTER_SPAN, SearchConfig, time_key
 from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
 from agentime.video.cache import ChunkFrames, OverviewStore
 from agentime.video.frames import Frame
@@ -105,9 +105,9 @@ class SearchRuntime:
             return np.zeros(0)
         began = time.perf_counter()
         scores = self._relevance(self.target, times)
-        self._charge(state, "target", times, began, calls=len(self.statements))
+        self.charge(state, "target", times, began, calls=len(self.statements))
         for t, s in zip(times, scores, strict=True):
-            state["scores"][_key(t)] = float(s)
+            state["scores"][time_key(t)] = float(s)
         return scores
 
     def draft_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
@@ -116,9 +116,9 @@ class SearchRuntime:
         model = self.draft or self.target
         began = time.perf_counter()
         scores = self._relevance(model, times)
-        self._charge(state, "draft" if self.draft else "target", times, began, calls=len(self.statements))
+        self.charge(state, "draft" if self.draft else "target", times, began, calls=len(self.statements))
         for t, s in zip(times, scores, strict=True):
-            state["draft_scores"][_key(t)] = float(s)
+            state["draft_scores"][time_key(t)] = float(s)
         return scores
 
     def sufficiency(self, state: dict, times: Sequence[float]) -> float:
@@ -127,18 +127,24 @@ class SearchRuntime:
         began = time.perf_counter()
         frames = self.view.frames_at(sorted(times))
         probability = float(self.target.yes_probability([frames], sufficiency_statement(self.question))[0])
-        self._charge(state, "target", times, began, calls=1)
+        self.charge(state, "target", times, began, calls=1)
         return probability
 
-    def _charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+    def charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+        """Count a model's work in the state's ledger: `who` ("target" or "draft") looked at `times` (each
+        distinct frame counts once per model) in `calls` calls, since `began` (a `perf_counter` reading)."""
         stats = state["stats"]
         seen_key = f"_{who}_seen"
         seen = set(state.setdefault(seen_key, []))
-        new = [_key(t) for t in times if _key(t) not in seen]
+        new = [time_key(t) for t in times if time_key(t) not in seen]
         state[seen_key] = sorted(seen | set(new), key=float)
         stats[f"{who}_frames"] += len(new)
         stats[f"{who}_calls"] += calls
         stats["seconds"] += time.perf_counter() - began
+
+    def frames_seen(self, state: dict, who: str) -> set[str]:
+        """Time keys of the frames `who` ("target" or "draft") has been charged for in this search."""
+        return set(state.get(f"_{who}_seen", []))
 
     def record_prompt_cuts(self, state: dict) -> None:
         """Trace what prompt fitting left out of the models' prompts since the last call."""
@@ -177,13 +183,10 @@ class SearchRuntime:
         return self._query_prior
 
 
-def _key(t: float) -> str:
-    return f"{float(t):.3f}"
-
-
-def trace(state: dict, step: str, *, model: str | None = None, times=(), scores=(), note: str = "",
+def trace(state: dict, step: str, *, lane: str = "", model: str | None = None, times=(), scores=(), note: str = "",
           seconds: float = 0.0, **extra) -> None:
-    """Append one step to the state's trace."""
-    state["trace"].append({"step": step, "model": model, "times": [round(float(t), 3) for t in times],
+    """Append one step to the state's trace; `lane` is the timeline row it is drawn in (`base.LANES`; "" for a
+    step that is not drawn)."""
+    state["trace"].append({"step": step, "lane": lane, "model": model, "times": [round(float(t), 3) for t in times],
                            "scores": [round(float(s), 4) for s in scores], "note": note,
                            "seconds": round(seconds, 4), "extra": extra})

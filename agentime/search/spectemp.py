@@ -19,7 +19,8 @@ import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import counted_instead
-from agentime.search.runtime import SearchRuntime, _key, trace
+from agentime.search.base import time_key
+from agentime.search.runtime import SearchRuntime, trace
 
 CONFIRM_NEAR = 2.0  # seconds: a relevant frame this close to the most relevant one backs it
 
@@ -27,7 +28,7 @@ CONFIRM_NEAR = 2.0  # seconds: a relevant frame this close to the most relevant 
 def _first_look(rt: SearchRuntime, state: dict) -> None:
     times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.uniform_first))
     scores = rt.target_relevance(state, times)
-    trace(state, "first_look", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
+    trace(state, "first_look", lane="looked", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
     keep_evidence(state, times, scores, "uniform first look", "target", rt.config.relevance_threshold)
     if state["evidence"]:
         reflect(rt, state)
@@ -100,13 +101,13 @@ def _round(rt: SearchRuntime, state: dict) -> None:
     times = [round(t, 3) for t in np.arange(start, end, step)]
     times = snap_to_overview(rt, times) if abs(rt.config.draft_fps - 1.0) < 1e-9 else times
     draft_scores = rt.draft_relevance(state, times)
-    trace(state, "draft_scan", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
+    trace(state, "draft_scan", lane="draft", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
           scores=[float(np.max(draft_scores))] if len(draft_scores) else [],
           note=f"round {state['round']}: {len(times)} frames of {start:.0f}-{end:.0f} s ({why})")
     proposals = _propose(rt, state, times, draft_scores + PRIOR_WEIGHT * _retrieval_prior(rt, times))
     verified = rt.target_relevance(state, proposals)
     rejected = [t for t, s in zip(proposals, verified, strict=True) if s < rt.config.relevance_threshold]
-    trace(state, "verify", model="target", times=proposals, scores=verified,
+    trace(state, "verify", lane="verdict", model="target", times=proposals, scores=verified,
           note=("target overruled the draft on " + ", ".join(f"{t:.1f} s" for t in rejected)) if rejected
           else "target accepted the draft's proposals", rejected=rejected,
           draft_scores=[float(draft_scores[times.index(t)]) for t in proposals])
@@ -133,14 +134,14 @@ def _confirmed(rt: SearchRuntime, state: dict) -> bool:
         return True
     [score] = rt.target_relevance(state, [neighbour])
     standing = score >= threshold
-    trace(state, "confirm", model="target", times=[neighbour], scores=[score],
+    trace(state, "confirm", lane="looked", model="target", times=[neighbour], scores=[score],
           note=f"{best['t']:.1f} s " + ("confirmed by its neighbour" if standing
                                        else "contradicted by its neighbour: a lookalike, searching on"))
     if standing:
         keep_evidence(state, [neighbour], [score], "neighbour confirming the best frame", "target", threshold)
         return True
     state["evidence"].remove(best)
-    state["scores"][_key(best["t"])] = float(score)
+    state["scores"][time_key(best["t"])] = float(score)
     state["confidence"] = 0.0
     return False
 

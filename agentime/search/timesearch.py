@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentime.search.base import time_key
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
 from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
@@ -49,7 +50,7 @@ def _start(rt: SearchRuntime, state: dict) -> None:
         segment["priority"] = 0.5 * float(score) + 0.5 * segment["prior"]
     state["queue"] = sorted(segments, key=lambda s: -s["priority"])
     keep_evidence(state, picks, scores, "coarse overview", "target", rt.config.relevance_threshold)
-    trace(state, "overview", model="target", times=picks, scores=scores,
+    trace(state, "overview", lane="looked", model="target", times=picks, scores=scores,
           note=f"{count} segments ranked by target score and embedder similarity")
     state["phase"] = "spotlight"
 
@@ -61,10 +62,10 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     if rt.query_scores() is None:
         ranked = evenly_spaced(segment["start"], segment["end"], SPOTLIGHT_FRAMES)
     room = min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))
-    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][:room]
+    fresh = [t for t in ranked if time_key(t) not in state["scores"]][:room]
     scores = rt.target_relevance(state, fresh)
     seen = {float(k): v for k, v in state["scores"].items() if segment["start"] <= float(k) < segment["end"]}
-    trace(state, "spotlight", model="target", times=fresh, scores=scores,
+    trace(state, "spotlight", lane="looked", model="target", times=fresh, scores=scores,
           note=f"segment {segment['start']:.0f}-{segment['end']:.0f} s (depth {segment['depth']})",
           segment=[segment["start"], segment["end"]])
     keep_evidence(state, fresh, scores, "spotlighted", "target", rt.config.relevance_threshold)
@@ -90,13 +91,13 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
     extensions = 0
     while windows and rt.search_budget_left(state) > 0:
         start, end = windows.pop(0)
-        times = [round(t, 3) for t in np.arange(start, end, step) if f"{t:.3f}" not in state["scores"]]
+        times = [round(t, 3) for t in np.arange(start, end, step) if time_key(t) not in state["scores"]]
         times = times[: max(0, rt.search_budget_left(state))]
         if not times:
             continue
         scores = rt.target_relevance(state, times)
         keep_evidence(state, times, scores, f"zoom around {around:.1f} s", "target", rt.config.relevance_threshold)
-        trace(state, "zoom", model="target", times=times, scores=scores,
+        trace(state, "zoom", lane="looked", model="target", times=times, scores=scores,
               note=f"{rt.config.zoom_fps:g} fps, {start:.1f}-{end:.1f} s")
         threshold = rt.config.relevance_threshold
         if extensions < MAX_EXTENSIONS and scores[0] >= threshold and start > 0:
