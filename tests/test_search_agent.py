@@ -292,12 +292,12 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
     """The draft scans `region_seconds` around the moment the target or the embedder pinpointed, not a tenth of
     the video; a region setting that is not positive is refused."""
     from agentime.api import Session
-    from agentime.search.base import SearchConfig
+    from agentime.config import SearchConfig, SpecTempConfig
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "needle")
-    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
-    session._base_search = SearchConfig(region_seconds=20.0, confidence_threshold=1.0)  # never confident: 3 rounds
+    search = SearchConfig(confidence_threshold=1.0, spectemp=SpecTempConfig(region_seconds=20.0))  # never confident
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     scans = [s for s in answer.trace if s["step"] == "draft_scan"]
     assert len(scans) == 3
@@ -307,7 +307,7 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
         assert "best moment" in scan["note"] or "most relevant frame" in scan["note"]
     assert answer.stats["draft_frames"] <= 3 * 21
     with pytest.raises(ConfigError, match="region_seconds"):
-        SearchConfig(region_seconds=0)
+        SpecTempConfig(region_seconds=0)
 
 
 class LookalikeVLM(OracleVLM):
@@ -347,13 +347,13 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
     """SpecTemp's first look lands near the end of the appearance (27 uniform frames: one at 522 s of 515-523 s)
     and is confident at once; the answer follows the object back, so the span starts where it does."""
     from agentime.api import Session
-    from agentime.search.base import SearchConfig
+    from agentime.config import SearchConfig, SpecTempConfig
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "grounding" and 515 < q["answer_spans"][0][0] < 516)
     truth = q["answer_spans"][0]
-    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
-    session._base_search = SearchConfig(uniform_first=27)
+    search = SearchConfig(spectemp=SpecTempConfig(uniform_first=27))
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     watch = [s for s in answer.trace if s["step"] == "watch"]
     assert watch and "back to where it begins" in watch[0]["note"] and watch[0]["lane"] == "looked"

@@ -14,7 +14,8 @@ from ui import callbacks
 from ui.models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, choose_models
 from ui.settings import UISettings
 from ui.timeline import timeline_html
-from agentime.agent.refresh import TimingAdvisor, Turn
+from agentime.agent.refresh import Turn
+from agentime.agent.timing_gate import TimingGate
 from ui.videos import check_upload, list_videos, resolve_path
 from ui_support import make_demo_video, make_tiny_model
 
@@ -177,7 +178,7 @@ def turn(question, minutes_ago, seconds=120.0):
 
 
 def test_timing_rule_when_no_policy_is_used():
-    advisor = TimingAdvisor(use_policy=False)
+    advisor = TimingGate(use_policy=False)
     now = datetime.now(timezone.utc)
     first = advisor.decide([], "What is red?", now, 120.0)
     assert first.call and "first question" in first.reason
@@ -200,10 +201,10 @@ def test_timing_policy_decides_when_available_and_errors_fall_back():
 
     now = datetime.now(timezone.utc)
     turns = [turn("What is red?", 1)]
-    decision = TimingAdvisor(Policy()).decide(turns, "And what is red?", now, 120.0)
+    decision = TimingGate(Policy()).decide(turns, "And what is red?", now, 120.0)
     assert not decision.call and decision.by_policy and "still fresh" in decision.reason
     assert decision.reuse is turns[0]
-    uncovered = TimingAdvisor(Policy()).decide(turns, "How many blue stars are there?", now, 120.0)
+    uncovered = TimingGate(Policy()).decide(turns, "How many blue stars are there?", now, 120.0)
     assert uncovered.call and "no earlier answer covers this question" in uncovered.reason
     roles = [m["role"] for m in seen["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
@@ -215,7 +216,7 @@ def test_timing_policy_decides_when_available_and_errors_fall_back():
 
             raise TimingError("unreadable")
 
-    fallback = TimingAdvisor(Broken()).decide(turns, "What is red?", now, 120.0)
+    fallback = TimingGate(Broken()).decide(turns, "What is red?", now, 120.0)
     assert not fallback.call and "could not decide" in fallback.reason and "no new footage" in fallback.reason
 
 
@@ -226,7 +227,7 @@ def run_ask(question, state, runtime, options="", choice=SERVER_MODELS, folder="
 def test_ask_flow_progress_answer_gallery_chat_and_known_evidence(demo, tmp_path):
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.UserState()
     outs = run_ask("What is shown?", state, runtime)
     assert outs[-1]["status"].startswith("**Error:**") and "choose a video first" in outs[-1]["status"]
@@ -276,7 +277,7 @@ def test_ask_flow_progress_answer_gallery_chat_and_known_evidence(demo, tmp_path
 def test_options_belong_to_one_question_and_a_new_video_clears_everything(demo, tmp_path):
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.choose_path("demo.mp4", False, None, runtime)["state"]
     run_ask("What number is shown?", state, runtime, "96\n19")
     assert callbacks.question_edited("What number is shown?", state)[0] is None  # same question: kept
@@ -286,7 +287,7 @@ def test_options_belong_to_one_question_and_a_new_video_clears_everything(demo, 
     view = callbacks.choose_upload(str(demo.video), state, runtime)
     for name in ("answer", "timeline", "options", "chat_input"):
         assert view[name] == "", name
-    assert view["gallery"] == [] and view["chat"] == [] and state.turns == [] and state.answers == []
+    assert view["gallery"] == [] and view["chat"] == [] and state.session is None
     assert view["details"] == callbacks.NO_DETAILS
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 4096)
@@ -302,7 +303,7 @@ def test_switching_the_model_never_reuses_an_earlier_answer(demo, tmp_path):
     second = make_tiny_model(demo.allowed / "second-model")
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.choose_path(str(demo.video), False, None, runtime)["state"]
     assert run_ask("What is red?", state, runtime)[-1]["status"] == "Done."
     assert "without searching" in run_ask("What is red?", state, runtime)[-1]["status"]
@@ -345,7 +346,7 @@ def test_command_lines_share_options_and_refuse_bad_settings_readably(tmp_path):
 
 
 def test_the_shipped_timing_policy_reads_the_chat():
-    advisor = TimingAdvisor()
+    advisor = TimingGate()
     now = datetime.now(timezone.utc)
     turns = [turn("When does the red circle appear?", 3)]
     decision = advisor.decide(turns, "When does the red circle appear?", now, 120.0)

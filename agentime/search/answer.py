@@ -87,7 +87,7 @@ def span_confidence(state: dict, span: list[float]) -> float:
 
 
 def _spans(rt: SearchRuntime, state: dict) -> list[list[float]]:
-    gap = max(2.5, 2.0 / rt.config.zoom_fps)  # frames of one zoom window stay in one span
+    gap = max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
     return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
 
 

@@ -9,39 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
-from agentime.errors import ConfigError
+from agentime.config import SearchConfig, SpecTempConfig, TimeSearchConfig  # noqa: F401 - re-exported
 
 
 AFTER_SPAN = (2.0, 5.0)  # seconds after the found span whose frames the answer adds ("what comes right after")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Knobs of the strategies; `budget` is in target-model frames."""
-
-    budget: int = 64
-    confidence_threshold: float = 0.8
-    relevance_threshold: float = 0.5
-    answer_frames: int = 8
-    uniform_first: int = 10  # spectemp: frames the target sees first
-    draft_proposals: int = 2  # spectemp: frames the draft proposes per round
-    rounds: int = 3  # spectemp: at most this many rounds
-    draft_fps: float = 1.0  # spectemp: the draft's scanning rate
-    region_seconds: float = 60.0  # spectemp: width of a region around a pinpointed moment (the target's or embedder's)
-    zoom_fps: float = 2.0  # timesearch: sampling rate inside a spotlighted moment
-    zoom_seconds: float = 6.0  # timesearch: width of the zoom window
-    segments: int = 16  # timesearch: initial segments of the timeline
-    diversity: float = 0.5  # spectemp: penalty on proposals close to frames already picked
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.budget, int) or self.budget < 1:
-            raise ConfigError(f"the budget must be a positive number of target frames, got {self.budget!r}")
-        if not 0 < self.confidence_threshold <= 1:
-            raise ConfigError("confidence_threshold must be in (0, 1]")
-        if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1:
-            raise ConfigError("rounds, uniform_first and draft_proposals must be >= 1")
-        if not self.region_seconds > 0:
-            raise ConfigError(f"region_seconds must be positive, got {self.region_seconds!r}")
 
 
 @dataclass

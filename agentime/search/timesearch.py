@@ -37,7 +37,7 @@ def _embed_prior(rt: SearchRuntime, start: float, end: float) -> tuple[float, li
 
 def _start(rt: SearchRuntime, state: dict) -> None:
     duration = rt.view.duration
-    count = max(1, min(rt.config.segments, int(duration // 10) or 1, max(1, rt.config.budget // 4)))
+    count = max(1, min(rt.config.timesearch.segments, int(duration // 10) or 1, max(1, rt.config.budget // 4)))
     bounds = np.linspace(0.0, duration, count + 1)
     picks, segments = [], []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
@@ -72,7 +72,7 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     best_t, best = max(seen.items(), key=lambda kv: kv[1]) if seen else (None, 0.0)
     if best_t is not None and best >= rt.config.relevance_threshold and rt.search_budget_left(state) > 0:
         _zoom(rt, state, best_t)
-    elif segment["end"] - segment["start"] > 2 * rt.config.zoom_seconds:
+    elif segment["end"] - segment["start"] > 2 * rt.config.timesearch.zoom_seconds:
         middle = (segment["start"] + segment["end"]) / 2
         for start, end in ((segment["start"], middle), (middle, segment["end"])):
             prior, _ = _embed_prior(rt, start, end)
@@ -85,8 +85,8 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
 def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
     """Dense frames around a relevant moment; while the window's edge is still relevant, extend it that way
     (so a span is found whole, not just its middle)."""
-    half = rt.config.zoom_seconds / 2
-    step = 1.0 / rt.config.zoom_fps
+    half = rt.config.timesearch.zoom_seconds / 2
+    step = 1.0 / rt.config.timesearch.zoom_fps
     windows = [(max(0.0, around - half), min(rt.view.duration - 1e-3, around + half))]
     extensions = 0
     while windows and rt.search_budget_left(state) > 0:
@@ -98,7 +98,7 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
         scores = rt.target_relevance(state, times)
         keep_evidence(state, times, scores, f"zoom around {around:.1f} s", "target", rt.config.relevance_threshold)
         trace(state, "zoom", lane="looked", model="target", times=times, scores=scores,
-              note=f"{rt.config.zoom_fps:g} fps, {start:.1f}-{end:.1f} s")
+              note=f"{rt.config.timesearch.zoom_fps:g} fps, {start:.1f}-{end:.1f} s")
         threshold = rt.config.relevance_threshold
         if extensions < MAX_EXTENSIONS and scores[0] >= threshold and start > 0:
             windows.append((max(0.0, start - 2 * half), start))

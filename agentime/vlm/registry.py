@@ -13,11 +13,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentime.config import DEFAULT_MODEL_SPECS
 from agentime.vlm.errors import EmbeddedModelMissingError, ModelSpecError
 
 EMBEDDED_NAMES = ("embedder", "draft", "target")
-# The model of each role when none is named: the shipped embedded models (the CLI, UI, API and pipelines use these).
-DEFAULT_MODEL_SPECS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 DRAFT_MAX_BATCH = 32  # a small draft is cheap per frame, so fixed per-call costs dominate unless batches are large
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
