@@ -27,7 +27,7 @@ STATEMENT = "a red circle is visible in the frame"
 
 def load_target(spec: str | None, batch: int, workdir: str):
     """The model to measure: `spec`, else the embedded target, else a random model of the target's shape."""
-    from agentime.vlm import tiny
+    from pipelines import tiny_vlms as tiny
     from agentime.vlm.errors import EmbeddedModelMissingError
     from agentime.vlm.registry import DEFAULT_MODEL_SPECS, embedded_model_dir, load_vlm
 

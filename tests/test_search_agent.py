@@ -361,8 +361,8 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
 
 
 def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(needle_video, tmp_path, monkeypatch):
-    import agentime.search.runtime as runtime
     import agentime.video.sampling as sampling
+    import agentime.video.view as view
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "needle")
@@ -370,14 +370,14 @@ def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(need
                   config=Config(cache_dir=tmp_path))
     agentime.ask(path, q["question"], **kwargs)  # ingests the video (the one time it is probed)
     decoded = []
-    real_sample = runtime.sample_frames
+    real_sample = view.sample_frames
 
     def recording_sample(*args, **kwargs):
         frames = list(real_sample(*args, **kwargs))
         decoded.extend(frames)
         return frames
 
-    monkeypatch.setattr(runtime, "sample_frames", recording_sample)
+    monkeypatch.setattr(view, "sample_frames", recording_sample)
 
     def no_probe(*args, **kwargs):
         raise AssertionError("the video was probed again while searching")

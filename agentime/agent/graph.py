@@ -25,10 +25,11 @@ from agentime.index.frame_index import FrameIndex
 from agentime.search import STRATEGIES, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
-from agentime.search.runtime import SearchRuntime, VideoView
+from agentime.search.runtime import SearchRuntime
 from agentime.video.ingest import ingest
 from agentime.video.live_ingest import ingest_live
 from agentime.video.source import open_video
+from agentime.video.view import VideoView
 
 UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "seconds": 0.0}
 

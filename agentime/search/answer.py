@@ -9,8 +9,10 @@ Multiple-choice questions are answered with a letter: options that are time rang
 span; "what comes right after" options by which one the target sees in the frames after the span and not in
 the span; others by the target (its own answer matched to an option, else its letter, else the option it finds
 most likely). Counting questions, once the search has swept for every appearance, are answered with the
-number of separate confident spans. The frames looked at here only settle the found span's edges; nothing here
-searches the video for new moments.
+number of separate confident spans. Frames looked at here serve the found span: a second look at early
+one-frame spans, following the main span to its edges, and the frames just after it. They are charged to the
+same budget as the search (within what is left); nothing here spotlights a part of the video the search did not
+find. Every prompt comes from `prompts.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from agentime.search.base import AFTER_SPAN
 from agentime.search.common import (best_evidence_times, evenly_spaced, keep_evidence, scored_near,
                                     snap_to_overview, unscored_neighbour)
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
-from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement
+from agentime.search.prompts import ANSWER_INSTRUCTION, answer_statement, relevance_statement
 from agentime.search.base import time_key
 from agentime.search.runtime import SearchRuntime, trace
 from agentime.video.tafr import build_prompt, find_timestamps
@@ -251,8 +253,8 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
                 index = OPTION_LETTERS.index(found.group(1)) if found and OPTION_LETTERS.index(found.group(1)) < len(texts) else None
                 how = "the target's letter"
             if index is None:
-                likelihood = [float(rt.target.yes_probability(
-                    [frames], f"The answer to the question '{rt.question}' is: {t}.")[0]) for t in texts]
+                likelihood = [float(rt.target.yes_probability([frames], answer_statement(rt.question, t))[0])
+                              for t in texts]
                 rt.charge(state, "target", [], began, calls=len(texts))
                 index, how = int(np.argmax(likelihood)), "the option the target finds most likely"
         choice, text = OPTION_LETTERS[index], texts[index]
