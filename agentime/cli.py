@@ -146,14 +146,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    # The web UI lives in the top-level `ui` package of a source checkout, beside `agentime/`.
-    checkout = str(Path(__file__).resolve().parent.parent)
-    if (Path(checkout) / "ui" / "launch.py").is_file() and checkout not in sys.path:
-        sys.path.insert(0, checkout)
-    try:
-        from ui.launch import ui_main
-    except ImportError as exc:
-        raise AgentimeError(f"the web UI is not installed here ({exc}); run `python app.py` from a checkout") from exc
+    ui_main = getattr(args, "ui_main", None)  # `python app.py` in a checkout passes the checkout's UI
+    if ui_main is None:
+        try:
+            from agentime_ui.launch import ui_main
+        except ImportError as exc:
+            raise AgentimeError(f"the web UI is not installed here ({exc}); install the package "
+                                "(pip install -e .) or run `python app.py` from a checkout") from exc
     return ui_main(args)
 
 
@@ -244,10 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, ui_main=None) -> int:
+    """Run one command; `ui_main` is the web UI's entry when the caller has it at hand (`app.py`)."""
     _offline_default()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.ui_main = ui_main
     warnings.showwarning = _one_line_warning
     try:
         return args.run(args)

@@ -27,11 +27,11 @@ from pathlib import Path
 from agentime.agent.timing_gate import TimingGate
 from agentime.errors import AgentimeError, ConfigError, VLMError
 from agentime.vocabulary import OPTION_LETTERS, has_letter_prefix, option_line
-from ui import answers as show
-from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
-from ui.recordings import Recordings
-from ui.timeline import clock, timeline_html
-from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
+from . import answers as show
+from .models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
+from .recordings import Recordings
+from .timeline import clock, timeline_html
+from .videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
 
 log = logging.getLogger("agentime.ui")
 OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from agentime.errors import AgentimeError, ConfigError
-from ui.videos import resolve_path
+from .videos import resolve_path
 
 log = logging.getLogger("agentime.ui")
 
