@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 
 from agentime.cli import main as cli_main
+from ui.launch import ui_main  # this checkout's UI (installed, the same folder is `agentime_ui`)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(["ui", *(sys.argv[1:] if argv is None else argv)])
+    return cli_main(["ui", *(sys.argv[1:] if argv is None else argv)], ui_main=ui_main)
 
 
 if __name__ == "__main__":

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from agentime.agent.refresh import TimingAdvisor, Turn
+from agentime.agent.refresh import Turn
+from agentime.agent.timing_gate import TimingGate
 from agentime.config import Config
 from agentime.errors import ConfigError
 from agentime.search import NAMES as STRATEGY_NAMES
-from agentime.search.base import SearchConfig
+from agentime.search.base import time_key
 from agentime.video.frames import Frame
 from agentime.video.source import open_video
+from agentime.vlm.registry import load_model_roles
 
-DEFAULT_MODELS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 MAX_QUESTION_CHARS = 2000
-DRAFT_MAX_BATCH = 32
 
 
 @dataclass
@@ -77,40 +77,23 @@ def validate_question(question: str, options: Sequence[str] | None) -> tuple[str
     return question.strip(), [o.strip() for o in options]
 
 
-def _resolve(models: dict | None) -> dict:
-    from agentime.vlm.registry import load_embedder, load_vlm
-
-    wanted = {**DEFAULT_MODELS, **(models or {})}
-    unknown = set(wanted) - set(DEFAULT_MODELS)
-    if unknown:
-        raise ConfigError(f"unknown model roles {sorted(unknown)}; use target, draft and embedder")
-    if wanted["target"] is None:
-        raise ConfigError("a target model is required (a spec such as embedded:target or hf:/path)")
-    resolved = {}
-    for role, spec in wanted.items():
-        if spec is None or not isinstance(spec, str):
-            resolved[role] = spec
-        else:
-            # A small draft is cheap per frame, so fixed per-call costs dominate unless its batches are large.
-            resolved[role] = (load_embedder(spec) if role == "embedder"
-                              else load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec))
-    return resolved
-
-
 class Session:
     """One video, many questions: the cache, index and evidence are reused; `history` lists past answers.
 
     With `checkpoint` (a SQLite file) and a `session_id`, a new process resumes the same session.
-    With `live=True` the video is a recording that keeps growing: before each question the time-aware policy
+    With `live=True` the video is a recording that keeps growing: before each question the graph's timing gate
     decides between refreshing (ingest the new footage, search again) and answering from the evidence
-    already gathered; the decision and its reason are the first step of the answer's trace. `clock` (a
-    function returning an aware datetime) replaces the wall clock, e.g. in tests.
+    already gathered (`config.timing.gate = "always"` asks it on every video, as the web UI's chat does); the
+    decision and its reason are the first step of the answer's trace, and `turns` lists the decided
+    questions. `clock` (a function returning an aware datetime) replaces the wall clock, e.g. in tests;
+    `timing_gate` shares one loaded policy between sessions.
     """
 
     def __init__(self, video: str | os.PathLike, *, models: dict | None = None, config: Config | None = None,
                  session_id: str | None = None, checkpoint: str | os.PathLike | None = None,
                  progress: Callable[[str, float], None] | None = None, live: bool = False,
-                 clock: Callable[[], datetime] | None = None, timing_policy=None):
+                 clock: Callable[[], datetime] | None = None, timing_policy=None,
+                 timing_gate: TimingGate | None = None):
         from agentime.agent.context import AgentContext
         from agentime.agent.graph import build_graph
 
@@ -119,15 +102,15 @@ class Session:
         # fail early, with the video layer's errors; a live recording always looks cut off at its end
         open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
-        self._models = _resolve(models)
+        self._models = load_model_roles({**self.config.models.specs(), **(models or {})})
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
                                      embedder=self._models.get("embedder"), config=self.config, progress=progress)
-        self._base_search = SearchConfig()
         self.live = live
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
-        self._advisor = TimingAdvisor(policy=timing_policy)
-        self._turns: list[Turn] = []
-        self._answers: list[Answer] = []
+        if clock is not None:
+            self._context.clock = clock
+        self._context.timing_gate = timing_gate or TimingGate(policy=timing_policy,
+                                                              use_policy=self.config.timing.use_policy)
+        self._turns: list[dict] = []
         self._checkpointer = None
         self.checkpoint = None
         if checkpoint is not None:
@@ -151,36 +134,36 @@ class Session:
             snapshot = self._graph.get_state(self._run_config())
         return list(snapshot.values.get("history", [])) if snapshot and snapshot.values else []
 
+    @property
+    def turns(self) -> list[Turn]:
+        """The questions the timing gate decided on, in order (empty where it never decides)."""
+        if self._checkpointer is None:
+            return [Turn.from_state(t) for t in self._turns]
+        from agentime.agent.checkpoint import guarded
+
+        with guarded(self.checkpoint):
+            snapshot = self._graph.get_state(self._run_config())
+        values = snapshot.values if snapshot and snapshot.values else {}
+        return [Turn.from_state(t) for t in values.get("turns") or []]
+
     def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
             budget: int | None = None) -> Answer:
         question, options = validate_question(question, options)
         if strategy not in STRATEGY_NAMES:
             raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}")
-        self._context.search = self._base_search if budget is None else replace(self._base_search, budget=budget)
-        now = self._clock()
-        decision = None
-        if self.live:
-            video_seconds = open_video(self.video, allow_truncated=True).info.duration
-            decision = self._advisor.decide(self._turns, question, now, video_seconds)
-        if decision is not None and not decision.call and decision.reuse is not None:
-            previous = self._answers[self._turns.index(decision.reuse)]
-            answer = replace(previous, question=question, trace=list(previous.trace),
-                             stats={**previous.stats, "target_frames": 0, "draft_frames": 0, "target_calls": 0,
-                                    "draft_calls": 0, "seconds": 0.0})
-        else:
-            state = {"question": question, "options": options, "strategy": strategy,
-                     "video": {"path": self.video, "live": self.live}}
-            result = self._invoke(state)
-            answer = self._to_answer(question, result)
-            if self._checkpointer is None:
+        base = self.config.search
+        self._context.search = base if budget is None else replace(base, budget=budget)
+        state = {"question": question, "options": options, "strategy": strategy,
+                 "video": {"path": self.video, "live": self.live}}
+        if self._checkpointer is None:
+            state["turns"] = self._turns  # without a checkpoint file the session carries its turns itself
+        result = self._invoke(state)
+        answer = self._to_answer(question, result)
+        reused = bool(result.get("gate")) and result["gate"]["reuse"] is not None
+        if self._checkpointer is None:
+            self._turns = list(result.get("turns") or [])
+            if not reused:
                 self._history = [*getattr(self, "_history", []), result["history"][-1]]
-        if decision is not None:
-            answer.trace.insert(0, {"step": "timing_gate", "model": "timing policy" if decision.by_policy else "rule",
-                                    "times": [], "scores": [], "note": decision.reason, "seconds": 0.0,
-                                    "extra": {"refreshed": decision.call}})
-            self._turns.append(Turn(question, now, decision.call, decision.reason, answer.text, answer.confidence,
-                                    video_seconds, [e.t for e in answer.evidence], list(answer.spans)))
-            self._answers.append(answer)
         return answer
 
     def close(self) -> None:
@@ -201,7 +184,9 @@ class Session:
         by_time = {e["t"]: e for e in search["evidence"]}
         times = final["evidence_times"]
         after = set(final.get("after_times", []))
-        view = self._context.cache[(result["video"]["directory"], result["video"]["frames"])][0]
+        from agentime.agent.graph import view_and_index
+
+        view = view_and_index(result["video"], self._context)[0]
         frames = view.frames_at(times)
         spans = [tuple(s) for s in final["spans"]]
         entries = []
@@ -211,7 +196,7 @@ class Session:
             elif t in after and not any(a <= t <= b for a, b in spans):
                 e = {"score": None, "reason": "just after the found span: shows what follows it", "source": "answer"}
             else:
-                e = {"score": search["scores"].get(f"{t:.3f}", 0.0), "reason": "best available", "source": "target"}
+                e = {"score": search["scores"].get(time_key(t), 0.0), "reason": "best available", "source": "target"}
             score = None if e["score"] is None else float(e["score"])
             entries.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
         evidence = unique_evidence(entries)

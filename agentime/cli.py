@@ -13,7 +13,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from agentime.config import Config, VideoConfig, default_cache_dir
+from dataclasses import replace
+
+from agentime.config import DEFAULT_MODEL_SPECS, Config
 from agentime.errors import AgentimeError
 
 
@@ -38,12 +40,33 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
         print(f"agentime: warning: {text}", file=sys.stderr)
 
 
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The run's `Config`: the defaults, then `--config FILE` (TOML), then the command's own options, then each
+    `--set section.field=value` in order."""
+    config = Config.from_toml(args.config) if getattr(args, "config", None) else Config()
+    if getattr(args, "cache", None):
+        config = replace(config, cache_dir=Path(args.cache).expanduser())
+    video = {name: getattr(args, option) for name, option in
+             (("overview_fps", "fps"), ("max_side", "max_side")) if getattr(args, option, None) is not None}
+    if getattr(args, "allow_truncated", False):
+        video["allow_truncated"] = True
+    models = {role: getattr(args, role) or None for role in DEFAULT_MODEL_SPECS if getattr(args, role, None) is not None}
+    config = replace(config, video=replace(config.video, **video), models=replace(config.models, **models))
+    return config.with_settings(getattr(args, "settings", None) or [])
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` and `--set section.field=value`, the same on every command that builds a Config."""
+    parser.add_argument("--config", metavar="FILE", help="TOML file of settings (sections video, search, "
+                        "search.timesearch, search.spectemp, models, timing)")
+    parser.add_argument("--set", action="append", default=[], dest="settings", metavar="NAME=VALUE",
+                        help="one setting, e.g. search.timesearch.zoom_seconds=8 or timing.gate=always; repeatable")
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from agentime.video.ingest import ingest
 
-    config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps, max_side=args.max_side,
-                                      allow_truncated=args.allow_truncated))
+    config = config_from_args(args)
     result = ingest(args.video, config, progress=not args.quiet)  # repairs of the cache come as warnings
     summary = result.summary()
     if args.json:
@@ -58,8 +81,8 @@ def _ingest(args: argparse.Namespace) -> int:
           f"(pixel aspect {summary['sample_aspect_ratio']}{turned})")
     print(f"  {summary['codec']} in {summary['container']}, video track {summary['video_track']} "
           f"of {summary['video_tracks']}")
-    print(f"  frames sampled {summary['frames_sampled']} at {args.fps:g} fps ({summary['method']} decoding) "
-          f"in {summary['seconds']:.2f} s")
+    print(f"  frames sampled {summary['frames_sampled']} at {config.video.overview_fps:g} fps "
+          f"({summary['method']} decoding) in {summary['seconds']:.2f} s")
     print(f"  cache {summary['cache']}")
     return 0
 
@@ -70,19 +93,28 @@ def _progress_on_stderr(message: str, fraction: float) -> None:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from agentime.api import ask
+    from agentime.api import Session, ask
 
-    config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated))
-    models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
-    answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
-                 models=models, config=config, progress=None if args.quiet else _progress_on_stderr)
+    config = config_from_args(args)
+    progress = None if args.quiet else _progress_on_stderr
+    if args.checkpoint:  # a conversation across runs: earlier questions are known to the timing gate
+        session = Session(args.video, config=config, session_id=args.session, checkpoint=args.checkpoint,
+                          progress=progress)
+        try:
+            answer = session.ask(args.question, options=args.options, strategy=args.strategy, budget=args.budget)
+        finally:
+            session.close()
+    else:
+        answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
+                     config=config, progress=progress)
     if args.json:
         print(json.dumps(answer.to_dict()))
         return 0
     from agentime.video.tafr import format_timestamp
 
     label = f"{answer.choice}. {answer.text}" if answer.choice else answer.text
+    if answer.trace and answer.trace[0]["step"] == "timing_gate":
+        print(f"timing: {answer.trace[0]['note']}")
     print(f"answer: {label}")
     print(f"confidence: {answer.confidence:.2f} ({answer.strategy})")
     for start, end in answer.spans:
@@ -114,14 +146,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    # The web UI lives in the top-level `ui` package of a source checkout, beside `agentime/`.
-    checkout = str(Path(__file__).resolve().parent.parent)
-    if (Path(checkout) / "ui" / "launch.py").is_file() and checkout not in sys.path:
-        sys.path.insert(0, checkout)
-    try:
-        from ui.launch import ui_main
-    except ImportError as exc:
-        raise AgentimeError(f"the web UI is not installed here ({exc}); run `python app.py` from a checkout") from exc
+    ui_main = getattr(args, "ui_main", None)  # `python app.py` in a checkout passes the checkout's UI
+    if ui_main is None:
+        try:
+            from agentime_ui.launch import ui_main
+        except ImportError as exc:
+            raise AgentimeError(f"the web UI is not installed here ({exc}); install the package "
+                                "(pip install -e .) or run `python app.py` from a checkout") from exc
     return ui_main(args)
 
 
@@ -129,9 +160,9 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `agentime ui` (and `python app.py`, which runs the same command)."""
     parser.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--target", default="embedded:target", help="default target model spec")
-    parser.add_argument("--draft", default="embedded:draft", help="default draft model spec ('' for none)")
-    parser.add_argument("--embedder", default="embedded:embedder", help="default embedder spec ('' for none)")
+    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"], help="default target model spec")
+    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"], help="default draft model spec ('' for none)")
+    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"], help="default embedder spec ('' for none)")
     parser.add_argument("--allowed-dir", action="append", default=[], dest="allowed_dirs",
                         help="folder whose videos (and model folders) may be opened by path; repeatable")
     parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload accepted, in MB")
@@ -143,6 +174,7 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hosts of OpenAI-compatible servers visitors may type (patterns as above, or "
                              "'any'); default: visitors use only the models this server was started with")
     add_truncated_argument(parser)
+    add_config_arguments(parser)
 
 
 def add_truncated_argument(parser: argparse.ArgumentParser) -> None:
@@ -157,10 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="sample a video's overview into the frame cache")
     ingest.add_argument("video", help="path of a video file")
-    ingest.add_argument("--fps", type=float, default=1.0, help="overview frames per second (default 1)")
-    ingest.add_argument("--max-side", type=int, default=384, help="longer side of stored frames in pixels")
+    ingest.add_argument("--fps", type=float, default=None, help="overview frames per second (default 1)")
+    ingest.add_argument("--max-side", type=int, default=None, help="longer side of stored frames in pixels (default 384)")
     ingest.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     add_truncated_argument(ingest)
+    add_config_arguments(ingest)
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(run=_ingest)
@@ -172,14 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--options", nargs="+", help="multiple-choice options, e.g. 'A. red' 'B. blue'")
     ask.add_argument("--strategy", default="auto", choices=NAMES)
-    ask.add_argument("--target", default="embedded:target", help="target model spec")
-    ask.add_argument("--draft", default="embedded:draft", help="draft model spec ('' for none)")
-    ask.add_argument("--embedder", default="embedded:embedder", help="embedder spec ('' for none)")
+    ask.add_argument("--target", default=None, help=f"target model spec (default {DEFAULT_MODEL_SPECS['target']})")
+    ask.add_argument("--draft", default=None, help=f"draft model spec ('' for none; default {DEFAULT_MODEL_SPECS['draft']})")
+    ask.add_argument("--embedder", default=None,
+                     help=f"embedder spec ('' for none; default {DEFAULT_MODEL_SPECS['embedder']})")
     ask.add_argument("--budget", type=int, default=None, help="target frames the search may look at")
-    ask.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
+    ask.add_argument("--fps", type=float, default=None, help="overview frames per second (default 1)")
     ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     ask.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    ask.add_argument("--checkpoint", metavar="FILE", help="session file (SQLite): questions asked with the same "
+                     "--session are one conversation, and the timing gate knows the earlier answers")
+    ask.add_argument("--session", default="cli", help="session id inside --checkpoint (default: cli)")
     add_truncated_argument(ask)
+    add_config_arguments(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 
@@ -205,10 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, ui_main=None) -> int:
+    """Run one command; `ui_main` is the web UI's entry when the caller has it at hand (`app.py`)."""
     _offline_default()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.ui_main = ui_main
     warnings.showwarning = _one_line_warning
     try:
         return args.run(args)

@@ -49,12 +49,13 @@ import torch.nn.functional as F
 
 from agentime.attention import ATTENTION_NAME, SparseAttentionConfig
 from agentime.attention.kernel import sparse_attention
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
 
 BATCH, Q_HEADS, KV_HEADS, HEAD_DIM = 1, 8, 2, 64
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NEEDLE_VALUE = 8.0
 SETTINGS = SparseAttentionConfig(block_size=128, top_k=8, sink_blocks=1, local_blocks=1, min_seq_len=4096)
-DEFAULT_MODEL = "embedded:target"
+DEFAULT_MODEL = DEFAULT_MODEL_SPECS["target"]
 
 
 # ---- inputs -------------------------------------------------------------------------------------------------

@@ -21,14 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agentime.api import Session, _resolve
+from agentime.api import Session
 from agentime.config import Config
-
-
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS, load_model_roles
+from agentime.vocabulary import iou
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -55,7 +51,7 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
     if types:
         questions = [q for q in questions if q["task_type"] in types]
     questions = questions[:limit]
-    loaded = _resolve(models)
+    loaded = load_model_roles(models)
     sessions: dict[str, Session] = {}
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     sink = open(out, "w") if out else None  # noqa: SIM115 - closed below
@@ -103,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench", required=True, type=Path, help="folder made by pipelines.make_benchmark")
     parser.add_argument("--strategies", default="uniform,timesearch,spectemp,exhaustive")
     parser.add_argument("--budget", type=int, default=64, help="target frames per question")
-    parser.add_argument("--target", default="embedded:target")
-    parser.add_argument("--draft", default="embedded:draft")
-    parser.add_argument("--embedder", default="embedded:embedder")
+    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"])
+    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"])
+    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"])
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--types", default="", help="only these task types, comma-separated (e.g. counting)")
     parser.add_argument("--out", type=Path, default=None, help="per-question results as JSONL")

@@ -27,15 +27,15 @@ STATEMENT = "a red circle is visible in the frame"
 
 def load_target(spec: str | None, batch: int, workdir: str):
     """The model to measure: `spec`, else the embedded target, else a random model of the target's shape."""
-    from agentime.vlm import tiny
+    from pipelines import tiny_vlms as tiny
     from agentime.vlm.errors import EmbeddedModelMissingError
-    from agentime.vlm.registry import embedded_model_dir, load_vlm
+    from agentime.vlm.registry import DEFAULT_MODEL_SPECS, embedded_model_dir, load_vlm
 
     if spec:
         return load_vlm(spec, max_batch=batch), spec
     try:
         embedded_model_dir("target")
-        return load_vlm("embedded:target", max_batch=batch), "embedded:target"
+        return load_vlm(DEFAULT_MODEL_SPECS["target"], max_batch=batch), DEFAULT_MODEL_SPECS["target"]
     except EmbeddedModelMissingError:
         folder = tiny.build_llava(os.path.join(workdir, "target"), image_size=64, patch=8, vision_hidden=192,
                                   vision_layers=3, text_hidden=256, text_layers=4)

@@ -17,14 +17,17 @@ import json
 import sys
 from pathlib import Path
 
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
+
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def outside_rows(bench: Path, videos: list[Path], budget: int, limit: int | None, models: dict) -> list[dict]:
-    from agentime.api import Session, _resolve
+    from agentime.api import Session
+    from agentime.vlm.registry import load_model_roles
 
     questions = json.loads((bench / "questions.json").read_text())[:limit]
-    loaded = _resolve(models)
+    loaded = load_model_roles(models)
     rows = []
     for video in videos:
         session = Session(video, models=loaded)
@@ -58,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outside", action="append", default=[], type=Path, help="a video outside the demo world")
     parser.add_argument("--budget", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions per outside video")
-    parser.add_argument("--target", default="embedded:target")
-    parser.add_argument("--draft", default="embedded:draft")
-    parser.add_argument("--embedder", default="embedded:embedder")
+    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"])
+    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"])
+    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"])
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     args = parser.parse_args(argv)
     inside = [json.loads(line) for path in args.rows for line in path.read_text().splitlines() if line.strip()]

@@ -130,7 +130,7 @@ def check_model(vlm, tolerance: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from agentime.vlm.hf import HFConfig, HFVLM
-    from agentime.vlm.tiny_families import FAMILY_BUILDERS
+    from pipelines.tiny_vlm_families import FAMILY_BUILDERS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")

@@ -66,13 +66,6 @@ def description(objects, caption: str | None) -> str:
     return f"{text}; text: {caption}" if caption else text
 
 
-def parse_description(text: str) -> tuple[frozenset, str | None]:
-    """Inverse of `description` (order-insensitive), for scoring."""
-    head, _, tail = text.strip().partition("; text:")
-    names = frozenset(n.strip() for n in head.split(",") if n.strip() and n.strip() != NOTHING)
-    return names, (tail.strip() or None) if tail else None
-
-
 def random_appearance(rng: random.Random, shape: str, colour: str, t: float) -> Appearance:
     """A still object on screen around time `t` (short, so `World.visible_at` finds it)."""
     size = rng.randint(int(HEIGHT * 0.24), int(HEIGHT * 0.36))

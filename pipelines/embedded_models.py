@@ -13,7 +13,7 @@ by one so numbers and timestamps are read and copied digit by digit. Nothing her
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.synthetic_world import BACKGROUNDS, COLOURS, SHAPES, WORDS
@@ -208,12 +208,6 @@ def _drop_load_arguments(path: Path) -> None:
         for key in ("is_local", "local_files_only"):
             config.pop(key, None)
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-
-
-def describe_sizes() -> dict:
-    return {"target": asdict(TARGET), "draft": asdict(DRAFT),
-            "embedder": {"vision": asdict(TARGET), "text_hidden": EMBED_TEXT_HIDDEN,
-                         "text_layers": EMBED_TEXT_LAYERS}}
 
 
 VOCAB = {"shapes": SHAPES, "colours": tuple(COLOURS), "backgrounds": tuple(BACKGROUNDS), "words": WORDS}

@@ -218,7 +218,7 @@ def test_ray_executor_gives_the_local_results(bench, tmp_path):
 
 
 def test_command_line_with_tiny_hf_models(bench, tmp_path):
-    from agentime.vlm.tiny import build_llava
+    from pipelines.tiny_vlms import build_llava
 
     model = build_llava(tmp_path / "tiny-llava")
     videos = tmp_path / "videos"

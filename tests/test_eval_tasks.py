@@ -161,3 +161,26 @@ def test_wrong_annotation_format_names_the_first_bad_record(task, name, match):
 def test_unknown_task():
     with pytest.raises(AnnotationError, match="unknown task"):
         read_task("imagenet", FIXTURES / "videomme.json")
+
+
+def test_a_new_task_is_one_record_its_reader_and_rule_drive_the_scores(monkeypatch):
+    """A task registered with its own answer reader and scoring rule is scored by them: metrics hold no task names."""
+    from dataclasses import replace
+
+    from agentime.eval import tasks
+    from agentime.eval.items import EvalItem
+    from agentime.eval.rules import Breakdown, ScoringRule
+
+    rule = ScoringRule("lastletter", "the reply's last letter", "wrong", "percent", 0, "Score",
+                       (Breakdown("By colour", "colour"),), "a test task")
+    items = [EvalItem(f"q{i}", "v.mp4", "Which?", "choice", ("A. red", "B. blue"), answer, None, {"colour": colour})
+             for i, (answer, colour) in enumerate([("A", "red"), ("B", "blue"), ("B", "blue")])]
+    task = replace(tasks.TASKS["synthetic"], name="lastletter", read=lambda path: items, rule=rule,
+                   read_answer=lambda item, prediction, letters: prediction.strip()[-1:], span_metrics=False)
+    monkeypatch.setitem(tasks.TASKS, "lastletter", task)
+    rows = rows_for("lastletter", items, {"q0": fake_answer(None, "not B but A"), "q1": fake_answer(None, "A then B"),
+                                          "q2": fake_answer(None, "surely A")})
+    assert [r["parsed"] for r in rows] == ["A", "B", "A"]
+    m = summarise("lastletter", rows)
+    assert m["official"] == {"By colour": {"blue": 50.0, "red": 100.0}, "Score": 67.0}
+    assert "the reply's last letter" in m["rule"] and "grounding" not in m

@@ -158,7 +158,7 @@ def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsy
     from agentime.cli import main
 
     path, world, questions = needle_video
-    monkeypatch.setattr(api, "_resolve", lambda models: oracle_models(world))
+    monkeypatch.setattr(api, "load_model_roles", lambda models: oracle_models(world))
     q = next(q for q in questions if q["task_type"] == "grounding")
     assert main(["ask", str(path), q["question"], "--options", *q["options"], "--cache", str(tmp_path),
                  "--quiet", "--strategy", "timesearch"]) == 0
@@ -238,6 +238,8 @@ def test_counting_questions_sweep_for_every_appearance(needle_video, tmp_path, s
             assert "count_verify" in steps and answer.stats["target_frames"] <= 32
         if strategy == "spectemp":
             assert "count_draft" in steps and answer.stats["draft_frames"] > answer.stats["target_frames"]
+        lanes = {s["step"]: s["lane"] for s in answer.trace}
+        assert all(lanes[step] for step in ("count_verify", "count_draft", "score_all") if step in lanes), lanes
 
 
 def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
@@ -290,12 +292,12 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
     """The draft scans `region_seconds` around the moment the target or the embedder pinpointed, not a tenth of
     the video; a region setting that is not positive is refused."""
     from agentime.api import Session
-    from agentime.search.base import SearchConfig
+    from agentime.config import SearchConfig, SpecTempConfig
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "needle")
-    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
-    session._base_search = SearchConfig(region_seconds=20.0, confidence_threshold=1.0)  # never confident: 3 rounds
+    search = SearchConfig(confidence_threshold=1.0, spectemp=SpecTempConfig(region_seconds=20.0))  # never confident
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     scans = [s for s in answer.trace if s["step"] == "draft_scan"]
     assert len(scans) == 3
@@ -305,7 +307,7 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
         assert "best moment" in scan["note"] or "most relevant frame" in scan["note"]
     assert answer.stats["draft_frames"] <= 3 * 21
     with pytest.raises(ConfigError, match="region_seconds"):
-        SearchConfig(region_seconds=0)
+        SpecTempConfig(region_seconds=0)
 
 
 class LookalikeVLM(OracleVLM):
@@ -345,22 +347,22 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
     """SpecTemp's first look lands near the end of the appearance (27 uniform frames: one at 522 s of 515-523 s)
     and is confident at once; the answer follows the object back, so the span starts where it does."""
     from agentime.api import Session
-    from agentime.search.base import SearchConfig
+    from agentime.config import SearchConfig, SpecTempConfig
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "grounding" and 515 < q["answer_spans"][0][0] < 516)
     truth = q["answer_spans"][0]
-    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path))
-    session._base_search = SearchConfig(uniform_first=27)
+    search = SearchConfig(spectemp=SpecTempConfig(uniform_first=27))
+    session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     watch = [s for s in answer.trace if s["step"] == "watch"]
-    assert watch and "back to where it begins" in watch[0]["note"]
+    assert watch and "back to where it begins" in watch[0]["note"] and watch[0]["lane"] == "looked"
     assert truth[0] - 1.5 <= answer.spans[0][0] <= truth[0] + 1.5 and answer.spans[0][1] >= truth[1] - 1.5
 
 
 def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(needle_video, tmp_path, monkeypatch):
-    import agentime.search.runtime as runtime
     import agentime.video.sampling as sampling
+    import agentime.video.view as view
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "needle")
@@ -368,14 +370,14 @@ def test_frames_off_the_overview_are_decoded_without_probing_the_file_again(need
                   config=Config(cache_dir=tmp_path))
     agentime.ask(path, q["question"], **kwargs)  # ingests the video (the one time it is probed)
     decoded = []
-    real_sample = runtime.sample_frames
+    real_sample = view.sample_frames
 
     def recording_sample(*args, **kwargs):
         frames = list(real_sample(*args, **kwargs))
         decoded.extend(frames)
         return frames
 
-    monkeypatch.setattr(runtime, "sample_frames", recording_sample)
+    monkeypatch.setattr(view, "sample_frames", recording_sample)
 
     def no_probe(*args, **kwargs):
         raise AssertionError("the video was probed again while searching")

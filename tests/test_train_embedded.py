@@ -53,7 +53,7 @@ def test_long_mix_sets_the_batch_kind_weights():
 
 @pytest.fixture(scope="module")
 def tiny_idefics3(tmp_path_factory):
-    from agentime.vlm.tiny import build_idefics3
+    from pipelines.tiny_vlms import build_idefics3
 
     return build_idefics3(tmp_path_factory.mktemp("idefics3") / "model", image_size=32)
 

@@ -14,7 +14,8 @@ from ui import callbacks
 from ui.models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, choose_models
 from ui.settings import UISettings
 from ui.timeline import timeline_html
-from agentime.agent.refresh import TimingAdvisor, Turn
+from agentime.agent.refresh import Turn
+from agentime.agent.timing_gate import TimingGate
 from ui.videos import check_upload, list_videos, resolve_path
 from ui_support import make_demo_video, make_tiny_model
 
@@ -133,11 +134,12 @@ def test_model_choices_become_specs_and_typed_servers_are_off_by_default(demo):
 
 def test_timeline_draws_each_kind_of_step_with_a_title_legend_and_seekable_marks():
     trace = [
-        {"step": "overview", "times": [10.0, 50.0], "scores": [0.2, 0.9], "extra": {}},
-        {"step": "spotlight", "times": [48.0], "scores": [0.95], "note": "segment", "extra": {"segment": [40, 60]}},
-        {"step": "reflect", "times": [48.0, 52.0], "scores": [0.83], "note": "confident", "extra": {}},
-        {"step": "draft_scan", "times": [60.0, 90.0], "scores": [0.7], "note": "round 1", "extra": {}},
-        {"step": "verify", "times": [70.0, 80.0], "scores": [0.9, 0.1], "extra": {"rejected": [80.0]}},
+        {"step": "overview", "lane": "looked", "times": [10.0, 50.0], "scores": [0.2, 0.9], "extra": {}},
+        {"step": "spotlight", "lane": "looked", "times": [48.0], "scores": [0.95], "note": "segment",
+         "extra": {"segment": [40, 60]}},
+        {"step": "reflect", "lane": "check", "times": [48.0, 52.0], "scores": [0.83], "note": "confident", "extra": {}},
+        {"step": "draft_scan", "lane": "draft", "times": [60.0, 90.0], "scores": [0.7], "note": "round 1", "extra": {}},
+        {"step": "verify", "lane": "verdict", "times": [70.0, 80.0], "scores": [0.9, 0.1], "extra": {"rejected": [80.0]}},
     ]
     html = timeline_html(trace, 120.0, spans=[(47.5, 52.5)], evidence_times=[48.0])
     assert html.startswith("<figure") and html.endswith("</figure>")
@@ -152,13 +154,31 @@ def test_timeline_draws_each_kind_of_step_with_a_title_legend_and_seekable_marks
         assert jargon not in html
 
 
+def test_timeline_draws_by_lane_so_every_step_that_looked_is_drawn():
+    """Steps the timeline has no name for (watch, confirm, the counting sweep) are drawn in the lane they carry;
+    a step with no lane (the answer, prompt fitting) is not."""
+    trace = [
+        {"step": "watch", "lane": "looked", "times": [30.0, 33.0], "scores": [0.9, 0.1], "extra": {}},
+        {"step": "confirm", "lane": "looked", "times": [61.0], "scores": [0.8], "extra": {}},
+        {"step": "count_draft", "lane": "draft", "times": [90.0, 100.0], "scores": [0.7, 0.6], "extra": {}},
+        {"step": "count_verify", "lane": "looked", "times": [90.0], "scores": [0.95], "extra": {}},
+        {"step": "some_future_step", "lane": "check", "times": [5.0], "scores": [0.5], "extra": {}},
+        {"step": "fit", "lane": "", "times": [], "scores": [], "extra": {}},
+    ]
+    html = timeline_html(trace, 120.0)
+    for text in ("00:30: relevance 0.90", "00:33: relevance 0.10", "01:01: relevance 0.80", "01:30: relevance 0.95",
+                 "small model proposed 01:30", "small model proposed 01:40", "self-check around 00:05: 50% sure"):
+        assert text in html, text
+    assert html.count('class="tl-row"') == 3
+
+
 def turn(question, minutes_ago, seconds=120.0):
     return Turn(question, datetime.now(timezone.utc) - timedelta(minutes=minutes_ago), True, "", "A. red", 0.9,
                 seconds, [12.0], [[10.0, 14.0]])
 
 
 def test_timing_rule_when_no_policy_is_used():
-    advisor = TimingAdvisor(use_policy=False)
+    advisor = TimingGate(use_policy=False)
     now = datetime.now(timezone.utc)
     first = advisor.decide([], "What is red?", now, 120.0)
     assert first.call and "first question" in first.reason
@@ -181,10 +201,10 @@ def test_timing_policy_decides_when_available_and_errors_fall_back():
 
     now = datetime.now(timezone.utc)
     turns = [turn("What is red?", 1)]
-    decision = TimingAdvisor(Policy()).decide(turns, "And what is red?", now, 120.0)
+    decision = TimingGate(Policy()).decide(turns, "And what is red?", now, 120.0)
     assert not decision.call and decision.by_policy and "still fresh" in decision.reason
     assert decision.reuse is turns[0]
-    uncovered = TimingAdvisor(Policy()).decide(turns, "How many blue stars are there?", now, 120.0)
+    uncovered = TimingGate(Policy()).decide(turns, "How many blue stars are there?", now, 120.0)
     assert uncovered.call and "no earlier answer covers this question" in uncovered.reason
     roles = [m["role"] for m in seen["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
@@ -196,7 +216,7 @@ def test_timing_policy_decides_when_available_and_errors_fall_back():
 
             raise TimingError("unreadable")
 
-    fallback = TimingAdvisor(Broken()).decide(turns, "What is red?", now, 120.0)
+    fallback = TimingGate(Broken()).decide(turns, "What is red?", now, 120.0)
     assert not fallback.call and "could not decide" in fallback.reason and "no new footage" in fallback.reason
 
 
@@ -207,7 +227,7 @@ def run_ask(question, state, runtime, options="", choice=SERVER_MODELS, folder="
 def test_ask_flow_progress_answer_gallery_chat_and_known_evidence(demo, tmp_path):
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.UserState()
     outs = run_ask("What is shown?", state, runtime)
     assert outs[-1]["status"].startswith("**Error:**") and "choose a video first" in outs[-1]["status"]
@@ -257,7 +277,7 @@ def test_ask_flow_progress_answer_gallery_chat_and_known_evidence(demo, tmp_path
 def test_options_belong_to_one_question_and_a_new_video_clears_everything(demo, tmp_path):
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.choose_path("demo.mp4", False, None, runtime)["state"]
     run_ask("What number is shown?", state, runtime, "96\n19")
     assert callbacks.question_edited("What number is shown?", state)[0] is None  # same question: kept
@@ -267,7 +287,7 @@ def test_options_belong_to_one_question_and_a_new_video_clears_everything(demo, 
     view = callbacks.choose_upload(str(demo.video), state, runtime)
     for name in ("answer", "timeline", "options", "chat_input"):
         assert view[name] == "", name
-    assert view["gallery"] == [] and view["chat"] == [] and state.turns == [] and state.answers == []
+    assert view["gallery"] == [] and view["chat"] == [] and state.session is None
     assert view["details"] == callbacks.NO_DETAILS
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 4096)
@@ -283,7 +303,7 @@ def test_switching_the_model_never_reuses_an_earlier_answer(demo, tmp_path):
     second = make_tiny_model(demo.allowed / "second-model")
     settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
                           cache_dir=tmp_path / "cache")
-    runtime = callbacks.Runtime(settings, advisor=TimingAdvisor(use_policy=False))
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
     state = callbacks.choose_path(str(demo.video), False, None, runtime)["state"]
     assert run_ask("What is red?", state, runtime)[-1]["status"] == "Done."
     assert "without searching" in run_ask("What is red?", state, runtime)[-1]["status"]
@@ -326,7 +346,7 @@ def test_command_lines_share_options_and_refuse_bad_settings_readably(tmp_path):
 
 
 def test_the_shipped_timing_policy_reads_the_chat():
-    advisor = TimingAdvisor()
+    advisor = TimingGate()
     now = datetime.now(timezone.utc)
     turns = [turn("When does the red circle appear?", 3)]
     decision = advisor.decide(turns, "When does the red circle appear?", now, 120.0)

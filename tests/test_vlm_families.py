@@ -12,7 +12,7 @@ from agentime.video.tafr import format_timestamp
 from agentime.vlm.base import yes_no_parts
 from agentime.vlm.families import FAMILIES
 from agentime.vlm.hf import HFVLM
-from agentime.vlm.tiny_families import FAMILY_BUILDERS
+from pipelines.tiny_vlm_families import FAMILY_BUILDERS
 from tiny_models import family_folder, family_vlm, frames
 
 NAMES = list(FAMILY_BUILDERS)

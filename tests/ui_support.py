@@ -29,7 +29,7 @@ def make_demo_video(folder: Path, minutes: float = 3, seed: int = 2024) -> Path:
 
 
 def make_tiny_model(folder: Path) -> Path:
-    from agentime.vlm.tiny import build_llava
+    from pipelines.tiny_vlms import build_llava
 
     return build_llava(folder)
 

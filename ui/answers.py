@@ -5,7 +5,7 @@ text, so they always show the same answer. Pure functions of an `Answer`; no Gra
 
 from __future__ import annotations
 
-from ui.timeline import clock
+from .timeline import clock
 
 # Answers whose search confidence is below this are shown as unsure. Chosen with
 # `python -m pipelines.calibrate_unsure` (the README gives the command and what it measured).

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui import callbacks
-from ui.answers import STRATEGY_CHOICES, demo_notice
-from ui.callbacks import OUTPUTS, Runtime
-from ui.models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, uses_demo_models
-from ui.settings import UISettings
-from ui.timeline import TIMELINE_CSS
-from ui.videos import list_videos
+from . import callbacks
+from .answers import STRATEGY_CHOICES, demo_notice
+from .callbacks import OUTPUTS, Runtime
+from .models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, uses_demo_models
+from .settings import UISettings
+from .timeline import TIMELINE_CSS
+from .videos import list_videos
 
 CSS = TIMELINE_CSS + """
 #main {display: grid !important; grid-template-columns: minmax(0, 5fr) minmax(0, 6fr); gap: 16px;

@@ -3,8 +3,9 @@
 Each returns (or, for a question, yields) a dict from output name (see `OUTPUTS`) to its new value; names left
 out stay as they are. Choosing a video (upload, allowed path, the folder listing, or a stream when allowed)
 clears everything shown about the previous one; a failed choice leaves no video chosen. Asking is a chat
-turn: the timing decision, then a search with progress from the first second (model loading included) or an
-answer from known evidence; the answer panel and the chat always show the same answer. Every error a visitor
+turn answered by the visitor's `Session` (whose graph's timing gate decides between a search, with progress from
+the first second, model loading included, and an answer from known evidence); the answer panel and the chat
+always show the same answer. Every error a visitor
 can cause comes back as a plain message without server paths or exception names; never a traceback.
 """
 
@@ -20,20 +21,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from agentime.agent.refresh import TimingAdvisor, Turn
+from agentime.agent.timing_gate import TimingGate
 from agentime.errors import AgentimeError, ConfigError, VLMError
-from ui import answers as show
-from ui.models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
-from ui.recordings import Recordings
-from ui.timeline import clock, timeline_html
-from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
+from agentime.vocabulary import OPTION_LETTERS, has_letter_prefix, option_line
+from . import answers as show
+from .models import UNREACHABLE, choose_models, describe_spec, load_models, uses_demo_models
+from .recordings import Recordings
+from .timeline import clock, timeline_html
+from .videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
 
 log = logging.getLogger("agentime.ui")
-LETTERS = "ABCDEFGHIJ"
 OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
            "chat", "chat_input", "state")
 NO_VIDEO = "No video chosen yet."
@@ -51,11 +51,7 @@ class UserState:
     uploaded: bool = False
     live: bool = False
     session: object | None = None
-    session_key: tuple | None = None
-    model_key: tuple | None = None  # the models the turns below were answered with
-    turns: list[Turn] = field(default_factory=list)
-    answers: list = field(default_factory=list)  # the Answer of each turn
-    turn_options: list = field(default_factory=list)  # the options each turn was asked with
+    session_key: tuple | None = None  # (video, models): the session holds this chat's turns and answers
     chat: list[dict] = field(default_factory=list)
     evidence_times: list[float] = field(default_factory=list)  # in the gallery's order
     options_question: str | None = None  # the question the options in the box were last used with
@@ -66,13 +62,13 @@ class UserState:
 
 
 class Runtime:
-    """What the UI process shares between visitors: recordings, compute slots, the timing advisor."""
+    """What the UI process shares between visitors: recordings, compute slots, the timing gate's policy."""
 
-    def __init__(self, settings, advisor: TimingAdvisor | None = None):
+    def __init__(self, settings, gate: TimingGate | None = None):
         self.settings = settings
         self.recordings = Recordings(settings)
         self.compute = threading.BoundedSemaphore(max(1, int(settings.concurrency)))
-        self.advisor = advisor or TimingAdvisor()
+        self.gate = gate or TimingGate(use_policy=settings.config.timing.use_policy)
         self._visitors: dict[str, UserState] = {}  # browser session -> its state, to release it when it leaves
         self._visitors_lock = threading.Lock()
 
@@ -161,7 +157,7 @@ def video_seconds(path: str) -> float:
 def cleared(state: UserState) -> dict:
     """Everything shown about a video's answers, emptied."""
     state.session = state.session_key = state.relay = state.options_question = None
-    state.turns, state.answers, state.turn_options, state.chat, state.evidence_times = [], [], [], [], []
+    state.chat, state.evidence_times = [], []
     return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "timeline": "", "chat": [],
             "chat_input": ""}
 
@@ -255,8 +251,8 @@ def parse_options(text: str) -> list[str] | None:
         return None
     if len(lines) == 1:
         raise ConfigError("give at least two options, one per line, or none for an open question")
-    return [line if line[:2] in {f"{c}." for c in LETTERS} else f"{LETTERS[i]}. {line}"
-            for i, line in enumerate(lines[: len(LETTERS)])]
+    return [line if has_letter_prefix(line) else option_line(i, line)
+            for i, line in enumerate(lines[: len(OPTION_LETTERS)])]
 
 
 def progress_md(message: str, fraction: float) -> str:
@@ -265,24 +261,21 @@ def progress_md(message: str, fraction: float) -> str:
             f'**{percent}%** — {escape(message)}')
 
 
-def _work(question, options, strategy, budget, choice, seconds, state: UserState, runtime: Runtime,
+def _work(question, options, strategy, budget, choice, state: UserState, runtime: Runtime,
           updates: queue.Queue, result: dict) -> None:
     """The slow part of a question, in a thread: load the models, open the session, search (in a compute slot)."""
     from agentime.api import Session
-    from agentime.config import Config, VideoConfig, default_cache_dir
 
     settings = runtime.settings
     try:
         updates.put(("Loading the models (the first question takes longer)…", 0.02))
         models = load_models(choice, settings)
-        key = (state.video, choice.key, round(seconds, 1))
+        key = (state.video, choice.key)  # answers of another model are never reused: its own session
         if state.session is None or state.session_key != key:
             updates.put(("Opening the video…", 0.05))
-            config = Config(cache_dir=settings.cache_dir or default_cache_dir(),
-                            video=VideoConfig(overview_fps=settings.fps,
-                                                          allow_truncated=settings.allow_truncated))
             relay = _Relay()
-            state.session = Session(state.video, models=models, config=config, progress=relay)
+            state.session = Session(state.video, models=models, config=settings.session_config(), progress=relay,
+                                    timing_gate=runtime.gate)
             state.relay, state.session_key = relay, key
         state.relay.target = lambda message, fraction: updates.put((scrub(message, state), 0.05 + 0.95 * fraction))
         if not runtime.compute.acquire(blocking=False):
@@ -338,22 +331,12 @@ def _ask(question, options_text, strategy, budget, model_choice, folder, base_ur
         options = parse_options(options_text)
         question, options = validate_question(question, options)
         choice = choose_models(model_choice, folder, base_url, model_name, api_key, runtime.settings)
-        if choice.key != state.model_key:  # answers of another model are never reused
-            state.model_key, state.turns, state.answers, state.turn_options = choice.key, [], [], []
         seconds = video_seconds(state.video)
-        now = datetime.now(timezone.utc)
-        decision = runtime.advisor.decide(state.turns, question, now, seconds)
-        reuse = decision.reuse if not decision.call else None
-        if reuse is not None and state.turn_options[state.turns.index(reuse)] != options:
-            reuse = None  # the same words with other options is another question
         state.options_question = question if options else None
-        if reuse is not None:
-            yield from _answer_known(question, options, reuse, decision.reason, now, state, choice, runtime, seconds)
-            return
         yield {"status": progress_md("Starting…", 0.0), "state": state}
         updates: queue.Queue = queue.Queue()
         result: dict = {}
-        worker = threading.Thread(target=_work, args=(question, options, strategy, budget, choice, seconds, state,
+        worker = threading.Thread(target=_work, args=(question, options, strategy, budget, choice, state,
                                                       runtime, updates, result), daemon=True)
         worker.start()
         began, last = time.monotonic(), ("Starting…", 0.0)
@@ -370,37 +353,19 @@ def _ask(question, options_text, strategy, budget, model_choice, folder, base_ur
         if "error" in result:
             raise result["error"]
         answer = result["answer"]
-        turn = Turn(question, now, True, decision.reason, show.answer_label(answer), float(answer.confidence),
-                    seconds, [e.t for e in answer.evidence], [list(s) for s in answer.spans])
-        state.turns.append(turn)
-        state.answers.append(answer)
-        state.turn_options.append(options)
+        gate = answer.trace[0] if answer.trace and answer.trace[0]["step"] == "timing_gate" else None
+        reason = gate["note"] if gate else ""
+        reused_from = gate["extra"].get("reused_question") if gate and not gate["extra"]["refreshed"] else None
         state.chat = state.chat + [{"role": "user", "content": question},
-                                   {"role": "assistant", "content": show.chat_reply(answer)}]
-        yield {**_show(answer, state, choice, decision.reason, runtime, seconds), "status": "Done."}
+                                   {"role": "assistant", "content": show.chat_reply(answer, reused_from=reused_from)}]
+        status = ("Answered from what was already found, without searching the video again." if reused_from
+                  else "Done.")
+        yield {**_show(answer, state, choice, reason, runtime, seconds, reused_from=reused_from), "status": status}
     except Exception as exc:  # noqa: BLE001 - shown in the page as a message
         if choice is not None and choice.typed_url and isinstance(exc, VLMError):
             log.info("visitor model server failed during a question: %s", exc)
             exc = ConfigError(UNREACHABLE)
         yield {"status": error_md(exc, state), "state": state}
-
-
-def _answer_known(question, options, reuse: Turn, reason: str, now, state: UserState, choice, runtime,
-                  seconds: float) -> Iterator[dict]:
-    from dataclasses import replace
-
-    previous = state.answers[state.turns.index(reuse)]
-    answer = replace(previous, question=question,
-                     stats={**previous.stats, "target_frames": 0, "draft_frames": 0, "target_calls": 0,
-                            "draft_calls": 0, "seconds": 0.0})
-    state.turns.append(Turn(question, now, False, reason, reuse.answer_text, reuse.confidence, reuse.video_seconds,
-                            reuse.evidence_times, reuse.spans))
-    state.answers.append(answer)
-    state.turn_options.append(options)
-    state.chat = state.chat + [{"role": "user", "content": question},
-                               {"role": "assistant", "content": show.chat_reply(answer, reused_from=reuse.question)}]
-    yield {**_show(answer, state, choice, reason, runtime, seconds, reused_from=reuse.question),
-           "status": "Answered from what was already found, without searching the video again."}
 
 
 def select_evidence(index: int | None, state: UserState | None) -> tuple[float | None, str]:
@@ -418,7 +383,8 @@ def live_status(state: UserState | None) -> str | None:
         now = video_seconds(state.video)
     except Exception as exc:  # noqa: BLE001
         return error_md(exc, state)
-    searched = state.turns[-1].video_seconds if state.turns else None
+    turns = state.session.turns if state.session is not None else []
+    searched = turns[-1].video_seconds if turns else None
     tail = f"; the last search covered {clock(searched)}" if searched is not None else ""
     stopped = ""
     if state.recorder is not None and state.recorder.limit_reached:

@@ -15,8 +15,8 @@ def ui_main(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the UI runs offline; no usage pings
-    from ui.app import launch
-    from ui.settings import UISettings
+    from .app import launch
+    from .settings import UISettings
 
     settings = UISettings.from_args(args)
     # A plain `kill` ends the UI like Ctrl-C: its recordings and previews are removed on the way out.

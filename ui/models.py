@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from agentime.errors import AgentimeError, ConfigError
-from ui.videos import resolve_path
+from .videos import resolve_path
 
 log = logging.getLogger("agentime.ui")
 
@@ -123,10 +123,10 @@ def load_models(choice: ModelChoice, settings) -> dict:
 
 
 def _load(choice: ModelChoice, settings) -> dict:
-    from agentime.api import _resolve
+    from agentime.vlm.registry import load_model_roles
 
     if not choice.typed_url:
-        return _resolve(choice.specs)
+        return load_model_roles(choice.specs)
     from agentime.vlm.registry import load_vlm
 
     url = choice.specs["target"][len("openai:"):].partition("#")[0]
@@ -139,4 +139,4 @@ def _load(choice: ModelChoice, settings) -> dict:
     except AgentimeError as exc:
         log.info("visitor model server %s refused or failed: %s", url, exc)
         raise ConfigError(UNREACHABLE) from None
-    return _resolve({**choice.specs, "target": target})
+    return load_model_roles({**choice.specs, "target": target})

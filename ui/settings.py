@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from agentime.config import DEFAULT_MODEL_SPECS, Config
 from agentime.errors import ConfigError
 
 
@@ -19,9 +20,9 @@ from agentime.errors import ConfigError
 class UISettings:
     host: str = "127.0.0.1"
     port: int = 7860
-    target: str = "embedded:target"
-    draft: str | None = "embedded:draft"
-    embedder: str | None = "embedded:embedder"
+    target: str = DEFAULT_MODEL_SPECS["target"]
+    draft: str | None = DEFAULT_MODEL_SPECS["draft"]
+    embedder: str | None = DEFAULT_MODEL_SPECS["embedder"]
     allowed_dirs: tuple[Path, ...] = ()
     max_upload_mb: float = 2048.0
     cache_dir: Path | None = None
@@ -35,6 +36,15 @@ class UISettings:
     max_recording_minutes: float = 30.0
     max_recordings: int = 4  # recordings running at once across all visitors
     extra: dict = field(default_factory=dict)
+    config: Config = field(default_factory=Config)  # search, timing and video settings of every session
+
+    def session_config(self) -> Config:
+        """The `Config` each visitor's `Session` gets: `config` with this server's cache, rate and truncation."""
+        # the chat is a conversation even over a finished file: every question after the first meets the gate
+        gate = "always" if self.config.timing.gate == "live" else self.config.timing.gate
+        return replace(self.config, cache_dir=self.cache_dir or self.config.cache_dir,
+                       video=replace(self.config.video, overview_fps=self.fps, allow_truncated=self.allow_truncated),
+                       timing=replace(self.config.timing, gate=gate))
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -78,7 +88,9 @@ class UISettings:
             if not path.is_dir():
                 raise ConfigError(f"allowed folder {d} does not exist")
             dirs.append(path)
-        return cls(host=host, port=port, target=args.target, draft=args.draft or None,
+        from agentime.cli import config_from_args
+
+        return cls(config=config_from_args(args), host=host, port=port, target=args.target, draft=args.draft or None,
                    embedder=args.embedder or None, allowed_dirs=tuple(dirs), max_upload_mb=args.max_upload_mb,
                    cache_dir=Path(args.cache).expanduser() if args.cache else None,
                    allow_truncated=bool(getattr(args, "allow_truncated", False)),

@@ -1,6 +1,6 @@
 """The search timeline: what a search looked at, drawn over the video's time axis as plain HTML.
 
-One row per kind of search step that happened (frames the main model looked at, coloured by how relevant
+One row per lane of the trace that has marks (each trace entry names its lane: `agentime.search.base.LANES`) (frames the main model looked at, coloured by how relevant
 it found them; parts it zoomed into; its self-checks; the draft model's scans and proposals; the main model's
 verdicts on them; the answer's moments and evidence frames), with a title, a legend in plain words and a time
 axis. Text is HTML text, so it stays readable at any width. Every row is clickable: a click plays the video
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from html import escape
 
-LOOK_STEPS = ("overview", "spotlight", "zoom", "first_look", "uniform")
 MAX_MARKS_PER_ROW = 400  # beyond this, marks are merged (a long exhaustive scan would be thousands)
 
 ROWS = {  # key: (row title, legend text, swatch colour)
@@ -63,7 +62,7 @@ class _Rows:
                                f'data-t="{t:.3f}" aria-label="{escape(label)}" title="{escape(label)}"></button>')
 
 
-def _looked(rows: _Rows, kind: str, times, scores) -> None:
+def _looked(rows: _Rows, times, scores) -> None:
     pairs = list(zip(times, scores, strict=False))
     if len(pairs) > MAX_MARKS_PER_ROW:  # keep the most relevant ones
         pairs = sorted(pairs, key=lambda p: -float(p[1]))[:MAX_MARKS_PER_ROW]
@@ -72,27 +71,28 @@ def _looked(rows: _Rows, kind: str, times, scores) -> None:
 
 
 def _draw_step(rows: _Rows, step: dict) -> None:
-    kind, times, scores = step.get("step"), step.get("times") or [], step.get("scores") or []
+    lane, times, scores = step.get("lane"), step.get("times") or [], step.get("scores") or []
     extra = step.get("extra") or {}
-    if kind in LOOK_STEPS:
-        _looked(rows, kind, times, scores)
-    if kind == "score_all" and len(times) >= 2:
-        if scores and len(scores) == len(times):
-            _looked(rows, kind, times, scores)
-        else:
-            rows.span("looked", times[0], times[-1], _relevance_colour(0.3),
-                      f"looked at every frame {clock(times[0])}–{clock(times[-1])}")
-    if kind == "spotlight" and extra.get("segment"):
+    one_score_each = bool(scores) and len(scores) == len(times)
+    if lane == "looked" and one_score_each:
+        _looked(rows, times, scores)
+    elif lane == "looked" and len(times) >= 2:
+        rows.span("looked", times[0], times[-1], _relevance_colour(0.3),
+                  f"looked at every frame {clock(times[0])}–{clock(times[-1])}")
+    if extra.get("segment"):
         a, b = extra["segment"]
         rows.span("zoom", a, b, ROWS["zoom"][2], f"looked closely at {clock(a)}–{clock(b)}")
-    if kind == "reflect" and times:
+    if lane == "check" and times:
         confidence = float(scores[0]) if scores else 0.0
         rows.tick("check", sum(times) / len(times), ROWS["check"][2],
                   f"self-check around {clock(sum(times) / len(times))}: {confidence:.0%} sure")
-    if kind == "draft_scan" and len(times) >= 2:
+    if lane == "draft" and one_score_each:
+        for t in times:
+            rows.tick("draft", t, "#7a5c00", f"small model proposed {clock(t)}")
+    elif lane == "draft" and len(times) >= 2:
         rows.span("draft", times[0], times[-1], ROWS["draft"][2], f"small model scanned {clock(times[0])}–"
                   f"{clock(times[-1])}", opacity=0.3)
-    if kind == "verify":
+    if lane == "verdict":
         rejected = set(extra.get("rejected") or [])
         for t in times:
             rows.tick("draft", t, "#7a5c00", f"small model proposed {clock(t)}")

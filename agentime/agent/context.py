@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from agentime.config import Config
-from agentime.search.base import SearchConfig
+from agentime.config import SearchConfig
 
 
 @dataclass
@@ -24,6 +25,9 @@ class AgentContext:
     progress: Callable[[str, float], None] | None = None  # (message, fraction done)
     max_steps: int = 200
     cache: dict = field(default_factory=dict)  # per-process reuse of views and indexes, keyed by video
+    timing_gate: Any = None  # a TimingGate (agentime.agent.timing_gate), shared by the sessions given it
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))  # "now" for the gate
+    runtime: tuple | None = None  # (key, SearchRuntime) of the search under way: built once per search
 
     def report(self, message: str, fraction: float) -> None:
         if self.progress is not None:

@@ -1,34 +1,46 @@
-"""The LangGraph agent behind `agentime.ask`: prepare -> plan -> search_step (loop) -> answer.
+"""The LangGraph agent behind `agentime.ask`: gate -> (reuse | prepare -> plan -> search_step (loop) -> answer).
 
+`gate` asks the timing gate (`timing_gate.TimingGate.decide`) whether this question needs the video searched
+again or is answered by an earlier turn's evidence (on live recordings, or on every question with
+`timing.gate = "always"`; never with "off"); `reuse` repeats that turn's answer without looking at a frame.
 `prepare` ingests the video (cached) and loads or builds its frame index; `plan` resolves the strategy and
 starts a search state; `search_step` advances the strategy one step and loops while it is not done (routing
-in `route_search`); `answer` has the target answer over the kept evidence. Nodes are small functions over
-the typed state and the runtime context; all algorithms live in `agentime.search` and `agentime.video`.
+in `route_search`); `answer` has the target answer over the kept evidence. Each decided question is kept in
+`turns` (the state, so checkpointed). Nodes are small functions over the typed state and the runtime context;
+all algorithms live in `agentime.search`, `agentime.video` and `agentime.timing`.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agentime.agent.context import AgentContext
+from agentime.agent.refresh import Turn
 from agentime.agent.state import AgentState
+from agentime.agent.timing_gate import TimingGate
 from agentime.index.frame_index import FrameIndex
 from agentime.search import STRATEGIES, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
-from agentime.search.runtime import SearchRuntime, VideoView
+from agentime.search.runtime import SearchRuntime
 from agentime.video.ingest import ingest
 from agentime.video.live_ingest import ingest_live
+from agentime.video.source import open_video
+from agentime.video.view import VideoView
+
+UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "seconds": 0.0}
 
 
-def _view_and_index(state: AgentState, ctx: AgentContext) -> tuple[VideoView, FrameIndex | None]:
-    key = (state["video"]["directory"], state["video"]["frames"])  # a live overview grows: new key
+def view_and_index(video: dict, ctx: AgentContext) -> tuple[VideoView, FrameIndex | None]:
+    """The frames of an ingested video (`state["video"]`) by time, and its frame index; cached per process."""
+    key = (video["directory"], video["frames"])  # a live overview grows: new key
     if key not in ctx.cache:
         from agentime.video.cache import OverviewStore
         from agentime.video.source import VideoInfo
 
-        video = state["video"]
         view = VideoView(video["path"], VideoInfo(**video["info"]), OverviewStore(video["directory"]),
                          ctx.config.video.max_side)
         index = None
@@ -43,9 +55,65 @@ def _view_and_index(state: AgentState, ctx: AgentContext) -> tuple[VideoView, Fr
 
 
 def _runtime(state: AgentState, ctx: AgentContext) -> SearchRuntime:
-    view, index = _view_and_index(state, ctx)
-    return SearchRuntime(state["question"], view, ctx.target, draft=ctx.draft, embedder=ctx.embedder, index=index,
-                         config=ctx.search, options=state.get("options"))
+    """The search's runtime, built once per search (the question's phrases, embedding and similarity with it)
+    and reused by every step; a new question, video, option list or setting builds a new one."""
+    view, index = view_and_index(state["video"], ctx)
+    key = (id(view), id(index), state["question"], tuple(state.get("options") or ()), ctx.search)
+    if ctx.runtime is None or ctx.runtime[0] != key:
+        ctx.runtime = (key, SearchRuntime(state["question"], view, ctx.target, draft=ctx.draft, embedder=ctx.embedder,
+                                          index=index, config=ctx.search, options=state.get("options")))
+    return ctx.runtime[1]
+
+
+def gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
+    """Decide whether the question needs a new search; `gate` is None where no decision is asked for."""
+    ctx = runtime.context
+    video, mode = state["video"], ctx.config.timing.gate
+    if mode == "off" or (mode == "live" and not video.get("live")):
+        return {"gate": None}
+    now = ctx.clock()
+    seconds = float(open_video(video["path"], allow_truncated=True).info.duration)
+    turns = [Turn.from_state(t) for t in state.get("turns") or []]
+    if ctx.timing_gate is None:
+        ctx.timing_gate = TimingGate(use_policy=ctx.config.timing.use_policy)
+    decision = ctx.timing_gate.decide(turns, state["question"], now, seconds, state.get("options"))
+    reuse = None if decision.call or decision.reuse is None else turns.index(decision.reuse)
+    return {"gate": {"call": decision.call, "reason": decision.reason, "by_policy": decision.by_policy,
+                     "reuse": reuse, "asked_at": now.isoformat(), "video_seconds": seconds}}
+
+
+def route_gate(state: AgentState) -> str:
+    """Reuse an earlier turn's answer when the gate said so, else search."""
+    decided = state.get("gate")
+    return "reuse" if decided and decided["reuse"] is not None else "prepare"
+
+
+def _gate_step(decided: dict, reused_question: str | None) -> dict:
+    return {"step": "timing_gate", "lane": "", "model": "timing policy" if decided["by_policy"] else "rule",
+            "times": [], "scores": [], "note": decided["reason"], "seconds": 0.0,
+            "extra": {"refreshed": decided["call"], "reused_question": reused_question}}
+
+
+def _turn(state: AgentState, search: dict, result: dict, video: dict, evidence_times: list[float]) -> dict:
+    """The state's turn of this question: what the gate and the answer were, and the answer to repeat later."""
+    decided = state["gate"]
+    label = f"{result['choice']}. {result['text']}" if result.get("choice") else result["text"]
+    turn = Turn(state["question"], datetime.fromisoformat(decided["asked_at"]), decided["call"], decided["reason"],
+                label, float(search["confidence"]), decided["video_seconds"], list(evidence_times),
+                [list(s) for s in result["spans"]], state.get("options"))
+    return {**turn.to_state(), "result": {"search": search, "answer": result, "video": video}}
+
+
+def reuse(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
+    """Answer from an earlier turn: its answer and evidence again, no frame looked at."""
+    decided = state["gate"]
+    earlier = state["turns"][decided["reuse"]]
+    search = {**earlier["result"]["search"], "stats": {**earlier["result"]["search"]["stats"], **UNSPENT}}
+    search["trace"] = [_gate_step(decided, earlier["question"]), *search["trace"]]
+    result, video = earlier["result"]["answer"], earlier["result"]["video"]
+    runtime.context.report("answered from what was already found", 1.0)
+    turn = _turn(state, search, result, video, earlier["evidence_times"])
+    return {"search": search, "answer": result, "video": video, "turns": [*state.get("turns", []), turn]}
 
 
 def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
@@ -55,12 +123,13 @@ def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     result = ingest_live(state["video"]["path"], ctx.config) if live else ingest(state["video"]["path"], ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
-    _view_and_index({**state, "video": video}, ctx)
+    view_and_index(video, ctx)
     return {"video": video}
 
 
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
+    ctx.runtime = None  # a new search: its runtime is built at its first step
     name = choose_strategy(state.get("strategy", "auto"), duration=state["video"]["info"]["duration"],
                            has_draft=ctx.draft is not None)
     ctx.report(f"searching with {name}", 0.15)
@@ -96,16 +165,25 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,
              "confidence": search["confidence"], "strategy": search["strategy"]}
-    return {"search": search, "answer": result, "history": [entry]}
+    update = {"search": search, "answer": result, "history": [entry]}
+    if state.get("gate"):
+        search["trace"].insert(0, _gate_step(state["gate"], None))
+        turn = _turn(state, search, result, state["video"], result["evidence_times"])
+        update["turns"] = [*state.get("turns", []), turn]
+    return update
 
 
 def build_graph(checkpointer=None):
     builder = StateGraph(AgentState, context_schema=AgentContext)
+    builder.add_node("gate", gate)
+    builder.add_node("reuse", reuse)
     builder.add_node("prepare", prepare)
     builder.add_node("plan", plan)
     builder.add_node("search_step", search_step)
     builder.add_node("answer", answer)
-    builder.add_edge(START, "prepare")
+    builder.add_edge(START, "gate")
+    builder.add_conditional_edges("gate", route_gate, ["reuse", "prepare"])
+    builder.add_edge("reuse", END)
     builder.add_edge("prepare", "plan")
     builder.add_edge("plan", "search_step")
     builder.add_conditional_edges("search_step", route_search, ["search_step", "answer"])

@@ -1,20 +1,16 @@
-"""Each question's first decision in a session: search the video again (call the tools) or answer from
-the evidence already gathered. Used by `agentime.Session` on live recordings and by the web UI's chat.
+"""The words of a video chat for the timing gate: its turns, the conversation the policy reads, the search tool.
 
-The conversation so far (questions, tool calls and their results, answers, each with its time) goes to the
-time-aware policy (`agentime.timing.ToolTimingPolicy.decide`), with the video search described as a tool
-whose information changes when a live recording grows. When that policy cannot be loaded or cannot read
-the conversation, a plain rule decides instead and says so: search on the first question, on a question not
-asked before, and when the recording has grown; otherwise repeat the known answer. Either way a question
-that no earlier answer covers is searched: there is no known evidence to answer it from.
+A `Turn` is one answered question with when it was asked, whether the video was searched for it and what was
+found; the graph keeps turns in its state as dicts (`Turn.to_state` / `Turn.from_state`). `conversation`
+writes them as OpenAI-style messages with ISO times, the video search described as a tool whose information
+changes when a live recording grows. The decision itself is `agentime.agent.timing_gate.TimingGate.decide`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 SEARCH_TOOL = {
@@ -43,6 +39,17 @@ class Turn:
     video_seconds: float  # the video's length when this turn's evidence was gathered
     evidence_times: list[float] = field(default_factory=list)
     spans: list = field(default_factory=list)
+    options: list[str] | None = None  # the options it was asked with: the same words with other options differ
+
+    def to_state(self) -> dict:
+        """JSON-friendly, for the graph's state (the time as ISO text)."""
+        return {**asdict(self), "asked_at": self.asked_at.isoformat()}
+
+    @classmethod
+    def from_state(cls, data: dict) -> Turn:
+        names = cls.__dataclass_fields__
+        return cls(**{**{k: v for k, v in data.items() if k in names},
+                      "asked_at": datetime.fromisoformat(data["asked_at"])})
 
 
 @dataclass(frozen=True)
@@ -97,46 +104,3 @@ def conversation(turns: list[Turn], question: str, now: datetime, video_seconds:
     note = f" (the recording has grown by {grown:.0f} s since the last answer)" if turns and grown > 0.5 else ""
     messages.append({"role": "user", "content": question + note, "time": _iso(now)})
     return messages
-
-
-class TimingAdvisor:
-    """Holds the timing policy (loaded on first use, shared by all users) and the fallback rule."""
-
-    def __init__(self, policy=None, use_policy: bool = True):
-        self._policy, self._use_policy, self._lock = policy, use_policy, threading.Lock()
-        self.unavailable: str | None = None if use_policy else "timing policy turned off"
-
-    def _load(self):
-        with self._lock:
-            if self._policy is None and self.unavailable is None:
-                try:
-                    from agentime.timing import ToolTimingPolicy
-
-                    self._policy = ToolTimingPolicy()
-                except Exception as exc:  # noqa: BLE001 - a missing or broken policy must not break the chat
-                    self.unavailable = f"timing policy unavailable: {type(exc).__name__}: {exc}"
-            return self._policy
-
-    def decide(self, turns: list[Turn], question: str, now: datetime, video_seconds: float) -> RefreshDecision:
-        reuse = closest_turn(turns, question)
-        if not turns:
-            return RefreshDecision(True, "first question about this video: searching it", False)
-        policy = self._load() if self._use_policy else None
-        if policy is not None:
-            try:
-                decision = policy.decide(conversation(turns, question, now, video_seconds), [SEARCH_TOOL], now)
-                reason = f"timing policy: {decision.reason} (p(call) = {decision.probability:.2f})"
-                if not decision.call and similarity(question, reuse.question) < KNOWN:
-                    return RefreshDecision(True, reason + "; but no earlier answer covers this question, so "
-                                           "the video is searched", True)
-                return RefreshDecision(bool(decision.call), reason, True, None if decision.call else reuse)
-            except Exception as exc:  # noqa: BLE001
-                fallback = f"timing policy could not decide ({type(exc).__name__}: {exc}); rule: "
-        else:
-            fallback = f"{self.unavailable}; rule: "
-        grown = video_seconds - turns[-1].video_seconds
-        if grown > 0.5:
-            return RefreshDecision(True, fallback + f"the recording grew by {grown:.0f} s since the last search", False)
-        if similarity(question, reuse.question) >= KNOWN:
-            return RefreshDecision(False, fallback + "same question as before and no new footage", False, reuse)
-        return RefreshDecision(True, fallback + "a new question: searching the video", False)

@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
+
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     from agentime.eval.runner import EXECUTORS
@@ -24,9 +26,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "submission files are written beside it, named after it")
     parser.add_argument("--strategy", default="auto", choices=NAMES)
     parser.add_argument("--budget", type=int, default=None, help="target frames per question")
-    parser.add_argument("--target", default="embedded:target", help="target model spec")
-    parser.add_argument("--draft", default="embedded:draft", help="draft model spec ('' for none)")
-    parser.add_argument("--embedder", default="embedded:embedder", help="embedder spec ('' for none)")
+    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"], help="target model spec")
+    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"], help="draft model spec ('' for none)")
+    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"], help="embedder spec ('' for none)")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="local threads or a Ray cluster")
     parser.add_argument("--workers", type=int, default=1, help="videos answered at once (threads or Ray actors)")
     parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 from agentime.eval.items import AnnotationError
+from agentime.vocabulary import OPTION_LETTERS
 
-LETTERS = "ABCDEFGHIJ"
 PAREN_OPTION = re.compile(r"^\s*\(([A-J])\)\s*(.*)$")
 DOT_OPTION = re.compile(r"^\s*([A-J])[.)]\s*(.*)$")
 
@@ -44,21 +44,21 @@ def as_list(data, path: Path, task: str) -> list:
 
 def lettered(options, path: Path, task: str, where: str) -> tuple[str, ...]:
     """Options as `"A. text"`; accepts texts with or without their letter prefix."""
-    if not isinstance(options, (list, tuple)) or not 2 <= len(options) <= len(LETTERS):
+    if not isinstance(options, (list, tuple)) or not 2 <= len(options) <= len(OPTION_LETTERS):
         raise fail(path, task, where, "has no usable options", "a list of 2-10 option strings")
     out = []
     for i, option in enumerate(options):
         text = str(option).strip()
         match = DOT_OPTION.match(text)
-        out.append(f"{LETTERS[i]}. {match.group(2) if match and match.group(1) == LETTERS[i] else text}")
+        out.append(f"{OPTION_LETTERS[i]}. {match.group(2) if match and match.group(1) == OPTION_LETTERS[i] else text}")
     return tuple(out)
 
 
 def letter(answer, count: int, path: Path, task: str, where: str) -> str:
     text = str(answer).strip()
-    if len(text) >= 1 and text[0] in LETTERS[:count] and (len(text) == 1 or not text[1].isalnum()):
+    if len(text) >= 1 and text[0] in OPTION_LETTERS[:count] and (len(text) == 1 or not text[1].isalnum()):
         return text[0]
-    raise fail(path, task, where, f"has answer {answer!r}", f"a letter A-{LETTERS[count - 1]}")
+    raise fail(path, task, where, f"has answer {answer!r}", f"a letter A-{OPTION_LETTERS[count - 1]}")
 
 
 def split_options(text: str, pattern: re.Pattern) -> tuple[str, tuple[str, ...]]:
@@ -66,7 +66,7 @@ def split_options(text: str, pattern: re.Pattern) -> tuple[str, tuple[str, ...]]
     stem, options = [], []
     for line in text.splitlines():
         match = pattern.match(line)
-        if match and match.group(1) == LETTERS[len(options)]:
+        if match and match.group(1) == OPTION_LETTERS[len(options)]:
             options.append(f"{match.group(1)}. {match.group(2).strip()}")
         elif options:
             options[-1] += " " + line.strip()

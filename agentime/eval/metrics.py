@@ -1,7 +1,8 @@
 """Scoring and metrics, computed the way each benchmark's official script computes them (`rules.py`).
 
-Per question (`score`): the answer is read from the reply with the task's rule (Video-MME's letter rule,
-LVBench's polish_answer, TempCompass's matching with the LLM fallback disabled); grounding takes the
+Per question (`score`): the answer is read from the reply with the reader the task's record names
+(`answers.py`: Video-MME's letter rule, LVBench's polish_answer, TempCompass's matching with the LLM fallback
+disabled); grounding takes the
 predicted span (or the first two timestamps in the text) and its IoU with the truth, 0 when there is none.
 Captions (TempCompass captioning) and free-form answers (`--open`) are not scored here: captions need the
 benchmark's LLM judge; free-form answers go to the scorer set with `set_open_scorer`.
@@ -17,48 +18,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 
-from agentime.eval.rules import RULES, ScoringRule
-from agentime.eval.tempcompass import caption_matching_index
+from agentime.eval.answers import extract_letter, lvbench_letter, tempcompass_letter, yes_no  # noqa: F401
+from agentime.eval.rules import ScoringRule
+from agentime.eval.tasks import TASKS
 from agentime.video.tafr import find_timestamps
+from agentime.vocabulary import OPTION_LETTERS, iou
 
-_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer", "The best option is",
-             "The correct option is", "Best answer:", "Best option:")
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
-
-
-def extract_letter(response: str, letters: str = "ABCD") -> str:
-    """The answer letter in a reply, by Video-MME's rule; "" when none can be read."""
-    text = (response or "").strip()
-    for prefix in _PREFIXES:
-        text = text.replace(prefix, "")
-    pattern = f"[{letters}]"
-    if len(text.split()) > 10 and not re.search(pattern, text):
-        return ""
-    match = re.search(pattern, text)
-    return match.group(0) if match else ""
-
-
-def tempcompass_letter(prediction: str) -> str:
-    """TempCompass multi-choice matching: a bare letter, or a reply starting with `X.` or `X)`."""
-    text = (prediction or "").strip()
-    if text in ("A", "B", "C", "D"):
-        return text
-    for sep in (".", ")"):
-        if len(text) >= 2 and text[0] in "ABCD" and text[1] == sep:
-            return text[0]
-    return ""
-
-
-def yes_no(prediction: str) -> str:
-    """"yes" or "no" when the reply starts with one of them, else ""."""
-    words = re.findall(r"[a-z]+", (prediction or "").lower())
-    return words[0] if words and words[0] in ("yes", "no") else ""
-
-
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def predicted_span(spans, text: str) -> list[float] | None:
@@ -73,15 +39,6 @@ def predicted_span(spans, text: str) -> list[float] | None:
     return None
 
 
-def lvbench_letter(prediction: str, letters: str = "ABCD") -> str:
-    """LVBench's polish_answer: the text before ")", after "(", its first word's first character."""
-    text = (prediction or "").strip().split(")")[0].strip()
-    if "(" in text:
-        text = text.split("(", 1)[1].strip()
-    text = text.split(" ")[0]
-    return text[0] if text and text[0] in letters else ""
-
-
 _open_scorer: Callable[[str, str, str], bool | None] | None = None
 
 
@@ -94,18 +51,9 @@ def set_open_scorer(scorer: Callable[[str, str, str], bool | None] | None) -> No
 
 def read_answer(task: str, item, prediction: str) -> str:
     """What the task's official rule reads from a reply to a choice or yes/no question ("" when nothing)."""
-    letters = "ABCDEFGHIJ"[: len(item.options or "ABCD")]
     if item.kind == "yesno":
         return yes_no(prediction)
-    if task == "tempcompass" and item.meta.get("labels"):
-        labels = item.meta["labels"]
-        index = caption_matching_index(prediction, labels, [o.split(". ", 1)[1] for o in item.options])
-        return letters[index] if index is not None else ""
-    if task == "tempcompass":
-        return tempcompass_letter(prediction)
-    if task == "lvbench":
-        return lvbench_letter(prediction, letters)
-    return extract_letter(prediction, letters)
+    return TASKS[task].read_answer(item, prediction, OPTION_LETTERS[: len(item.options or "ABCD")])
 
 
 def presented_prediction(item, choice: str | None, text: str) -> str:
@@ -204,7 +152,7 @@ JUDGE_NOTE = ("TempCompass scores captions with an LLM judge (its eval_captionin
 def summarise(task: str, rows: list[dict], expected: int | None = None) -> dict:
     """The metrics JSON of a finished (or partial) run from its result rows; `expected` is how many questions
     the run was asked (the annotation file, after --limit), so a partial file says what it covers."""
-    rule = RULES[task]
+    rule = TASKS[task].rule
     failed = [r for r in rows if r["status"] != "ok"]
     expected = len(rows) if expected is None else expected
     metrics: dict = {"task": task, "questions": expected, "covered": len(rows), "failed": len(failed),
@@ -237,6 +185,6 @@ def summarise(task: str, rows: list[dict], expected: int | None = None) -> dict:
         if not judged:
             metrics["open"]["needs"] = "a free-form answer scorer (agentime.eval.metrics.set_open_scorer)"
     spanned = [r for r in scored if r.get("truth_span") is not None and r["categories"].get("task_type") == "grounding"]
-    if task == "synthetic" and spanned:
+    if TASKS[task].span_metrics and spanned:
         metrics["grounding"] = grounding_metrics(spanned)
     return metrics

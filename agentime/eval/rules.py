@@ -1,7 +1,7 @@
 """Each benchmark's official scoring rule, as data: how an answer is read, what an unreadable answer counts
 as, which breakdowns its script reports, under which names, in which unit.
 
-`metrics.summarise` applies a `ScoringRule`; `metrics.json` states it (`rule`), so a reader of the figures
+Each task's record (`tasks.TASKS`) names its rule; `metrics.summarise` applies it; `metrics.json` states it (`rule`), so a reader of the figures
 knows which convention they follow. Sources: Video-MME's `eval_your_results.py` (breakdowns and Overall over
 the questions whose answer could be read, percent); LVBench's `compute_accuracy.py` + `test_acc.py` (every
 answered question counts, unreadable = wrong; fractions under KIR, EU, Sum, ER, Rea, TG, Overall);
@@ -47,25 +47,23 @@ class ScoringRule:
 LVBENCH_NAMES = {"key information retrieval": "KIR", "event understanding": "EU", "summarization": "Sum",
                  "entity recognition": "ER", "reasoning": "Rea", "temporal grounding": "TG"}
 
-RULES = {r.task: r for r in [
-    ScoringRule("synthetic", "Video-MME's letter rule", "wrong", "fraction", None, "overall",
-                (Breakdown("task_type", "task_type"),), "agentime's synthetic benchmark"),
-    ScoringRule("videomme", "Video-MME's letter rule (answer prefixes removed, first of A-D)", "excluded",
-                "percent", 1, "Overall",
-                (Breakdown("Video Types", "duration"), Breakdown("Video Categories", "domain"),
-                 Breakdown("Video Sub Categories", "sub_category"), Breakdown("Task Categories", "task_type")),
-                "Video-MME eval_your_results.py"),
-    ScoringRule("lvbench", "LVBench's polish_answer rule (the letter inside '(X)' or the first character)",
-                "wrong", "fraction", None, "Overall",
-                (Breakdown("question_type", "question_type", LVBENCH_NAMES),),
-                "LVBench compute_accuracy.py and test_acc.py (leaderboard result.json)"),
-    ScoringRule("longvideobench", "Video-MME's letter rule over A-E", "wrong", "fraction", None, "overall",
-                (Breakdown("duration_group", "duration_group"), Breakdown("question_category", "question_category")),
-                "LongVideoBench (no official script; lmms-eval's convention)"),
-    ScoringRule("egoschema", "Video-MME's letter rule over A-E, submitted as the option index", "wrong",
-                "fraction", None, "overall", (), "EgoSchema answer server (Kaggle egoschema-public)"),
-    ScoringRule("charades_sta", "the answer's first span, else the first two times in the text", "wrong",
-                "fraction", None, "miou", (), "Charades-STA R@1 at IoU 0.3/0.5/0.7 and mIoU"),
-    ScoringRule("tempcompass", "TempCompass's rule-based matching, LLM fallback disabled", "wrong", "percent", 1,
-                "avg", (Breakdown("dim", "dim"),), "TempCompass eval_<task>.py --disable_llm"),
-]}
+SYNTHETIC = ScoringRule("synthetic", "Video-MME's letter rule", "wrong", "fraction", None, "overall",
+    (Breakdown("task_type", "task_type"),), "agentime's synthetic benchmark")
+VIDEOMME = ScoringRule("videomme", "Video-MME's letter rule (answer prefixes removed, first of A-D)", "excluded",
+    "percent", 1, "Overall",
+    (Breakdown("Video Types", "duration"), Breakdown("Video Categories", "domain"),
+     Breakdown("Video Sub Categories", "sub_category"), Breakdown("Task Categories", "task_type")),
+    "Video-MME eval_your_results.py")
+LVBENCH = ScoringRule("lvbench", "LVBench's polish_answer rule (the letter inside '(X)' or the first character)",
+    "wrong", "fraction", None, "Overall",
+    (Breakdown("question_type", "question_type", LVBENCH_NAMES),),
+    "LVBench compute_accuracy.py and test_acc.py (leaderboard result.json)")
+LONGVIDEOBENCH = ScoringRule("longvideobench", "Video-MME's letter rule over A-E", "wrong", "fraction", None, "overall",
+    (Breakdown("duration_group", "duration_group"), Breakdown("question_category", "question_category")),
+    "LongVideoBench (no official script; lmms-eval's convention)")
+EGOSCHEMA = ScoringRule("egoschema", "Video-MME's letter rule over A-E, submitted as the option index", "wrong",
+    "fraction", None, "overall", (), "EgoSchema answer server (Kaggle egoschema-public)")
+CHARADES_STA = ScoringRule("charades_sta", "the answer's first span, else the first two times in the text", "wrong",
+    "fraction", None, "miou", (), "Charades-STA R@1 at IoU 0.3/0.5/0.7 and mIoU")
+TEMPCOMPASS = ScoringRule("tempcompass", "TempCompass's rule-based matching, LLM fallback disabled", "wrong", "percent", 1,
+    "avg", (Breakdown("dim", "dim"),), "TempCompass eval_<task>.py --disable_llm")

@@ -26,7 +26,7 @@ from agentime.eval.metrics import presented_prediction, score, summarise
 from agentime.eval.results_file import (ResultsWriter, output_path, read_results, repair_torn_tail,
                                         rewrite_results, write_atomic)
 from agentime.eval.submission import write_submissions
-from agentime.eval.tasks import read_task
+from agentime.eval.tasks import TASKS, read_task
 from agentime.eval.videos import VideoFolder
 
 EXECUTORS = ("local", "ray")
@@ -62,9 +62,9 @@ class ModelSource:
     factory: Callable[[], dict] | None = None
 
     def load(self) -> dict:
-        from agentime.api import _resolve
+        from agentime.vlm.registry import load_model_roles
 
-        return _resolve(self.factory() if self.factory is not None else dict(self.specs))
+        return load_model_roles(self.factory() if self.factory is not None else dict(self.specs))
 
     def describe(self) -> dict:
         if self.factory is not None:
@@ -135,7 +135,8 @@ def answer_group(models: dict, video: str, items: Iterable[EvalItem], settings: 
             attempts += 1
             began = time.perf_counter()
             try:
-                answer = session.ask(item.question, options=list(item.options) if item.options else None,
+                question, options = TASKS[settings.task].prompt(item)
+                answer = session.ask(question, options=options,
                                      strategy=settings.strategy, budget=settings.budget)
                 yield answer_row(settings, item, video, answer, time.perf_counter() - began, attempts)
                 break

@@ -17,8 +17,9 @@ the videos folder by `videos.VideoFolder` (sub-folders, download layouts).
 - charades_sta: `charades_sta_test.txt`, lines `VID START END##sentence`; video `<VID>.mp4`.
 - tempcompass: its four question files (`tempcompass.py`); video `<video_id>.mp4`.
 
-A record that does not fit raises `AnnotationError` naming the first bad record. Readers only read: scoring
-and metrics live in `agentime.eval.metrics`.
+A record that does not fit raises `AnnotationError` naming the first bad record. Each task is one `Task`
+record in `TASKS` (reader, prompt, answer reader, scoring rule and breakdowns): a new benchmark is one module
+with its reader and rule plus one line there. Scoring itself lives in `agentime.eval.metrics`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentime.eval.fields import LETTERS, PAREN_OPTION, as_list, check, fail, letter, lettered, split_options
+from agentime.eval import rules
+from agentime.eval.answers import lvbench_answer, tempcompass_answer, videomme_answer
+from agentime.eval.fields import PAREN_OPTION, as_list, check, fail, letter, lettered, split_options
 from agentime.eval.items import AnnotationError, EvalItem
 from agentime.eval.records import load_records
+from agentime.eval.rules import ScoringRule
 from agentime.eval.tempcompass import read_tempcompass
+from agentime.vocabulary import OPTION_LETTERS
 
 def read_synthetic(path: Path) -> list[EvalItem]:
     fields = ("question_id", "video_path", "task_type", "question", "options", "answer", "answer_spans")
@@ -118,7 +123,7 @@ def read_longvideobench(path: Path) -> list[EvalItem]:
             if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(options):
                 raise fail(path, "longvideobench", where, f"has correct_choice {choice!r}",
                             f"an index 0-{len(options) - 1} into candidates")
-            answer = LETTERS[choice]
+            answer = OPTION_LETTERS[choice]
         items.append(EvalItem(str(r["id"]), str(r["video_path"]), r["question"], "choice", options, answer,
                               None, {"duration_group": r["duration_group"], "question_category": r["question_category"],
                                      "topic_category": r.get("topic_category"), "level": r.get("level")}))
@@ -135,7 +140,7 @@ def _option_index(truth, count: int, path: Path, where: str) -> str | None:
         index = -1
     if not 0 <= index < count:
         raise fail(path, "egoschema", where, f"has answer {truth!r}", f"an option index 0-{count - 1}")
-    return LETTERS[index]
+    return OPTION_LETTERS[index]
 
 
 def read_egoschema(path: Path, answers: Path | None = None) -> list[EvalItem]:
@@ -159,7 +164,7 @@ def read_egoschema(path: Path, answers: Path | None = None) -> list[EvalItem]:
             where = f"{i} ({raw.get('q_uid', '?')})" if isinstance(raw, dict) else str(i)
             fields = ("q_uid", "question") + tuple(f"option {k}" for k in range(5))
             r = check(raw, fields, path, "egoschema", where)
-            options = tuple(f"{LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
+            options = tuple(f"{OPTION_LETTERS[k]}. {r[f'option {k}']}" for k in range(5))
             uid = str(r["q_uid"])
             truth = r.get("answer", known.get(uid))
         items.append(EvalItem(uid, f"{uid}.mp4", r["question"], "choice", options,
@@ -192,21 +197,39 @@ def read_charades_sta(path: Path) -> list[EvalItem]:
     return items
 
 
+def question_and_options(item: EvalItem) -> tuple[str, list[str] | None]:
+    """The prompt most tasks ask: the item's question with its options as they are."""
+    return item.question, list(item.options) if item.options else None
+
+
 @dataclass(frozen=True)
 class Task:
+    """One benchmark task, whole: its annotation reader, what is asked of the model per item (`prompt`), how
+    its official script reads an answer (`read_answer`), its scoring rule with the breakdowns it reports
+    (`rule`), and whether choice items with a true span also get grounding metrics (`span_metrics`)."""
+
     name: str
     read: Callable[[Path], list[EvalItem]]
     description: str
+    rule: ScoringRule
+    read_answer: Callable[[EvalItem, str, str], str] = videomme_answer
+    prompt: Callable[[EvalItem], tuple[str, list[str] | None]] = question_and_options
+    span_metrics: bool = False
 
 
 TASKS = {t.name: t for t in [
-    Task("synthetic", read_synthetic, "agentime's synthetic long-video benchmark (pipelines.make_benchmark)"),
-    Task("videomme", read_videomme, "Video-MME multiple choice, by duration, domain, sub-category, task type"),
-    Task("lvbench", read_lvbench, "LVBench multiple choice, by question type"),
-    Task("longvideobench", read_longvideobench, "LongVideoBench multiple choice, by duration group and category"),
-    Task("egoschema", read_egoschema, "EgoSchema five-way multiple choice"),
-    Task("charades_sta", read_charades_sta, "Charades-STA temporal grounding: R@1 at IoU 0.3/0.5/0.7 and mIoU"),
-    Task("tempcompass", read_tempcompass, "TempCompass multi-choice or yes/no, by temporal dimension"),
+    Task("synthetic", read_synthetic, "agentime's synthetic long-video benchmark (pipelines.make_benchmark)",
+         rules.SYNTHETIC, span_metrics=True),
+    Task("videomme", read_videomme, "Video-MME multiple choice, by duration, domain, sub-category, task type",
+         rules.VIDEOMME),
+    Task("lvbench", read_lvbench, "LVBench multiple choice, by question type", rules.LVBENCH, lvbench_answer),
+    Task("longvideobench", read_longvideobench, "LongVideoBench multiple choice, by duration group and category",
+         rules.LONGVIDEOBENCH),
+    Task("egoschema", read_egoschema, "EgoSchema five-way multiple choice", rules.EGOSCHEMA),
+    Task("charades_sta", read_charades_sta, "Charades-STA temporal grounding: R@1 at IoU 0.3/0.5/0.7 and mIoU",
+         rules.CHARADES_STA),
+    Task("tempcompass", read_tempcompass, "TempCompass multi-choice or yes/no, by temporal dimension",
+         rules.TEMPCOMPASS, tempcompass_answer),
 ]}
 
 

@@ -9,8 +9,10 @@ Multiple-choice questions are answered with a letter: options that are time rang
 span; "what comes right after" options by which one the target sees in the frames after the span and not in
 the span; others by the target (its own answer matched to an option, else its letter, else the option it finds
 most likely). Counting questions, once the search has swept for every appearance, are answered with the
-number of separate confident spans. The frames looked at here only settle the found span's edges; nothing here
-searches the video for new moments.
+number of separate confident spans. Frames looked at here serve the found span: a second look at early
+one-frame spans, following the main span to its edges, and the frames just after it. They are charged to the
+same budget as the search (within what is left); nothing here spotlights a part of the video the search did not
+find. Every prompt comes from `prompts.py`.
 """
 
 from __future__ import annotations
@@ -24,23 +26,18 @@ from agentime.search.base import AFTER_SPAN
 from agentime.search.common import (best_evidence_times, evenly_spaced, keep_evidence, scored_near,
                                     snap_to_overview, unscored_neighbour)
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
-from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement
-from agentime.search.runtime import SearchRuntime, _key, trace
+from agentime.search.prompts import ANSWER_INSTRUCTION, answer_statement, relevance_statement
+from agentime.search.base import time_key
+from agentime.search.runtime import SearchRuntime, trace
 from agentime.video.tafr import build_prompt, find_timestamps
+from agentime.vocabulary import OPTION_LETTERS, iou, option_texts
 
-LETTERS = "ABCDEFGHIJ"
-_OPTION_PREFIX = re.compile(r"^\s*\(?([A-J])[.):]\s*")
 _LETTER = re.compile(r"\b([A-J])\b")
 FIRST = re.compile(r"\bfirst\b", re.IGNORECASE)
 RIGHT_AFTER = re.compile(r"\b(?:right|just|immediately|directly)\s+after\b|\bnext\b(?!\s+to\b)", re.IGNORECASE)
 NEWLY_SEEN = 0.5  # how much likelier an option must be after the span than in it to be the answer
 SPAN_END_FRAMES = 3  # the span's last scored frames an option must be absent from
 WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" / "first" questions: follow the object in such steps, so far
-
-
-def option_texts(options) -> list[str]:
-    """Option texts without their letter prefixes ("A. red" -> "red")."""
-    return [_OPTION_PREFIX.sub("", str(o)).strip() for o in options or []]
 
 
 def _words(text: str) -> str:
@@ -92,7 +89,7 @@ def span_confidence(state: dict, span: list[float]) -> float:
 
 
 def _spans(rt: SearchRuntime, state: dict) -> list[list[float]]:
-    gap = max(2.5, 2.0 / rt.config.zoom_fps)  # frames of one zoom window stay in one span
+    gap = max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
     return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
 
 
@@ -117,7 +114,8 @@ def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> l
             looked.append(neighbour)
     if not looked:
         return spans
-    trace(state, "second_look", model="target", times=looked, note="early one-frame spans checked once more")
+    trace(state, "second_look", lane="looked", model="target", times=looked,
+          scores=[state["scores"][time_key(t)] for t in looked], note="early one-frame spans checked once more")
     return _spans(rt, state)
 
 
@@ -143,12 +141,12 @@ def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forwar
     sign, threshold, watched = (1.0 if forward else -1.0), rt.config.relevance_threshold, []
 
     def seen(t: float) -> bool | None:  # None: no budget left to look
-        if _key(t) not in state["scores"]:
+        if time_key(t) not in state["scores"]:
             if rt.search_budget_left(state) <= 0:
                 return None
             rt.target_relevance(state, [t])
             watched.append(t)
-        return state["scores"][_key(t)] >= threshold
+        return state["scores"][time_key(t)] >= threshold
 
     edge, gone = (span[1] if forward else span[0]), None
     limit = min(span[1] + WATCH_LIMIT, rt.view.duration) if forward else max(span[0] - WATCH_LIMIT, 0.0)
@@ -165,7 +163,7 @@ def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forwar
             break
         edge, gone = (t, gone) if looked else (edge, t)
     if watched:
-        trace(state, "watch", model="target", times=watched, scores=[state["scores"][_key(t)] for t in watched],
+        trace(state, "watch", lane="looked", model="target", times=watched, scores=[state["scores"][time_key(t)] for t in watched],
               note=f"followed the object {'forward until it is gone' if forward else 'back to where it begins'}")
     return [span[0], max(span[1], edge)] if forward else [min(span[0], edge), span[1]]
 
@@ -174,12 +172,12 @@ def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[flo
     """Times of overview frames just after the found span, inside the video: frames the target has already
     seen, and new ones while the budget lasts."""
     wanted = [span[1] + d for d in AFTER_SPAN if span[1] + d < rt.view.duration]
-    seen = set(state.get("_target_seen", []))
+    seen = rt.frames_seen(state, "target")
     times, left = [], rt.budget_left(state)
     for t in snap_to_overview(rt, wanted) if wanted else []:
-        if _key(t) in seen or left > 0:
+        if time_key(t) in seen or left > 0:
             times.append(t)
-            left -= _key(t) not in seen
+            left -= time_key(t) not in seen
     return times
 
 
@@ -197,16 +195,10 @@ def _option_seen_after(rt: SearchRuntime, state: dict, main: list[float], after:
     for text in texts:
         p = rt.target.yes_probability(frames, relevance_statement(text))
         gains.append(float(np.max(p[:len(after)])) - (float(np.max(p[len(after):])) if inside else 0.0))
-    rt._charge(state, "target", [], began, calls=len(texts))
+    rt.charge(state, "target", [], began, calls=len(texts))
     best = int(np.argmax(gains))
     note = ", ".join(f"{t}: {g:+.2f}" for t, g in zip(texts, gains, strict=True))
     return (best if gains[best] >= NEWLY_SEEN else None), note
-
-
-def _iou(a: list[float], b: list[float]) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def final_answer(rt: SearchRuntime, state: dict) -> dict:
@@ -229,13 +221,13 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
         times = sorted(float(k) for k, _ in ranked) or snap_to_overview(rt, evenly_spaced(0, rt.view.duration, 4))
     times = sorted(set(times) | set(after))
     frames = rt.view.frames_at(times)
-    rt._charge(state, "target", times, began, calls=0)
+    rt.charge(state, "target", times, began, calls=0)
     texts = option_texts(rt.options)
     choice, text, how = None, "", ""
     if counting:
         appearances = state.get("appearances") or count_appearances(state, spans, cfg.relevance_threshold)
         index, text = counted_answer(len(appearances), texts)
-        choice = LETTERS[index] if index is not None else None
+        choice = OPTION_LETTERS[index] if index is not None else None
         how = f"{len(appearances)} separate confident appearances counted"
         spans = appearances
         main = appearances[0] if appearances else None
@@ -243,7 +235,7 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
         ranges = [find_timestamps(t) for t in texts]
         index = None
         if main and all(len(r) >= 2 for r in ranges):
-            overlaps = [_iou(main, r[:2]) for r in ranges]
+            overlaps = [iou(main, r[:2]) for r in ranges]
             index, how = int(np.argmax(overlaps)), "option whose time range overlaps the found span most"
         elif forward and after:
             index, gains = _option_seen_after(rt, state, main, after, texts)
@@ -251,24 +243,24 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
         if index is None:
             # First the target's own words, matched to an option; then its letter; then the likeliest option.
             generation = rt.target.generate(build_prompt(frames, rt.question), max_new_tokens=16)
-            rt._charge(state, "target", [], began, calls=1)
+            rt.charge(state, "target", [], began, calls=1)
             index, how = matching_option(generation.text, texts), "the target's answer, matched to an option"
             if index is None:
                 generation = rt.target.generate(build_prompt(frames, rt.question, options=texts)
                                                 + [ANSWER_INSTRUCTION], max_new_tokens=4)
-                rt._charge(state, "target", [], began, calls=1)
+                rt.charge(state, "target", [], began, calls=1)
                 found = _LETTER.search(generation.text.upper())
-                index = LETTERS.index(found.group(1)) if found and LETTERS.index(found.group(1)) < len(texts) else None
+                index = OPTION_LETTERS.index(found.group(1)) if found and OPTION_LETTERS.index(found.group(1)) < len(texts) else None
                 how = "the target's letter"
             if index is None:
-                likelihood = [float(rt.target.yes_probability(
-                    [frames], f"The answer to the question '{rt.question}' is: {t}.")[0]) for t in texts]
-                rt._charge(state, "target", [], began, calls=len(texts))
+                likelihood = [float(rt.target.yes_probability([frames], answer_statement(rt.question, t))[0])
+                              for t in texts]
+                rt.charge(state, "target", [], began, calls=len(texts))
                 index, how = int(np.argmax(likelihood)), "the option the target finds most likely"
-        choice, text = LETTERS[index], texts[index]
+        choice, text = OPTION_LETTERS[index], texts[index]
     else:
         generation = rt.target.generate(build_prompt(frames, rt.question), max_new_tokens=32)
-        rt._charge(state, "target", [], began, calls=1)
+        rt.charge(state, "target", [], began, calls=1)
         text, how = generation.text.strip(), "generated by the target"
     trace(state, "answer", model="target", times=times, note=f"{how}: {text}", seconds=time.perf_counter() - began)
     return {"text": text, "choice": choice, "spans": ([main] + [s for s in spans if s != main]) if main else [],

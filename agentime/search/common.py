@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.runtime import SearchRuntime, _key, trace
+from agentime.search.base import time_key
+from agentime.search.runtime import SearchRuntime, trace
 
 
 def evenly_spaced(start: float, end: float, count: int) -> list[float]:
@@ -30,7 +31,7 @@ def snap_to_overview(rt: SearchRuntime, times: list[float]) -> list[float]:
 
 def unscored_neighbour(rt: SearchRuntime, state: dict, t: float) -> float | None:
     """The overview frame a second after `t` (else a second before) that the target has not scored yet."""
-    fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and _key(u) not in state["scores"]]
+    fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and time_key(u) not in state["scores"]]
     return fresh[0] if fresh else None
 
 
@@ -67,10 +68,10 @@ def reflect(rt: SearchRuntime, state: dict) -> float:
     times = best_evidence_times(state, rt.config.answer_frames)
     if not times:
         state["confidence"] = 0.0
-        trace(state, "reflect", model="target", note="no evidence yet")
+        trace(state, "reflect", lane="check", model="target", note="no evidence yet")
         return 0.0
     confidence = rt.sufficiency(state, times)
     state["confidence"] = confidence
-    trace(state, "reflect", model="target", times=times, scores=[confidence],
+    trace(state, "reflect", lane="check", model="target", times=times, scores=[confidence],
           note="confident" if confidence >= rt.config.confidence_threshold else "not confident yet")
     return confidence

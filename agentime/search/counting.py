@@ -64,7 +64,7 @@ def _second_look(rt: SearchRuntime, state: dict, confirmed: list[float], runs: d
     seconds = {t: next((u for u in runs[t][1:] if abs(u - t) >= 1.0), None) for t in confirmed}
     wanted = [u for u in seconds.values() if u is not None][: max(0, rt.budget_left(state))]
     scores = dict(zip(wanted, rt.target_relevance(state, wanted), strict=True))
-    trace(state, "count_second_look", model="target", times=wanted, scores=list(scores.values()),
+    trace(state, "count_second_look", lane="looked", model="target", times=wanted, scores=list(scores.values()),
           note="a second frame of each confirmed moment")
     threshold = rt.config.relevance_threshold
     return [t for t in confirmed if seconds[t] not in scores or scores[seconds[t]] >= threshold]
@@ -95,7 +95,7 @@ def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
         drafted = dict(zip(looked, rt.draft_relevance(state, looked), strict=True))
         picks = [max(run[:DRAFT_FRAMES_PER_RUN], key=drafted.get) for run in runs]
         picks = [t for t in picks if drafted[t] >= threshold]
-        trace(state, "count_draft", model="draft", times=looked, scores=[drafted[t] for t in looked],
+        trace(state, "count_draft", lane="draft", model="draft", times=looked, scores=[drafted[t] for t in looked],
               note=f"{len(runs)} candidate moments, {len(picks)} the draft finds the object in")
         source = "draft"
     else:
@@ -105,7 +105,7 @@ def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
     confirmed = sorted(t for t, s in zip(picks, verified, strict=True) if s >= threshold)
     if source == "target":  # no draft to agree with: a second frame of each confirmed moment must agree
         confirmed = _second_look(rt, state, confirmed, {run[0]: run for run in runs})
-    trace(state, "count_verify", model="target", times=picks, scores=verified,
+    trace(state, "count_verify", lane="looked", model="target", times=picks, scores=verified,
           note=f"{len(confirmed)} of {len(picks)} candidate moments confirmed")
     keep_evidence(state, picks, verified, "a candidate appearance, confirmed", source, threshold)
     appearances: list[list[float]] = []

@@ -15,7 +15,7 @@ def step(rt: SearchRuntime, state: dict) -> None:
     position = int(state.get("position", 0))
     times = [float(t) for t in grid[position: position + BATCH]]
     scores = rt.target_relevance(state, times)
-    trace(state, "score_all", model="target", times=times[:1] + times[-1:], scores=[float(np.max(scores))] if len(scores) else [],
+    trace(state, "score_all", lane="looked", model="target", times=times[:1] + times[-1:], scores=[float(np.max(scores))] if len(scores) else [],
           note=f"frames {position}-{position + len(times)} of {grid.size}")
     keep_evidence(state, times, scores, "scored highly among all frames", "target", rt.config.relevance_threshold)
     state["position"] = position + len(times)

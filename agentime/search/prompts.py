@@ -1,5 +1,6 @@
 """What the search asks the models: relevance statements, the sufficiency (reflection) statement, the answer
-instruction. One place, so strategies, training and evaluation use the same words.
+instruction and answer statements. One place, so strategies, the answer step, training and evaluation use the
+same words (the timestamped frame prompt itself is built by `agentime.video.tafr`).
 
 `look_for(question)` pulls the things a question is about ("the red triangle" -> "red triangle"); each
 becomes a statement scored per frame. Questions with no such phrase are scored as a whole.
@@ -25,6 +26,11 @@ def look_for(question: str) -> list[str]:
         if phrase.split()[-1] not in _STOP and phrase not in phrases:
             phrases.append(phrase)
     return phrases
+
+
+def answer_statement(question: str, option: str) -> str:
+    """The statement whose likelihood ranks an option when the target names none: "the answer is <option>"."""
+    return f"The answer to the question '{question}' is: {option}."
 
 
 def relevance_statement(phrase: str) -> str:

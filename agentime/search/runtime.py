@@ -1,79 +1,24 @@
 """What a strategy may use while it searches: the video by time, the models, the index, and the ledger.
 
-`VideoView` serves frames by timestamp: overview frames from the ingest cache, other times decoded from the
-file. `SearchRuntime` wraps the models behind the protocols with the question's statements and counts every
-frame and call (the budget is in target frames: each distinct frame the target looks at counts once); the
-models' prompts are fitted to their limits (`agentime.vlm.fitting`) and what was cut is traced. It holds no
+`SearchRuntime` serves frames by time through a `agentime.video.view.VideoView`, wraps the models behind the
+protocols with the question's statements and counts every frame and call (the budget is in target frames: each
+distinct frame the target looks at counts once; `charge` is the ledger's one entry point); the models' prompts
+are fitted to their limits (`agentime.vlm.fitting`) and what was cut is traced. It holds no
 search policy: strategies decide what to look at.
 """
 
 from __future__ import annotations
 
-import bisect
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
 from agentime.index.frame_index import FrameIndex
-from agentime.search.base import AFTER_SPAN, SearchConfig
+from agentime.search.base import AFTER_SPAN, SearchConfig, time_key
 from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
-from agentime.video.cache import ChunkFrames, OverviewStore
-from agentime.video.frames import Frame
-from agentime.video.sampling import sample_frames
-from agentime.video.source import VideoInfo, VideoSource
+from agentime.video.view import VideoView
 from agentime.vlm.fitting import fitted
-
-_CHUNK_CACHE = 32  # chunks held in memory (their JPEG bytes, and the frames decoded so far)
-
-
-class VideoView:
-    """Frames of one ingested video by time; at most a few cached chunks in memory."""
-
-    def __init__(self, path: str, info: VideoInfo, store: OverviewStore, max_side: int):
-        self.path, self.info, self.store, self.max_side = path, info, store, max_side
-        self._source = VideoSource(replace(info, path=str(path)))  # described at ingest: no probe per decode
-        self._chunks = store.chunk_paths()
-        self._chunk_times = store.chunk_times()
-        self.overview_times = np.concatenate(self._chunk_times) if self._chunk_times else np.zeros(0)
-        self._chunk_starts = [float(t[0]) if t.size else float("inf") for t in self._chunk_times]
-        self._loaded: OrderedDict[int, ChunkFrames] = OrderedDict()
-
-    @property
-    def duration(self) -> float:
-        return self.info.duration
-
-    def overview_between(self, start: float, end: float) -> np.ndarray:
-        lo, hi = np.searchsorted(self.overview_times, [start, end], side="left")
-        return self.overview_times[lo:hi]
-
-    def _chunk_frames(self, index: int) -> ChunkFrames:
-        if index not in self._loaded:
-            self._loaded[index] = ChunkFrames(self._chunks[index])
-            while len(self._loaded) > _CHUNK_CACHE:
-                self._loaded.popitem(last=False)
-        self._loaded.move_to_end(index)
-        return self._loaded[index]
-
-    def frames_at(self, times: Sequence[float]) -> list[Frame]:
-        """Frames at the given times, in the given order: cached overview frames, else decoded."""
-        out: dict[float, Frame] = {}
-        missing = []
-        for t in times:
-            chunk = bisect.bisect_right(self._chunk_starts, t + 1e-9) - 1
-            frame = self._chunk_frames(chunk).get(t) if chunk >= 0 else None
-            if frame is None:
-                missing.append(t)
-            else:
-                out[t] = frame
-        if missing:
-            decoded = sample_frames(self._source, timestamps=sorted(set(missing)), max_side=self.max_side)
-            for asked, frame in zip(sorted(set(missing)), decoded, strict=True):
-                out[asked] = Frame(asked, frame.image) if abs(frame.t - asked) < 1e-3 else frame
-        return [out[t] for t in times]
-
 
 class SearchRuntime:
     """The question, the models and the video for one search, with a ledger of frames and calls."""
@@ -105,9 +50,9 @@ class SearchRuntime:
             return np.zeros(0)
         began = time.perf_counter()
         scores = self._relevance(self.target, times)
-        self._charge(state, "target", times, began, calls=len(self.statements))
+        self.charge(state, "target", times, began, calls=len(self.statements))
         for t, s in zip(times, scores, strict=True):
-            state["scores"][_key(t)] = float(s)
+            state["scores"][time_key(t)] = float(s)
         return scores
 
     def draft_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
@@ -116,9 +61,9 @@ class SearchRuntime:
         model = self.draft or self.target
         began = time.perf_counter()
         scores = self._relevance(model, times)
-        self._charge(state, "draft" if self.draft else "target", times, began, calls=len(self.statements))
+        self.charge(state, "draft" if self.draft else "target", times, began, calls=len(self.statements))
         for t, s in zip(times, scores, strict=True):
-            state["draft_scores"][_key(t)] = float(s)
+            state["draft_scores"][time_key(t)] = float(s)
         return scores
 
     def sufficiency(self, state: dict, times: Sequence[float]) -> float:
@@ -127,18 +72,24 @@ class SearchRuntime:
         began = time.perf_counter()
         frames = self.view.frames_at(sorted(times))
         probability = float(self.target.yes_probability([frames], sufficiency_statement(self.question))[0])
-        self._charge(state, "target", times, began, calls=1)
+        self.charge(state, "target", times, began, calls=1)
         return probability
 
-    def _charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+    def charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+        """Count a model's work in the state's ledger: `who` ("target" or "draft") looked at `times` (each
+        distinct frame counts once per model) in `calls` calls, since `began` (a `perf_counter` reading)."""
         stats = state["stats"]
         seen_key = f"_{who}_seen"
         seen = set(state.setdefault(seen_key, []))
-        new = [_key(t) for t in times if _key(t) not in seen]
+        new = [time_key(t) for t in times if time_key(t) not in seen]
         state[seen_key] = sorted(seen | set(new), key=float)
         stats[f"{who}_frames"] += len(new)
         stats[f"{who}_calls"] += calls
         stats["seconds"] += time.perf_counter() - began
+
+    def frames_seen(self, state: dict, who: str) -> set[str]:
+        """Time keys of the frames `who` ("target" or "draft") has been charged for in this search."""
+        return set(state.get(f"_{who}_seen", []))
 
     def record_prompt_cuts(self, state: dict) -> None:
         """Trace what prompt fitting left out of the models' prompts since the last call."""
@@ -177,13 +128,10 @@ class SearchRuntime:
         return self._query_prior
 
 
-def _key(t: float) -> str:
-    return f"{float(t):.3f}"
-
-
-def trace(state: dict, step: str, *, model: str | None = None, times=(), scores=(), note: str = "",
+def trace(state: dict, step: str, *, lane: str = "", model: str | None = None, times=(), scores=(), note: str = "",
           seconds: float = 0.0, **extra) -> None:
-    """Append one step to the state's trace."""
-    state["trace"].append({"step": step, "model": model, "times": [round(float(t), 3) for t in times],
+    """Append one step to the state's trace; `lane` is the timeline row it is drawn in (`base.LANES`; "" for a
+    step that is not drawn)."""
+    state["trace"].append({"step": step, "lane": lane, "model": model, "times": [round(float(t), 3) for t in times],
                            "scores": [round(float(s), 4) for s in scores], "note": note,
                            "seconds": round(seconds, 4), "extra": extra})

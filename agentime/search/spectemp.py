@@ -19,15 +19,16 @@ import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import counted_instead
-from agentime.search.runtime import SearchRuntime, _key, trace
+from agentime.search.base import time_key
+from agentime.search.runtime import SearchRuntime, trace
 
 CONFIRM_NEAR = 2.0  # seconds: a relevant frame this close to the most relevant one backs it
 
 
 def _first_look(rt: SearchRuntime, state: dict) -> None:
-    times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.uniform_first))
+    times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.spectemp.uniform_first))
     scores = rt.target_relevance(state, times)
-    trace(state, "first_look", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
+    trace(state, "first_look", lane="looked", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
     keep_evidence(state, times, scores, "uniform first look", "target", rt.config.relevance_threshold)
     if state["evidence"]:
         reflect(rt, state)
@@ -38,8 +39,8 @@ def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
     """Around the target's most relevant frame not yet inspected, else the embedder's best moment: a region of
     `region_seconds` (the moment is pinpointed; the draft refines it). With neither, an unexplored stretch as
     wide as the gap between the first look's frames."""
-    wide = max(4.0, rt.view.duration / rt.config.uniform_first)
-    width = min(wide, rt.config.region_seconds)
+    wide = max(4.0, rt.view.duration / rt.config.spectemp.uniform_first)
+    width = min(wide, rt.config.spectemp.region_seconds)
     inspected = [tuple(r) for r in state["inspected"]]
 
     def fresh(t: float) -> bool:
@@ -78,14 +79,14 @@ def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndar
     """k salient, mutually diverse frames: greedy on score minus a penalty for nearness to picked frames."""
     picked_before = [e["t"] for e in state["evidence"]]
     proposals: list[float] = []
-    scale = max(2.0, rt.config.zoom_seconds)
-    for _ in range(min(rt.config.draft_proposals, len(times))):
+    scale = max(2.0, rt.config.timesearch.zoom_seconds)
+    for _ in range(min(rt.config.spectemp.draft_proposals, len(times))):
         best, best_value = None, -np.inf
         for t, s in zip(times, scores, strict=True):
             if t in proposals:
                 continue
             near = [abs(t - p) for p in picked_before + proposals]
-            penalty = rt.config.diversity * float(np.exp(-min(near) / scale)) if near else 0.0
+            penalty = rt.config.spectemp.diversity * float(np.exp(-min(near) / scale)) if near else 0.0
             if s - penalty > best_value:
                 best, best_value = t, s - penalty
         proposals.append(best)
@@ -96,17 +97,17 @@ def _round(rt: SearchRuntime, state: dict) -> None:
     state["round"] += 1
     start, end, why = _name_region(rt, state)
     state["inspected"].append([start, end])
-    step = 1.0 / rt.config.draft_fps
+    step = 1.0 / rt.config.spectemp.draft_fps
     times = [round(t, 3) for t in np.arange(start, end, step)]
-    times = snap_to_overview(rt, times) if abs(rt.config.draft_fps - 1.0) < 1e-9 else times
+    times = snap_to_overview(rt, times) if abs(rt.config.spectemp.draft_fps - 1.0) < 1e-9 else times
     draft_scores = rt.draft_relevance(state, times)
-    trace(state, "draft_scan", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
+    trace(state, "draft_scan", lane="draft", model="draft" if rt.draft else "target", times=[times[0], times[-1]] if times else [],
           scores=[float(np.max(draft_scores))] if len(draft_scores) else [],
           note=f"round {state['round']}: {len(times)} frames of {start:.0f}-{end:.0f} s ({why})")
     proposals = _propose(rt, state, times, draft_scores + PRIOR_WEIGHT * _retrieval_prior(rt, times))
     verified = rt.target_relevance(state, proposals)
     rejected = [t for t, s in zip(proposals, verified, strict=True) if s < rt.config.relevance_threshold]
-    trace(state, "verify", model="target", times=proposals, scores=verified,
+    trace(state, "verify", lane="verdict", model="target", times=proposals, scores=verified,
           note=("target overruled the draft on " + ", ".join(f"{t:.1f} s" for t in rejected)) if rejected
           else "target accepted the draft's proposals", rejected=rejected,
           draft_scores=[float(draft_scores[times.index(t)]) for t in proposals])
@@ -133,14 +134,14 @@ def _confirmed(rt: SearchRuntime, state: dict) -> bool:
         return True
     [score] = rt.target_relevance(state, [neighbour])
     standing = score >= threshold
-    trace(state, "confirm", model="target", times=[neighbour], scores=[score],
+    trace(state, "confirm", lane="looked", model="target", times=[neighbour], scores=[score],
           note=f"{best['t']:.1f} s " + ("confirmed by its neighbour" if standing
                                        else "contradicted by its neighbour: a lookalike, searching on"))
     if standing:
         keep_evidence(state, [neighbour], [score], "neighbour confirming the best frame", "target", threshold)
         return True
     state["evidence"].remove(best)
-    state["scores"][_key(best["t"])] = float(score)
+    state["scores"][time_key(best["t"])] = float(score)
     state["confidence"] = 0.0
     return False
 
@@ -153,5 +154,5 @@ def step(rt: SearchRuntime, state: dict) -> None:
     else:
         _round(rt, state)
     confident = state["confidence"] >= rt.config.confidence_threshold and _confirmed(rt, state)
-    if confident or state["round"] >= rt.config.rounds or rt.search_budget_left(state) <= 0:
+    if confident or state["round"] >= rt.config.spectemp.rounds or rt.search_budget_left(state) <= 0:
         state["done"] = True

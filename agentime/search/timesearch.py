@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentime.search.base import time_key
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
 from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
@@ -36,7 +37,7 @@ def _embed_prior(rt: SearchRuntime, start: float, end: float) -> tuple[float, li
 
 def _start(rt: SearchRuntime, state: dict) -> None:
     duration = rt.view.duration
-    count = max(1, min(rt.config.segments, int(duration // 10) or 1, max(1, rt.config.budget // 4)))
+    count = max(1, min(rt.config.timesearch.segments, int(duration // 10) or 1, max(1, rt.config.budget // 4)))
     bounds = np.linspace(0.0, duration, count + 1)
     picks, segments = [], []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
@@ -49,7 +50,7 @@ def _start(rt: SearchRuntime, state: dict) -> None:
         segment["priority"] = 0.5 * float(score) + 0.5 * segment["prior"]
     state["queue"] = sorted(segments, key=lambda s: -s["priority"])
     keep_evidence(state, picks, scores, "coarse overview", "target", rt.config.relevance_threshold)
-    trace(state, "overview", model="target", times=picks, scores=scores,
+    trace(state, "overview", lane="looked", model="target", times=picks, scores=scores,
           note=f"{count} segments ranked by target score and embedder similarity")
     state["phase"] = "spotlight"
 
@@ -61,17 +62,17 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     if rt.query_scores() is None:
         ranked = evenly_spaced(segment["start"], segment["end"], SPOTLIGHT_FRAMES)
     room = min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))
-    fresh = [t for t in ranked if f"{t:.3f}" not in state["scores"]][:room]
+    fresh = [t for t in ranked if time_key(t) not in state["scores"]][:room]
     scores = rt.target_relevance(state, fresh)
     seen = {float(k): v for k, v in state["scores"].items() if segment["start"] <= float(k) < segment["end"]}
-    trace(state, "spotlight", model="target", times=fresh, scores=scores,
+    trace(state, "spotlight", lane="looked", model="target", times=fresh, scores=scores,
           note=f"segment {segment['start']:.0f}-{segment['end']:.0f} s (depth {segment['depth']})",
           segment=[segment["start"], segment["end"]])
     keep_evidence(state, fresh, scores, "spotlighted", "target", rt.config.relevance_threshold)
     best_t, best = max(seen.items(), key=lambda kv: kv[1]) if seen else (None, 0.0)
     if best_t is not None and best >= rt.config.relevance_threshold and rt.search_budget_left(state) > 0:
         _zoom(rt, state, best_t)
-    elif segment["end"] - segment["start"] > 2 * rt.config.zoom_seconds:
+    elif segment["end"] - segment["start"] > 2 * rt.config.timesearch.zoom_seconds:
         middle = (segment["start"] + segment["end"]) / 2
         for start, end in ((segment["start"], middle), (middle, segment["end"])):
             prior, _ = _embed_prior(rt, start, end)
@@ -84,20 +85,20 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
 def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
     """Dense frames around a relevant moment; while the window's edge is still relevant, extend it that way
     (so a span is found whole, not just its middle)."""
-    half = rt.config.zoom_seconds / 2
-    step = 1.0 / rt.config.zoom_fps
+    half = rt.config.timesearch.zoom_seconds / 2
+    step = 1.0 / rt.config.timesearch.zoom_fps
     windows = [(max(0.0, around - half), min(rt.view.duration - 1e-3, around + half))]
     extensions = 0
     while windows and rt.search_budget_left(state) > 0:
         start, end = windows.pop(0)
-        times = [round(t, 3) for t in np.arange(start, end, step) if f"{t:.3f}" not in state["scores"]]
+        times = [round(t, 3) for t in np.arange(start, end, step) if time_key(t) not in state["scores"]]
         times = times[: max(0, rt.search_budget_left(state))]
         if not times:
             continue
         scores = rt.target_relevance(state, times)
         keep_evidence(state, times, scores, f"zoom around {around:.1f} s", "target", rt.config.relevance_threshold)
-        trace(state, "zoom", model="target", times=times, scores=scores,
-              note=f"{rt.config.zoom_fps:g} fps, {start:.1f}-{end:.1f} s")
+        trace(state, "zoom", lane="looked", model="target", times=times, scores=scores,
+              note=f"{rt.config.timesearch.zoom_fps:g} fps, {start:.1f}-{end:.1f} s")
         threshold = rt.config.relevance_threshold
         if extensions < MAX_EXTENSIONS and scores[0] >= threshold and start > 0:
             windows.append((max(0.0, start - 2 * half), start))

@@ -9,7 +9,7 @@ from agentime.search.runtime import SearchRuntime, trace
 def step(rt: SearchRuntime, state: dict) -> None:
     times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.budget))
     scores = rt.target_relevance(state, times)
-    trace(state, "uniform", model="target", times=times, scores=scores, note=f"{len(times)} evenly spaced frames")
+    trace(state, "uniform", lane="looked", model="target", times=times, scores=scores, note=f"{len(times)} evenly spaced frames")
     keep_evidence(state, times, scores, "uniform frame", "target", threshold=-1.0)  # all frames are the evidence
     state["evidence"] = sorted(state["evidence"], key=lambda e: -e["score"])[: rt.config.answer_frames]
     state["evidence"].sort(key=lambda e: e["t"])

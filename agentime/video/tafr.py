@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from agentime.video.frames import Frame
+from agentime.vocabulary import OPTION_LETTERS, option_line
 
 PromptPart = str | Frame
 
@@ -70,10 +71,9 @@ def build_prompt(
     parts.extend(timestamped_frames(frames))
     text = question.strip()
     if options:
-        letters = "ABCDEFGHIJ"
-        if len(options) > len(letters):
-            raise ValueError(f"at most {len(letters)} options are supported, got {len(options)}")
-        text += "\n" + "\n".join(f"{letters[i]}. {opt}" for i, opt in enumerate(options))
+        if len(options) > len(OPTION_LETTERS):
+            raise ValueError(f"at most {len(OPTION_LETTERS)} options are supported, got {len(options)}")
+        text += "\n" + "\n".join(option_line(i, opt) for i, opt in enumerate(options))
     parts.append(text)
     return parts
 

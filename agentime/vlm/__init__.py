@@ -1,6 +1,7 @@
 """Vision-language models behind one protocol.
 
 `base` (the `VLM` and `Embedder` protocols, shared prompt conventions), `hf` (transformers, in process),
-`openai_api` (any OpenAI-compatible server), `server` (`agentime serve`), `registry` (model spec strings),
-`tiny` (tiny random models for tests and benchmarks). Importing this package loads nothing heavy.
+`openai_api` (any OpenAI-compatible server), `server` (`agentime serve`), `registry` (model spec strings).
+Tiny random models for tests and benchmarks are built by `pipelines/tiny_vlms.py`, outside the library.
+Importing this package loads nothing heavy.
 """

@@ -13,9 +13,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentime.config import DEFAULT_MODEL_SPECS
 from agentime.vlm.errors import EmbeddedModelMissingError, ModelSpecError
 
 EMBEDDED_NAMES = ("embedder", "draft", "target")
+DRAFT_MAX_BATCH = 32  # a small draft is cheap per frame, so fixed per-call costs dominate unless batches are large
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -105,3 +107,28 @@ def load_embedder(spec: str, **options):
 
     path = str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
     return HFEmbedder(_build_config(HFConfig, {"path": path}, options))
+
+
+def load_model_roles(specs: dict | None = None) -> dict:
+    """The three model roles (`target`, `draft`, `embedder`) loaded from specs, defaults filled in.
+
+    A role's value may be a spec string, an already loaded model (kept as it is) or None (no model of that role;
+    the target is required). Raises ConfigError for an unknown role or a missing target.
+    """
+    from agentime.errors import ConfigError
+
+    wanted = {**DEFAULT_MODEL_SPECS, **(specs or {})}
+    unknown = set(wanted) - set(DEFAULT_MODEL_SPECS)
+    if unknown:
+        raise ConfigError(f"unknown model roles {sorted(unknown)}; use target, draft and embedder")
+    if wanted["target"] is None:
+        raise ConfigError("a target model is required (a spec such as embedded:target or hf:/path)")
+    loaded = {}
+    for role, spec in wanted.items():
+        if spec is None or not isinstance(spec, str):
+            loaded[role] = spec
+        elif role == "embedder":
+            loaded[role] = load_embedder(spec)
+        else:
+            loaded[role] = load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec)
+    return loaded

@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException
 from agentime.errors import AgentimeError, VLMError
 from agentime.video.frames import Frame
 from agentime.vlm.errors import InvalidPromptError
+from agentime.vlm.registry import DEFAULT_MODEL_SPECS
 from agentime.vlm.server_requests import (
     ChatRequest,
     RequestError,
@@ -460,8 +461,8 @@ def run_server(spec: str, host: str = "127.0.0.1", port: int = 8000, *, config: 
 
 def add_serve_arguments(parser) -> None:
     """Options of `agentime serve`."""
-    parser.add_argument("model", nargs="?", default="embedded:target",
-                        help="model spec: embedded:target, hf:/path/to/model (default: embedded:target)")
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL_SPECS["target"],
+                        help="model spec: embedded:target, hf:/path/to/model (default: the embedded target)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--name", default=None, help="model name clients use (default: the folder name)")
