@@ -13,7 +13,7 @@ baseline fitted on the same training folds and, beside it, the score on the held
 held-out sample's probability and estimated timescale go to `RUN_DIR/cv_predictions.jsonl` for error analysis.
 
     python -m pipelines.train_timing [--out agentime/timing/weights/tictoc_policy.safetensors] [--cv] [--json]
-        [--max-tokens 64] [--fp32]
+        [--max-tokens 64] [--fp32] [--run-dir runs/timing]
 """
 
 from __future__ import annotations
@@ -542,6 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cv", action="store_true", help="the honest leave-domain-out validation (module docstring)")
     parser.add_argument("--json", action="store_true", help="print only the JSON report (progress goes to stderr)")
     parser.add_argument("--per-domain", type=int, default=TrainConfig.per_domain)
+    parser.add_argument("--run-dir", default=TrainConfig.run_dir, help="embedding cache and reports")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--shared-dir", default=TrainConfig.shared_dir)
     parser.add_argument("--near-topic-threshold", type=float, default=TrainConfig.near_topic_threshold,
@@ -556,6 +557,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fp32", action="store_true", help="train for the fp32 encoder instead of int8")
     args = parser.parse_args(argv)
     config = TrainConfig(
+        run_dir=args.run_dir,
         per_domain=args.per_domain,
         seed=args.seed,
         shared_dir=args.shared_dir,
