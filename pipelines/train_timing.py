@@ -9,10 +9,11 @@ at a time (domains sharing a tool are one group), and drop from that fold's trai
 whose topic is near the held-out one (cosine of the shipped sentence encoder's embeddings of the domain name,
 tool names and descriptions above `NEAR_TOPIC_THRESHOLD`), so a held-out real domain is as new to the model
 as a user's own tool would be. It prints per-level numbers, the worst five domains, the global-threshold
-baseline fitted on the same training folds and, beside it, the score on the held-out generated domains.
+baseline fitted on the same training folds and, beside it, the score on the held-out generated domains; each
+held-out sample's probability and estimated timescale go to `RUN_DIR/cv_predictions.jsonl` for error analysis.
 
     python -m pipelines.train_timing [--out agentime/timing/weights/tictoc_policy.safetensors] [--cv] [--json]
-        [--max-tokens 64] [--fp32]
+        [--max-tokens 64] [--fp32] [--run-dir runs/timing]
 """
 
 from __future__ import annotations
@@ -485,7 +486,7 @@ def cross_validate(data: TrainingData, near: dict[str, list[str]], config: Train
     (`near`: real domain -> generated domains)."""
     synthetic, shared = data.synthetic, data.shared
     groups = sorted(set(shared.groups))
-    rows, baseline_rows, dropped = [], [], {}
+    rows, baseline_rows, dropped, predictions = [], [], {}, []
     elapsed = 10 ** shared.scalars[:, 0] - 1
     synthetic_domains = np.array(synthetic.domains)
     for group in groups:
@@ -495,10 +496,18 @@ def cross_validate(data: TrainingData, near: dict[str, list[str]], config: Train
         keep = ~np.isin(synthetic_domains, near_group)
         dropped[group] = near_group
         weights = data.train(concat([subset(synthetic, keep), subset(shared, ~test_mask)]), config)
-        predicted = predict(weights, subset(shared, test_mask)) >= 0.5
+        held = subset(shared, test_mask)
+        probability = predict(weights, held)
+        predicted = probability >= 0.5
         truth = shared.labels[test_mask] > 0.5
         domains = [d for d, m in zip(shared.domains, test_mask) if m]
         rows += list(zip(domains, shared.levels[test_mask].tolist(), truth.tolist(), predicted.tolist()))
+        timescales = timescale_log10(weights, held.embeddings, held.time_words)
+        predictions += [
+            {"domain": d, "level": int(l), "prefer_tool": bool(t), "probability": round(float(p), 4),
+             "log10_elapsed": round(float(e), 3), "log10_timescale": round(float(ts), 3)}
+            for d, l, t, p, e, ts in zip(domains, held.levels, truth, probability, held.scalars[:, 0], timescales)
+        ]
         cut, _ = best_threshold(elapsed[~test_mask].tolist(), (shared.labels[~test_mask] > 0.5).tolist())
         baseline_rows += [(int(l), bool(t), bool(e > cut)) for l, t, e in zip(shared.levels[test_mask], truth, elapsed[test_mask])]
         log(f"  fold {group}: {test_mask.sum()} samples, {len(near_group)} near-topic generated domains dropped")
@@ -513,6 +522,7 @@ def cross_validate(data: TrainingData, near: dict[str, list[str]], config: Train
         "policy": alignment_report([r[1:] for r in rows]),
         "worst_domains": per_domain_alignment(rows)[:5],
         "threshold_baseline": alignment_report(baseline_rows),
+        "predictions": predictions,
     }
 
 
@@ -532,6 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cv", action="store_true", help="the honest leave-domain-out validation (module docstring)")
     parser.add_argument("--json", action="store_true", help="print only the JSON report (progress goes to stderr)")
     parser.add_argument("--per-domain", type=int, default=TrainConfig.per_domain)
+    parser.add_argument("--run-dir", default=TrainConfig.run_dir, help="embedding cache and reports")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--shared-dir", default=TrainConfig.shared_dir)
     parser.add_argument("--near-topic-threshold", type=float, default=TrainConfig.near_topic_threshold,
@@ -546,6 +557,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fp32", action="store_true", help="train for the fp32 encoder instead of int8")
     args = parser.parse_args(argv)
     config = TrainConfig(
+        run_dir=args.run_dir,
         per_domain=args.per_domain,
         seed=args.seed,
         shared_dir=args.shared_dir,
@@ -569,7 +581,9 @@ def main(argv: list[str] | None = None) -> None:
         weights = data.train(concat([synthetic, shared]), config)
         report["synthetic_heldout"] = heldout_synthetic_report(weights, data)
         Path(config.run_dir).mkdir(parents=True, exist_ok=True)
+        predictions = report.pop("predictions")
         (Path(config.run_dir) / "cv_report.json").write_text(json.dumps(report, indent=1))
+        (Path(config.run_dir) / "cv_predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
         if args.json:
             print(json.dumps(report, indent=1))
         else:

@@ -114,3 +114,78 @@ def test_other_time_formats_are_read_and_garbage_is_a_clear_error():
     assert read_conversation(messages, TOOLS).elapsed_seconds_since_tool_result() == 10.0
     with pytest.raises(TimingError, match="cannot read 'soon'"):
         parse_time("soon")
+
+
+WARRANTY = {"type": "function", "function": {"name": "get_warranty_terms", "description": "The warranty terms of a product.", "parameters": {}}}
+
+
+def warranty_turn(result: str | None, answer: str = "Your kettle has a 2-year warranty.") -> list[dict]:
+    """After the crypto turn of `history()`, a second tool is called; its result is the last one."""
+    call = {"id": "c2", "type": "function", "function": {"name": "get_warranty_terms", "arguments": '{"product": "kettle"}'}}
+    return history() + [
+        {"role": "user", "content": "What's the warranty on my kettle?", "time": "2025-01-01T10:01:00Z"},
+        {"role": "assistant", "content": None, "tool_calls": [call], "time": "2025-01-01T10:01:02Z"},
+        {"role": "tool", "tool_call_id": "c2", "name": "get_warranty_terms", "content": result, "time": "2025-01-01T10:01:03Z"},
+        {"role": "assistant", "content": answer, "time": "2025-01-01T10:01:05Z"},
+        {"role": "user", "content": "So is a 3 year old kettle covered?", "time": "2025-01-01T10:01:20Z"},
+    ]
+
+
+def test_several_tools_the_one_called_last_sets_the_timescale(policy):
+    tools = TOOLS + [WARRANTY]
+    after_warranty = policy.decide(warranty_turn('{"product": "kettle", "warranty_years": 2}'), tools)
+    assert "get_warranty_terms" in after_warranty.reason and "get_crypto_price" not in after_warranty.reason
+    crypto_again = history() + [{"role": "user", "content": "Is it above 60k?", "time": "2025-01-01T10:01:20Z"}]
+    after_crypto = policy.decide(crypto_again, tools)
+    assert "get_crypto_price" in after_crypto.reason
+    assert after_warranty.timescale_seconds > 100 * after_crypto.timescale_seconds
+    assert not after_warranty.call  # 15 s after a warranty lookup: answer from it
+    # two calls in one assistant turn (parallel tool calls): the result written last counts
+    parallel = warranty_turn('{"warranty_years": 2}')
+    parallel[5]["tool_calls"].insert(0, dict(parallel[1]["tool_calls"][0], id="c3"))
+    parallel.insert(6, {"role": "tool", "tool_call_id": "c3", "name": "get_crypto_price", "content": '{"price": 64100}',
+                        "time": "2025-01-01T10:01:03Z"})
+    assert "get_warranty_terms" in policy.decide(parallel, tools).reason
+
+
+def test_error_results_never_raise_and_lean_to_calling(policy):
+    tools = TOOLS + [WARRANTY]
+    fine = policy.decide(warranty_turn('{"product": "kettle", "warranty_years": 2}'), tools)
+    for result in ('{"error": "rate limited"}', "Error: 503 Service Unavailable", '{"status": "failed"}'):
+        failed = policy.decide(warranty_turn(result, "Sorry, I could not get the warranty terms just now."), tools)
+        assert failed.call and failed.probability > fine.probability, result
+        assert "the last call of get_warranty_terms failed 17 s ago" in failed.reason, failed.reason
+    for empty in (None, "", "[]"):
+        decision = policy.decide(warranty_turn(empty), tools)
+        assert 0.0 <= decision.probability <= 1.0 and "get_warranty_terms" in decision.reason
+
+
+def test_very_long_histories_are_read_whole_with_bounded_notes(policy):
+    turns = history() * 2500  # 10,000 messages whose times restart every four messages (3 of 4 go back)
+    messages = turns + [{"role": "user", "content": "Is it above 60k?", "time": "2025-01-01T10:30:05Z"}]
+    decision = policy.decide(messages, TOOLS)
+    assert decision.elapsed_seconds == 1800.0  # from the last result, raised to the latest time seen before it
+    assert len(decision.notes) <= 3 and "at 7497 message(s)" in decision.notes[0]
+    assert len(decision.reason) < 400
+
+
+def test_clock_skew_and_untimed_results_are_explained_not_raised(policy):
+    skewed = history() + [{"role": "user", "content": "Is it above 60k?"}]
+    decision = policy.decide(skewed, TOOLS, now="2025-01-01T09:59:00Z")  # a minute before the first message
+    assert decision.elapsed_seconds == 0.0 and "clock is unsure" in decision.reason
+    with pytest.raises(TimingError, match="now is earlier"):
+        ToolTimingPolicy(policy.weights, policy.encoder, strict=True).decide(skewed, TOOLS, now="2025-01-01T09:59:00Z")
+    untimed = history(times=(None, None, None, None)) + [{"role": "user", "content": "Is it above 60k?"}]
+    decision = policy.decide(untimed, TOOLS, now="2025-01-01T10:00:00Z")
+    assert decision.elapsed_seconds == 0.0 and "the last tool result has no time" in " ".join(decision.notes)
+    assert "clock is unsure" in decision.reason
+
+
+def test_other_zones_and_formats_give_the_same_decision(policy):
+    utc = history() + [{"role": "user", "content": "Is it above 60k?", "time": "2025-01-01T10:20:05Z"}]
+    zoned = history(times=("2025-01-01T15:30:00+05:30", "2025-01-01 10:00:02", 1735725603,
+                           "Wed, 01 Jan 2025 05:00:05 -0500"))
+    zoned.append({"role": "user", "content": "Is it above 60k?", "time": "2025-01-01T11:20:05+01:00"})
+    first, second = policy.decide(utc, TOOLS), policy.decide(zoned, TOOLS)
+    assert first.elapsed_seconds == second.elapsed_seconds == 1202.0  # the result came at 10:00:03 UTC
+    assert first.call == second.call and abs(first.probability - second.probability) < 1e-6

@@ -81,6 +81,10 @@ def test_cross_validation_drops_near_topics_and_reports_levels_and_worst_domains
     assert [w["domain"] for w in worst] and len(worst) <= 5
     assert [w["normalized_alignment"] for w in worst] == sorted(w["normalized_alignment"] for w in worst)
     assert "threshold_baseline" in report
+    predictions = report["predictions"]  # one per held-out sample, for looking into the errors of a fold
+    assert len(predictions) == len(real_samples) and {p["domain"] for p in predictions} == {
+        "cryptocurrency_exchange", "recorded_property_deed_lookup"}
+    assert all(0.0 <= p["probability"] <= 1.0 and "log10_timescale" in p for p in predictions)
 
 
 def test_time_words_are_read_inside_identifiers_and_by_source():

@@ -11,7 +11,8 @@ Fallbacks (each one is recorded in `Conversation.notes`):
 - a naive timestamp (no offset) is read as UTC; timestamps with other offsets are converted to UTC; besides
   ISO-8601, RFC 2822 strings and Unix times (seconds or milliseconds) are read (`parse_time`);
 - a time earlier than the message before it is raised to that earlier message's time (the message
-  order is trusted over the clock); `strict=True` raises `TimingError` instead;
+  order is trusted over the clock; one note counts them all); `strict=True` raises `TimingError` instead;
+- a last tool result without any time (none before it either) while `now` is given counts as elapsed time 0;
 - tool-call arguments that are not valid JSON are kept as raw text;
 - `now` earlier than the last tool result counts as elapsed time 0.
 
@@ -222,6 +223,7 @@ def read_conversation(
     timed: list[TimedMessage] = []
     previous_time: datetime | None = None
     untimed = 0
+    backwards: list[int] = []
     for position, raw in enumerate(messages):
         where = f"message {position}"
         if not isinstance(raw, dict):
@@ -242,7 +244,7 @@ def read_conversation(
         elif previous_time is not None and moment < previous_time:
             if strict:
                 raise TimingError(f"{where}: time {format_time(moment)} is earlier than the message before it")
-            notes.append(f"{where}: time went backwards; used the previous message's time")
+            backwards.append(position)
             moment = previous_time
         previous_time = moment if moment is not None else previous_time
         timed.append(
@@ -255,6 +257,9 @@ def read_conversation(
                 tool_call_id=raw.get("tool_call_id"),
             )
         )
+    if backwards:
+        shown = ", ".join(str(p) for p in backwards[:3]) + (", ..." if len(backwards) > 3 else "")
+        notes.append(f"time went backwards at {len(backwards)} message(s) ({shown}); used the previous message's time")
     if untimed:
         notes.append(f"{untimed} message(s) without time inherited the previous message's time")
     for message in timed:
@@ -273,4 +278,8 @@ def read_conversation(
             notes.append("no timestamps at all: the conversation is taken to happen in one sitting")
     conversation = Conversation(tuple(timed), read_tool_schemas(tools), now_time, tuple(notes))
     conversation.last_user_index()
+    result_index = conversation.last_tool_result_index()
+    if result_index is not None and timed[result_index].time is None and now_time is not None:
+        notes.append("the last tool result has no time: elapsed time taken as 0")
+        conversation = Conversation(conversation.messages, conversation.tools, now_time, tuple(notes))
     return conversation

@@ -41,6 +41,8 @@ from agentime.timing.features import (
 
 TIME_GAP_CLIP = 2.0  # decades: beyond 100x fresher or staler, elapsed time adds no further evidence,
 # so explicit context (a request to check again, a confirmation) can still outweigh it
+# notes of `conversation.read_conversation` that make the elapsed time a fallback rather than a measurement
+CLOCK_NOTES = ("now is earlier", "no timestamps at all", "the last tool result has no time")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "tictoc_policy.safetensors"
 CUE_PHRASES = {
     "result_failed": "the last tool call failed",
@@ -285,18 +287,28 @@ class ToolTimingPolicy:
     def _explain(
         self, call: bool, cues: ConversationCues, timescale: float, contributions: np.ndarray, conversation: Conversation
     ) -> str:
-        """Which tool, how long its information stays fresh, the time elapsed, and the strongest other cues."""
+        """Which tool, how long its information stays fresh, the time elapsed, and the strongest other cues, e.g.
+        "call the tool: last result of get_price 4.0 min ago; get_price's information stays fresh for about
+        30 s, so it is likely stale; also: the user asks to check again (towards calling)"."""
         tool = cues.last_tool_name or (conversation.tools[0].name if len(conversation.tools) == 1 else None)
         subject = f"{tool}'s information" if tool else "the tools' information"
         if cues.elapsed_seconds is None:
             freshness = format_duration(timescale)
             timing = f"no tool result in the conversation yet ({subject} stays fresh for about {freshness})"
+        elif cues.result_failed:
+            timing = (
+                f"the last call{f' of {tool}' if tool else ''} failed {format_duration(cues.elapsed_seconds)} ago, so "
+                f"there is no usable result ({subject} stays fresh for about {format_duration(timescale)})"
+            )
         else:
             state = "stale" if cues.elapsed_seconds > timescale else "fresh"
             timing = (
                 f"last result{f' of {tool}' if tool else ''} {format_duration(cues.elapsed_seconds)} ago; {subject} "
                 f"stays fresh for about {format_duration(timescale)}, so it is likely {state}"
             )
+            unsure = [n for n in conversation.notes if n.startswith(CLOCK_NOTES)]
+            if unsure:
+                timing += f" (the clock is unsure: {unsure[0]})"
         weights = self.weights.scalar_weight
         values = np.divide(contributions, weights, out=np.zeros_like(contributions), where=weights != 0)
         # name only cues that are present (similarities count from 0.5 up), not constant offsets
@@ -305,6 +317,9 @@ class ToolTimingPolicy:
             if SCALAR_FEATURES[i] in CUE_PHRASES and values[i] > 0.5 and abs(contributions[i]) > 0.5
         ]
         ranked = sorted(present, key=lambda i: -abs(contributions[i]))
-        cues_text = [f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'+' if contributions[i] > 0 else '-'})" for i in ranked[:2]]
+        cues_text = [
+            f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'towards calling' if contributions[i] > 0 else 'towards answering'})"
+            for i in ranked[:2]
+        ]
         verdict = "call the tool" if call else "answer from the conversation"
-        return f"{verdict}: {timing}" + (f"; {', '.join(cues_text)}" if cues_text else "")
+        return f"{verdict}: {timing}" + (f"; also: {', '.join(cues_text)}" if cues_text else "")
