@@ -53,8 +53,8 @@ def test_the_runtime_reads_the_prior_from_the_index_not_from_its_vectors(monkeyp
 def test_index_type_follows_the_library_size():
     assert choose_index(IVF_FROM - 1).kind == "flat"
     big = choose_index(1_000_000)
-    assert big.kind == "ivf_sq8" and big.lists >= 512 and 0 < big.probes < big.lists
-    assert choose_index(1_000_000, "pq").kind == "ivf_pq"
+    assert big.kind == "ivf_fp16" and big.lists >= 512 and 0 < big.probes < big.lists
+    assert choose_index(1_000_000, "pq").kind == "ivf_pq" and choose_index(1_000_000, "sq8").kind == "ivf_sq8"
     with pytest.raises(ValueError, match="unknown quantizer"):
         choose_index(10, "zip")
 
@@ -77,7 +77,7 @@ def test_a_large_library_gets_a_trained_ivf_index_close_to_exact_and_smaller(clu
     parts = [("video-a", rows[:half], np.arange(half, dtype=float)),
              ("video-b", rows[half:], np.arange(len(rows) - half, dtype=float))]
     library = LibraryIndex.build(parts, "emb")
-    assert library.choice.kind == "ivf_sq8"
+    assert library.choice.kind == "ivf_fp16"
     exact = LibraryIndex(_flat(rows), choose_index(0), ["all"], [len(rows)], np.arange(len(rows), dtype=float),
                          "emb", len(rows))
     recall = []

@@ -1,8 +1,8 @@
 """One faiss index over the frame embeddings of many videos, its type chosen by its size.
 
 Each row is bound to (video key, time). A small library gets an exact inner-product index; from `IVF_FROM`
-rows an inverted-file index whose vectors are stored as 8-bit scalars (or, on request, product-quantised
-codes), trained on the library's own vectors, so a query reads a few lists instead of every row and the index
+rows an inverted-file index whose vectors are stored as 16-bit floats (or, on request, 8-bit scalars or
+product-quantised codes, smaller and less exact), trained on the library's own vectors, so a query reads a few lists instead of every row and the index
 takes less memory than the flat one. `needs_rebuild` says when the library has outgrown what the index was
 trained for. Files are written atomically with a format version and checked on load: `load` returns None for
 a missing, damaged or other-version index, and the caller rebuilds it from the per-video indexes.
@@ -27,14 +27,14 @@ FORMAT_VERSION = 1
 IVF_FROM = 50_000  # below this, an exact scan of every row is already about as fast as probing lists
 GROWTH_BEFORE_RETRAIN = 4  # retrain once the library holds this many times the rows it was trained on
 TRAIN_POINTS_PER_LIST = 64
-QUANTIZERS = ("sq8", "pq")
+QUANTIZERS = ("fp16", "sq8", "pq")
 
 
 @dataclass(frozen=True)
 class IndexChoice:
     """Which faiss index a library of `rows` vectors gets, and how many lists a query probes."""
 
-    kind: str  # "flat", "ivf_sq8" or "ivf_pq"
+    kind: str  # "flat", "ivf_fp16", "ivf_sq8" or "ivf_pq"
     lists: int = 0
     probes: int = 0
 
@@ -43,7 +43,7 @@ class IndexChoice:
         return self.kind == "flat"
 
 
-def choose_index(rows: int, quantizer: str = "sq8") -> IndexChoice:
+def choose_index(rows: int, quantizer: str = "fp16") -> IndexChoice:
     """Exact below `IVF_FROM` rows; above, about sqrt(rows) lists and enough probes for recall@10 >= 0.95."""
     if quantizer not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {quantizer!r}; use one of {', '.join(QUANTIZERS)}")
@@ -66,8 +66,8 @@ def build_faiss_index(vectors: np.ndarray, choice: IndexChoice, *, seed: int = 0
         if choice.kind == "ivf_pq":
             index = faiss.IndexIVFPQ(quantizer, dim, choice.lists, _pq_parts(dim), 8, faiss.METRIC_INNER_PRODUCT)
         else:
-            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, choice.lists, faiss.ScalarQuantizer.QT_8bit,
-                                                  faiss.METRIC_INNER_PRODUCT)
+            codes = faiss.ScalarQuantizer.QT_fp16 if choice.kind == "ivf_fp16" else faiss.ScalarQuantizer.QT_8bit
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, choice.lists, codes, faiss.METRIC_INNER_PRODUCT)
         wanted = min(len(vectors), TRAIN_POINTS_PER_LIST * choice.lists)
         sample = np.random.default_rng(seed).choice(len(vectors), size=wanted, replace=False)
         index.cp.seed = seed
@@ -113,7 +113,7 @@ class LibraryIndex:
 
     @classmethod
     def build(cls, parts: Sequence[tuple[str, np.ndarray, np.ndarray]], embedder_name: str, *,
-              quantizer: str = "sq8", seed: int = 0, dim: int | None = None) -> LibraryIndex:
+              quantizer: str = "fp16", seed: int = 0, dim: int | None = None) -> LibraryIndex:
         """Index `parts`, each (video key, embedding rows, their times), with the type its size calls for."""
         rows = [np.asarray(p[1], np.float32) for p in parts]
         width = rows[0].shape[1] if rows else int(dim or 1)
@@ -123,7 +123,7 @@ class LibraryIndex:
         return cls(build_faiss_index(vectors, choice, seed=seed), choice, [p[0] for p in parts],
                    [len(r) for r in rows], times, embedder_name, len(vectors))
 
-    def needs_rebuild(self, rows: int, quantizer: str = "sq8") -> bool:
+    def needs_rebuild(self, rows: int, quantizer: str = "fp16") -> bool:
         """Whether a library of `rows` vectors calls for another index type or a retrained one."""
         wanted = choose_index(rows, quantizer)
         if wanted.kind != self.choice.kind:
