@@ -30,10 +30,11 @@ def iou(a, b) -> float:
 
 
 def run_library(bench: Path, strategy: str, budget: int, models: dict, limit: int | None, out: Path | None,
-                config: Config, single: bool = True) -> dict:
+                config: Config, single: bool = True, types: set[str] | None = None) -> dict:
     from agentime.library import Library
 
-    questions = json.loads((bench / "questions.json").read_text())[:limit]
+    questions = [q for q in json.loads((bench / "questions.json").read_text()) if not types or q["task_type"] in types]
+    questions = questions[:limit]
     loaded = _resolve(models)
     began = time.perf_counter()
     library = Library(bench / "videos", cache=config, models=loaded)

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.bench_library import run_library
 
         strategy = strategies[0] if args.strategies != parser.get_default("strategies") else "auto"
-        print(json.dumps(run_library(args.bench, strategy, args.budget, models, args.limit, args.out, config)))
+        print(json.dumps(run_library(args.bench, strategy, args.budget, models, args.limit, args.out, config,
+                                     types=types)))
         return 0
     summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types)
     if not args.json:

@@ -111,3 +111,13 @@ def test_cli_library_search_and_bad_input(library_folder, tmp_path, capsys):
     assert moments[0]["video"] == path and np.isfinite(moments[0]["score"])
     assert cli_main(["library", "ask", str(folder), "--cache", cache, "--quiet"]) == 2
     assert "needs a text" in capsys.readouterr().err
+
+
+def test_a_library_benchmark_asks_about_objects_only_one_video_shows():
+    worlds = [generate_world(900 + i, c) for i, c in enumerate(library_configs(4, minutes=2, fps=2, seed=5))]
+    for number, world in enumerate(worlds):
+        asked = library_questions(world, f"v{number}", number)
+        assert {q["task_type"] for q in asked} == {"needle", "grounding", "which_video"}
+        needle = world.events["needle"][0]["object"]
+        shown = [{a.name for a in other.appearances} for other in worlds]
+        assert [needle in names for names in shown] == [i == number for i in range(len(worlds))]
