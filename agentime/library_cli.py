@@ -44,7 +44,7 @@ def library_main(args: argparse.Namespace) -> int:
     if args.action != "ask":
         models["draft"] = None  # adding and searching use the embedder only
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir())
-    library = Library(args.folder, cache=config, models=models, quantizer=args.quantizer,
+    library = Library(args.folder, cache=config, models=models, quantizer=args.quantizer, add=False,
                       progress=None if args.quiet else _progress)
     summary = library.add()
     if args.action == "add":
@@ -86,7 +86,7 @@ def _print_answer(answer, as_json: bool) -> None:
     from agentime.video.tafr import format_timestamp
 
     if as_json:
-        print(json.dumps({**answer.to_dict(), "video": answer.video}))
+        print(json.dumps(answer.to_dict()))  # its `video` and `candidates` come with it
         return
     label = f"{answer.choice}. {answer.text}" if answer.choice else answer.text
     print(f"answer: {label}")
