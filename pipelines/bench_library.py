@@ -21,12 +21,7 @@ import numpy as np
 
 from agentime.api import Session, _resolve
 from agentime.config import Config
-
-
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
+from pipelines.bench_search import iou
 
 
 def run_library(bench: Path, strategy: str, budget: int, models: dict, limit: int | None, out: Path | None,

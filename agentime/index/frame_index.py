@@ -92,11 +92,7 @@ class FrameIndex:
         k = max(1, min(int(k), len(self)))
         with one_search_thread():
             scores, ids = self.index.search(_as_queries(queries, self.dim), k)
-        best: dict[int, float] = {}
-        for s, i in zip(scores.ravel(), ids.ravel(), strict=True):
-            if i >= 0 and s > best.get(int(i), -np.inf):
-                best[int(i)] = float(s)
-        ranked = sorted(best.items(), key=lambda item: (-item[1], self.times[item[0]]))[:k]
+        ranked = sorted(best_per_row(scores, ids).items(), key=lambda item: (-item[1], self.times[item[0]]))[:k]
         return [Moment(float(self.times[i]), s) for i, s in ranked]
 
     def save(self, folder: Path) -> Path:
@@ -131,6 +127,15 @@ class FrameIndex:
         loaded = cls.__new__(cls)
         loaded.index, loaded.times, loaded.embedder_name, loaded.dim = index, times, embedder_name, index.d
         return loaded
+
+
+def best_per_row(scores: np.ndarray, ids: np.ndarray) -> dict[int, float]:
+    """Each row faiss found for any query, with its best score (faiss marks empty slots with id -1)."""
+    best: dict[int, float] = {}
+    for s, i in zip(scores.ravel(), ids.ravel(), strict=True):
+        if i >= 0 and s > best.get(int(i), -np.inf):
+            best[int(i)] = float(s)
+    return best
 
 
 @contextmanager

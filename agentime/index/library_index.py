@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agentime.index.frame_index import one_search_thread
+from agentime.index.frame_index import best_per_row, one_search_thread
 from agentime.video.cache import atomic_write_bytes
 
 FORMAT_VERSION = 1
@@ -137,11 +137,7 @@ class LibraryIndex:
         queries = np.ascontiguousarray(np.atleast_2d(np.asarray(queries, np.float32)))
         with one_search_thread():
             scores, ids = self.index.search(queries, max(1, min(int(k), len(self))))
-        best: dict[int, float] = {}
-        for s, i in zip(scores.ravel(), ids.ravel(), strict=True):
-            if i >= 0 and s > best.get(int(i), -np.inf):
-                best[int(i)] = float(s)
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        ranked = sorted(best_per_row(scores, ids).items(), key=lambda item: -item[1])[:k]
         return [LibraryHit(self.videos[self.video_of_row[i]], float(self.times[i]), s) for i, s in ranked]
 
     def memory_bytes(self) -> int:
