@@ -14,6 +14,7 @@ _EXPORTS = {
     "ask": "agentime.api",
     "Session": "agentime.api",
     "Answer": "agentime.api",
+    "Library": "agentime.library",
     "Config": "agentime.config",
     "VideoConfig": "agentime.config",
     "Frame": "agentime.video.frames",

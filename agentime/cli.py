@@ -1,4 +1,4 @@
-"""The `agentime` command line: `ask`, `ingest`, `serve`, `graph`, `eval`, `ui`.
+"""The `agentime` command line: `ask`, `ingest`, `serve`, `graph`, `eval`, `library`, `ui`.
 
 The CLI builds a `Config` from its options, calls the library and prints results; it holds no logic of its
 own. Errors a user can cause print one readable line and exit with status 2, never a traceback.
@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(evaluate)
     add_truncated_argument(evaluate)
     evaluate.set_defaults(run=_eval)
+
+    library = commands.add_parser("library", help="many videos as one library: add DIR, search DIR TEXT, ask DIR QUESTION")
+    from agentime.library_cli import add_library_arguments, library_main
+
+    add_library_arguments(library)
+    library.set_defaults(run=library_main)
 
     ui = commands.add_parser("ui", help="start the web UI (Gradio) on 127.0.0.1:7860")
     add_ui_arguments(ui)

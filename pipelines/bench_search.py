@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="per-question results as JSONL")
     parser.add_argument("--cache", type=Path, default=None, help="frame cache folder")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument("--library", action="store_true",
+                        help="ask each question of the whole folder as one library (make_benchmark --library); "
+                             "the first of --strategies (else auto) searches inside the videos it finds")
     args = parser.parse_args(argv)
     if not (args.bench / "questions.json").is_file():
         parser.error(f"{args.bench} has no questions.json; make one with python -m pipelines.make_benchmark")
@@ -118,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     if types - present:
         parser.error(f"no questions of type {', '.join(sorted(types - present))} in {args.bench}; "
                      f"it has {', '.join(sorted(present))}")
+    if args.library:
+        from pipelines.bench_library import run_library
+
+        strategy = strategies[0] if args.strategies != parser.get_default("strategies") else "auto"
+        print(json.dumps(run_library(args.bench, strategy, args.budget, models, args.limit, args.out, config,
+                                     types=types)))
+        return 0
     summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types)
     if not args.json:
         print(table(summary))

@@ -213,6 +213,10 @@ class WorldConfig:
     groundings: int = 2
     orders: int = 2
     counts: int = 2
+    # A library hands each video objects of its own for the events, and one shared pool for the rest, so
+    # that a question about an event names exactly one video of the library (empty: drawn from all).
+    reserved: tuple[tuple[str, str], ...] = ()
+    common: tuple[tuple[str, str], ...] = ()
 
 
 def _moving_path(rng: random.Random, cfg: WorldConfig, size: int) -> tuple[float, float, float, float]:
@@ -259,6 +263,10 @@ def generate_world(seed: int, config: WorldConfig | None = None) -> World:
     rng.shuffle(combos)
     wanted = cfg.needles + cfg.groundings + cfg.orders * 2 + cfg.counts
     reserved, common = combos[:wanted], combos[wanted:]
+    if cfg.reserved:
+        if len(cfg.reserved) < wanted or not cfg.common:
+            raise ValueError(f"the world needs {wanted} reserved objects and a common pool")
+        reserved, common = list(cfg.reserved), list(cfg.common)
 
     # Event scenes hold the reserved events; they never also hold common objects, so "right after" and
     # "first appears" have exactly one answer. Keep the first and last scene for common content.

@@ -1,14 +1,16 @@
 """A faiss index of a video's frame embeddings, each row bound to its timestamp.
 
 Built once per (video overview, embedder) from the cached overview frames and stored beside them
-(`index_<embedder>.faiss` and `.times.npz`, written atomically). `top_moments(text, k)` returns the k
-frames most similar to a text query. The index does not decode video or choose frames to look at.
+(`index_<embedder>.faiss` and `.times.npz`, written atomically). Queries are embedded text rows:
+`top_moments(queries, k)` returns the k frames closest to them and `similarities(queries)` every frame's
+score, both answered by faiss. The index does not decode video or choose frames to look at.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +68,32 @@ class FrameIndex:
     def embeddings(self) -> np.ndarray:
         return self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
 
-    def top_moments(self, query: np.ndarray, k: int = 10) -> list[Moment]:
+    def similarities(self, queries: np.ndarray) -> np.ndarray:
+        """Each row's highest inner product with any of the query rows, in row order (faiss, exact).
+
+        Asks faiss for every row (k = the index's size), so on a flat index this is the exact profile
+        the strategies read as a prior over the whole video.
+        """
+        queries = _as_queries(queries, self.dim)
+        best = np.full(len(self), -np.inf, dtype=np.float32)
+        if len(self) == 0 or len(queries) == 0:
+            return best
+        with one_search_thread():
+            scores, ids = self.index.search(queries, len(self))
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            found = row_ids >= 0
+            np.maximum.at(best, row_ids[found], row_scores[found])
+        return best
+
+    def top_moments(self, queries: np.ndarray, k: int = 10) -> list[Moment]:
+        """The k frames closest to any of the query rows (best first; a frame at most once)."""
         if len(self) == 0:
             return []
         k = max(1, min(int(k), len(self)))
-        scores, ids = self.index.search(np.asarray(query, np.float32).reshape(1, -1), k)
-        return [Moment(float(self.times[i]), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        with one_search_thread():
+            scores, ids = self.index.search(_as_queries(queries, self.dim), k)
+        ranked = sorted(best_per_row(scores, ids).items(), key=lambda item: (-item[1], self.times[item[0]]))[:k]
+        return [Moment(float(self.times[i]), s) for i, s in ranked]
 
     def save(self, folder: Path) -> Path:
         import faiss
@@ -105,6 +127,36 @@ class FrameIndex:
         loaded = cls.__new__(cls)
         loaded.index, loaded.times, loaded.embedder_name, loaded.dim = index, times, embedder_name, index.d
         return loaded
+
+
+def best_per_row(scores: np.ndarray, ids: np.ndarray) -> dict[int, float]:
+    """Each row faiss found for any query, with its best score (faiss marks empty slots with id -1)."""
+    best: dict[int, float] = {}
+    for s, i in zip(scores.ravel(), ids.ravel(), strict=True):
+        if i >= 0 and s > best.get(int(i), -np.inf):
+            best[int(i)] = float(s)
+    return best
+
+
+@contextmanager
+def one_search_thread() -> Iterator[None]:
+    """Search on the calling thread: faiss's OpenMP workers would otherwise spin after a query of a few rows
+    and take the cores the models' own threads are using (faiss has its own OpenMP runtime, not torch's)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+    queries = np.ascontiguousarray(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
+    if queries.shape[1] != dim:
+        raise ValueError(f"query rows have {queries.shape[1]} values; the index holds {dim}")
+    return queries
 
 
 def _safe(name: str) -> str:

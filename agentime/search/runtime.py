@@ -111,10 +111,7 @@ class SearchRuntime:
         if self.index is None or self.embedder is None or len(self.index) == 0:
             return None
         if self._query_scores is None:
-            queries = self.embedder.embed_texts(self.queries)
-            # einsum, not a BLAS product: BLAS would wake its worker threads, which then spin for a while
-            # and take CPU from the models' own threads (about 2x slower draft scans on 2 cores)
-            self._query_scores = np.einsum("fd,qd->fq", self.index.embeddings(), queries).max(axis=1)
+            self._query_scores = self.index.similarities(self.embedder.embed_texts(self.queries))
         return self._query_scores
 
     def query_prior(self) -> np.ndarray | None:

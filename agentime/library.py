@@ -1,0 +1,244 @@
+"""A library of videos: one faiss index over many recordings, and questions that find the video first.
+
+`Library(folder_or_paths)` ingests each video into the frame cache (resumable: the cache is keyed by content,
+so an unchanged file is found, not decoded again), builds each video's frame index, and keeps one
+`LibraryIndex` over all of them in the library's own folder under the cache. Files that are not readable
+videos are listed in `skipped` with the reason and never stop the others; a video deleted after it was added
+is dropped from the index and answers, with a note. `search(text, k)` returns moments across the library
+with the embedder alone; `ask(question, ...)` ranks the videos by their best moments, runs the single-video
+search (`Session`) inside the best candidates and returns a `LibraryAnswer` that names its video.
+It holds no search strategy and no index type logic of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentime.api import Answer, Session, _resolve, validate_question
+from agentime.config import Config
+from agentime.errors import AgentimeError, CacheError, ConfigError
+from agentime.index.frame_index import FrameIndex
+from agentime.index.library_index import LibraryHit, LibraryIndex
+from agentime.video.cache import atomic_write_json
+
+HIDDEN_PREFIXES = (".", "~")
+CANDIDATE_HITS = 64  # moments read from the index to rank the videos of a question
+SECOND_LOOK_BELOW = 0.5  # below this confidence, the next candidate video is searched as well
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LibraryMoment:
+    """A moment of one video of the library and its similarity to the query."""
+
+    video: str  # the video's path
+    t: float
+    score: float
+
+
+@dataclass
+class LibraryAnswer(Answer):
+    """An `Answer` found inside one video of the library: `video` names it (its spans and evidence are times
+    in that video); `candidates` are the videos the index ranked first, with their scores."""
+
+    video: str = ""
+    candidates: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def moments(self) -> list[tuple[str, float, float]]:
+        return [(self.video, a, b) for a, b in self.spans]
+
+
+class Library:
+    """Many videos behind one index; see the module docstring."""
+
+    def __init__(self, paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike], *,
+                 cache: str | os.PathLike | Config | None = None, models: dict | None = None,
+                 quantizer: str = "fp16", add: bool = True,
+                 progress: Callable[[str, float], None] | None = None):
+        self.config = cache if isinstance(cache, Config) else Config(cache_dir=Path(cache)) if cache else Config()
+        self.paths, self.folder = _listed(paths_or_folder)
+        self.quantizer = quantizer
+        self._models = _resolve(models)
+        self.embedder = self._models.get("embedder")
+        if self.embedder is None:
+            raise ConfigError("a library needs an embedder to find videos (e.g. embedded:embedder)")
+        identity = str(self.folder) if self.folder else "\n".join(sorted(str(p) for p in self.paths))
+        self.directory = Path(self.config.cache_dir) / "libraries" / hashlib.sha256(identity.encode()).hexdigest()[:16]
+        self.progress = progress or (lambda message, fraction: None)
+        self.videos: dict[str, dict] = {}  # path -> {"key", "directory", "frames", "duration"}
+        self.skipped: list[SkippedFile] = []
+        self.notes: list[str] = []
+        self.index: LibraryIndex | None = None
+        self._sessions: dict[str, Session] = {}
+        self._load_manifest()
+        if add:
+            self.add()
+
+    # -- adding ----------------------------------------------------------------------------------------
+    def add(self) -> dict:
+        """Ingest every video not yet in the library (or changed since), refresh the index; a summary."""
+        from agentime.video.cache import video_key
+        from agentime.video.ingest import ingest
+
+        if self.folder is not None:
+            self.paths, _ = _listed(self.folder)
+        self.skipped, added, unchanged = [], [], []
+        self._drop_missing()
+        for number, path in enumerate(self.paths):
+            self.progress(f"adding {path.name}", number / max(1, len(self.paths)))
+            known = self.videos.get(str(path))
+            try:
+                if known and known["key"] == video_key(path) and _index_ready(known, self.embedder.name):
+                    unchanged.append(str(path))
+                    continue
+                result = ingest(path, self.config)
+                twin = next((p for p, v in self.videos.items() if v["key"] == result.key and p != str(path)), None)
+                if twin is not None:
+                    self.skipped.append(SkippedFile(str(path), f"the same content as {twin}, already in the library"))
+                    continue
+                frame_index = _saved_index(result.directory, self.embedder.name)
+                if frame_index is None or len(frame_index) != result.frames:
+                    frame_index = FrameIndex.build(self.embedder, result.iter_frames())
+                    frame_index.save(result.directory)
+            except (AgentimeError, OSError) as exc:
+                self.skipped.append(SkippedFile(str(path), " ".join(str(exc).split()) or type(exc).__name__))
+                continue
+            self.videos[str(path)] = {"key": result.key, "directory": str(result.directory),
+                                      "frames": result.frames, "duration": result.info.duration}
+            added.append(str(path))
+            self._save_manifest()  # after each video: an interrupted add resumes from here
+        self._refresh_index()
+        self.progress("library ready", 1.0)
+        return {"videos": len(self.videos), "added": added, "unchanged": unchanged,
+                "skipped": [vars(s) for s in self.skipped], "notes": list(self.notes),
+                "index": self.index.choice.kind if self.index else None}
+
+    def _drop_missing(self) -> None:
+        for path in list(self.videos):
+            if not Path(path).is_file():
+                del self.videos[path]
+                self._sessions.pop(path, None)
+                self.notes.append(f"{path} was deleted after it was added; it is no longer searched")
+        self._save_manifest()
+
+    def _refresh_index(self) -> None:
+        keys = [v["key"] for v in self.videos.values()]
+        index = self.index or LibraryIndex.load(self.directory, self.embedder.name)
+        rows = sum(v["frames"] for v in self.videos.values())
+        if index is None or index.videos != keys or index.needs_rebuild(rows, self.quantizer):
+            parts = []
+            for video in self.videos.values():
+                frame_index = _saved_index(Path(video["directory"]), self.embedder.name)
+                if frame_index is None:  # its cache went away: it is added again on the next `add`
+                    continue
+                parts.append((video["key"], frame_index.embeddings(), frame_index.times))
+            index = LibraryIndex.build(parts, self.embedder.name, quantizer=self.quantizer, dim=getattr(self.embedder, "dim", None))
+            index.save(self.directory)
+        self.index = index
+
+    # -- manifest ----------------------------------------------------------------------------------------
+    def _manifest_path(self) -> Path:
+        return self.directory / "videos.json"
+
+    def _load_manifest(self) -> None:
+        try:
+            data = json.loads(self._manifest_path().read_text())
+            self.videos = {p: v for p, v in data["videos"].items() if {"key", "directory", "frames"} <= set(v)}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.videos = {}  # missing or damaged: every video is checked again (its caches make that cheap)
+
+    def _save_manifest(self) -> None:
+        atomic_write_json(self._manifest_path(), {"videos": self.videos})
+
+    # -- questions ---------------------------------------------------------------------------------------
+    def search(self, text: str, k: int = 10) -> list[LibraryMoment]:
+        """The k moments across the library closest to `text` (embedder only, no VLM)."""
+        from agentime.search.prompts import look_for
+
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("the search text is empty; describe what to find")
+        self._drop_missing_from_answers()
+        queries = self.embedder.embed_texts(look_for(text) or [text.strip()])
+        by_key = {v["key"]: p for p, v in self.videos.items()}
+        hits = self.index.search(queries, k=max(1, int(k)) * 4) if self.index else []
+        return [LibraryMoment(by_key[h.video], h.t, h.score) for h in hits if h.video in by_key][:k]
+
+    def rank_videos(self, text: str) -> list[dict]:
+        """Videos ordered by their best moment's similarity to `text` (each with that moment)."""
+        best: dict[str, LibraryMoment] = {}
+        for moment in self.search(text, CANDIDATE_HITS):
+            if moment.video not in best or moment.score > best[moment.video].score:
+                best[moment.video] = moment
+        ranked = sorted(best.values(), key=lambda m: -m.score)
+        return [{"video": m.video, "score": round(m.score, 4), "t": m.t} for m in ranked]
+
+    def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
+            budget: int | None = None, candidates: int = 2) -> LibraryAnswer:
+        """Find the videos the question is about, search inside the best ones, answer from the surest."""
+        question, options = validate_question(question, options)
+        ranked = self.rank_videos(question)
+        if not ranked:
+            raise ConfigError("the library holds no searchable video; add videos first (agentime library add)")
+        best: LibraryAnswer | None = None
+        for candidate in ranked[:max(1, int(candidates))]:
+            answer = self._session(candidate["video"]).ask(question, options=options, strategy=strategy,
+                                                           budget=budget)
+            if best is None or answer.confidence > best.confidence:
+                best = LibraryAnswer(**vars(answer), video=candidate["video"], candidates=ranked[:5],
+                                     notes=list(self.notes))
+            if answer.confidence >= SECOND_LOOK_BELOW:
+                break
+        return best
+
+    def _session(self, path: str) -> Session:
+        if path not in self._sessions:
+            self._sessions[path] = Session(path, models=self._models, config=self.config)
+        return self._sessions[path]
+
+    def _drop_missing_from_answers(self) -> None:
+        if any(not Path(p).is_file() for p in self.videos):
+            self._drop_missing()
+            self.index = None
+            self._refresh_index()
+
+
+def _saved_index(directory: Path, embedder_name: str) -> FrameIndex | None:
+    """A video's saved frame index; None when missing or damaged (the caller builds it again)."""
+    try:
+        return FrameIndex.load(directory, embedder_name)
+    except CacheError:
+        return None
+
+
+def _index_ready(video: dict, embedder_name: str) -> bool:
+    index = _saved_index(Path(video["directory"]), embedder_name)
+    return index is not None and len(index) == video["frames"]
+
+
+def _listed(paths_or_folder) -> tuple[list[Path], Path | None]:
+    """The files of a folder (sorted, hidden ones left out) or the given paths; the folder, if one."""
+    if isinstance(paths_or_folder, (str, os.PathLike)):
+        root = Path(paths_or_folder).expanduser().resolve()
+        if root.is_dir():
+            files = sorted(p for p in root.rglob("*") if p.is_file()
+                           and not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(root).parts))
+            return files, root
+        if not root.exists():
+            raise ConfigError(f"{paths_or_folder} does not exist; give a folder of videos or a list of files")
+        return [root], None
+    paths = [Path(p).expanduser().resolve() for p in paths_or_folder]
+    if not paths:
+        raise ConfigError("the library was given no videos; give a folder or a list of files")
+    return paths, None
