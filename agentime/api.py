@@ -77,8 +77,8 @@ def validate_question(question: str, options: Sequence[str] | None) -> tuple[str
     return question.strip(), [o.strip() for o in options]
 
 
-def _resolve(models: dict | None) -> dict:
-    from agentime.vlm.registry import load_embedder, load_vlm
+def _resolve(models: dict | None, verbose: bool = False) -> dict:
+    from agentime.vlm.registry import load_embedder, load_vlm, parse_spec
 
     wanted = {**DEFAULT_MODELS, **(models or {})}
     unknown = set(wanted) - set(DEFAULT_MODELS)
@@ -90,10 +90,13 @@ def _resolve(models: dict | None) -> dict:
     for role, spec in wanted.items():
         if spec is None or not isinstance(spec, str):
             resolved[role] = spec
-        else:
-            # A small draft is cheap per frame, so fixed per-call costs dominate unless its batches are large.
-            resolved[role] = (load_embedder(spec) if role == "embedder"
-                              else load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec))
+            continue
+        # loading output is the in-process backend's; a server's client has none to show
+        shown = {"verbose": True} if verbose and parse_spec(spec).kind != "openai" else {}
+        # A small draft is cheap per frame, so fixed per-call costs dominate unless its batches are large.
+        resolved[role] = (load_embedder(spec, **shown) if role == "embedder"
+                          else load_vlm(spec, max_batch=DRAFT_MAX_BATCH, **shown) if role == "draft"
+                          else load_vlm(spec, **shown))
     return resolved
 
 
@@ -119,7 +122,7 @@ class Session:
         # fail early, with the video layer's errors; a live recording always looks cut off at its end
         open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
-        self._models = _resolve(models)
+        self._models = _resolve(models, verbose=self.config.verbose)
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
                                      embedder=self._models.get("embedder"), config=self.config, progress=progress)
         self._base_search = SearchConfig()

@@ -17,13 +17,14 @@ from agentime.config import Config, VideoConfig, default_cache_dir
 from agentime.errors import AgentimeError
 
 
-def _offline_default() -> None:
+def _offline_default(verbose: bool = False) -> None:
     # A hub id that cannot be reached otherwise takes ~25 s to fail; users with network can unset these.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    # The CLI reports its own progress; library progress bars and config notices would drown it.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not verbose:
+        # The CLI reports its own progress; library progress bars and config notices would drown it.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 _WARNED: set[str] = set()
@@ -73,7 +74,8 @@ def _ask(args: argparse.Namespace) -> int:
     from agentime.api import ask
 
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated))
+                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated),
+                    verbose=args.verbose)
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
                  models=models, config=config, progress=None if args.quiet else _progress_on_stderr)
@@ -145,6 +147,12 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     add_truncated_argument(parser)
 
 
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """`--verbose`, on every command that loads models: their loading output is hidden by default."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the models' loading output (progress bars and warnings), hidden by default")
+
+
 def add_truncated_argument(parser: argparse.ArgumentParser) -> None:
     """`--allow-truncated`, the same on every command that opens videos."""
     parser.add_argument("--allow-truncated", action="store_true",
@@ -180,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     ask.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     add_truncated_argument(ask)
+    add_verbose_argument(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 
@@ -187,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agentime.vlm.server import add_serve_arguments
 
     add_serve_arguments(serve)
+    add_verbose_argument(serve)
     serve.set_defaults(run=_serve)
 
     graph = commands.add_parser("graph", help="print the agent graph as Mermaid")
@@ -197,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_arguments(evaluate)
     add_truncated_argument(evaluate)
+    add_verbose_argument(evaluate)
     evaluate.set_defaults(run=_eval)
 
     ui = commands.add_parser("ui", help="start the web UI (Gradio) on 127.0.0.1:7860")
@@ -206,9 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _offline_default()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _offline_default(verbose=getattr(args, "verbose", False))
     warnings.showwarning = _one_line_warning
     try:
         return args.run(args)

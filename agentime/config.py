@@ -47,6 +47,7 @@ class Config:
 
     cache_dir: Path = field(default_factory=default_cache_dir)
     video: VideoConfig = field(default_factory=VideoConfig)
+    verbose: bool = False  # show the in-process models' loading output (transformers' progress bars, warnings)
 
     def with_video(self, **changes) -> Config:
         return replace(self, video=replace(self.video, **changes))

@@ -63,7 +63,8 @@ def eval_main(args: argparse.Namespace) -> int:
         from agentime.eval.open_answers import score_open_answer
 
         set_open_scorer(score_open_answer)
-    source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None})
+    source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None},
+                         verbose=getattr(args, "verbose", False))
     try:
         metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings,
                            executor=args.executor, workers=args.workers, limit=args.limit, ray_address=args.ray_address,

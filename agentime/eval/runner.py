@@ -60,11 +60,12 @@ class ModelSource:
 
     specs: dict = field(default_factory=dict)
     factory: Callable[[], dict] | None = None
+    verbose: bool = False  # show the models' loading output
 
     def load(self) -> dict:
         from agentime.api import _resolve
 
-        return _resolve(self.factory() if self.factory is not None else dict(self.specs))
+        return _resolve(self.factory() if self.factory is not None else dict(self.specs), verbose=self.verbose)
 
     def describe(self) -> dict:
         if self.factory is not None:
