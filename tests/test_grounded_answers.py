@@ -144,3 +144,32 @@ def test_open_answers_are_scored_by_time_number_and_name():
     assert not score_open_answer("Which object?", "orange hexagon", "orange diamond")
     assert score_open_answer("What?", "the man opens the red door and walks out", "he leaves") is None
     assert stated_span("From 00:01:00 to 00:01:05") == [60.0, 65.0]
+
+
+def test_answers_from_a_model_behind_an_openai_compatible_server_agree_with_their_spans(world_video, tmp_path):
+    # a real (tiny, untrained) model served over HTTP writes whatever it writes; the answer stays consistent
+    from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
+    from agentime.vlm.server import ServerConfig, serve_in_thread
+    from tiny_models import tiny_vlm
+
+    path, world, questions = world_video
+    server = serve_in_thread(tiny_vlm("llava"), ServerConfig(max_top_logprobs=2000))
+    try:
+        target = OpenAIVLM(OpenAIConfig(server.base_url, top_logprobs=2000))
+        models = {"target": target, "draft": None, "embedder": OracleEmbedder(world)}
+        session = agentime.Session(path, models=models, config=Config(cache_dir=tmp_path))
+        for kind in ("grounding", "counting", "needle"):
+            q = next(q for q in questions.values() if q["task_type"] == kind)
+            answer = session.ask(q["question"], strategy="timesearch", budget=8)
+            assert answer.choice is None and {e.t for e in answer.evidence}
+            if kind == "grounding":
+                assert (answer.text == f"From {format_clock(answer.spans[0][0])} to {format_clock(answer.spans[0][1])}"
+                        if answer.spans else is_unsure(answer.text)), (answer.text, answer.spans)
+            elif kind == "counting":
+                assert answer.text.split()[0] == str(len(answer.spans)), (answer.text, answer.spans)
+            else:
+                step = next(s for s in answer.trace if s["step"] == "ground")
+                assert is_unsure(answer.text) or "seen in the answer's frames" in step["note"] or \
+                    step["note"].startswith("nothing named"), (answer.text, step["note"])
+    finally:
+        server.stop()
