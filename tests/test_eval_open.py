@@ -1,9 +1,6 @@
 """`agentime eval --open`: questions asked without options, free-form answers scored by time, number or name."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +13,6 @@ from eval_support import oracle_factory
 from oracle_models import OracleEmbedder, OracleVLM
 from pipelines.bench_search import open_correct, run
 from pipelines.synthetic_world import World
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +53,25 @@ def test_open_answers_are_scored_against_the_true_options_text(bench, tmp_path, 
     assert result["open"]["accuracy"] == pytest.approx(sum(r["correct"] for r in rows) / len(rows))
 
 
-def test_command_line_open_mode_registers_the_scorer(bench, tmp_path):
-    from agentime.vlm.tiny import build_llava
+def test_command_line_open_mode_registers_the_scorer(bench, tmp_path, capsys, monkeypatch):
+    from agentime.cli import main
+    from agentime.eval import runner
 
-    model = build_llava(tmp_path / "tiny-llava")
-    out = tmp_path / "cli" / "results.jsonl"
-    cmd = [sys.executable, "-m", "agentime.cli", "eval", "--task", "synthetic", "--open",
-           "--annotations", str(bench / "questions.json"), "--videos", str(bench), "--out", str(out),
-           "--strategy", "uniform", "--budget", "4", "--target", f"hf:{model}", "--draft", "", "--embedder", "",
-           "--limit", "2", "--cache", str(tmp_path / "cache"), "--quiet"]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    printed = json.loads(done.stdout)
-    assert printed["open"]["answered"] == printed["open"]["scored"] == 2 and "needs" not in printed["open"]
-    rows = read_results(out)
-    assert all(isinstance(r["correct"], bool) for r in rows.values())
+    def scored_run(task, annotations, videos, out, source, settings, **kwargs):
+        item = runner.open_form(runner.read_task(task, annotations)[0])
+        row = metrics.score(task, item, item.meta["reference"], [])  # the true answer, in words
+        return {"open": True, "settings": settings.open, "correct": row["correct"]}
+
+    monkeypatch.setattr(runner, "evaluate", scored_run)
+    args = ["eval", "--task", "synthetic", "--annotations", str(bench / "questions.json"), "--videos", str(bench),
+            "--out", str(tmp_path / "r.jsonl"), "--quiet"]
+    try:
+        assert main(args + ["--open"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"open": True, "settings": True, "correct": True}
+    finally:
+        metrics.set_open_scorer(None)
+    assert main(args) == 0  # without --open nothing is registered: free-form rows would stay unscored
+    assert json.loads(capsys.readouterr().out)["correct"] is None
 
 
 def test_search_benchmark_open_mode_scores_the_text(bench, tmp_path):
