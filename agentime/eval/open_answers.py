@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import re
 
-from agentime.search.grounding import is_unsure
+from agentime.eval.metrics import iou
+from agentime.search.grounding import is_unsure, stated_numbers
 from agentime.video.tafr import find_timestamps
 
 START_TOLERANCE = 2.0  # seconds
 MIN_IOU = 0.5
 MAX_NAME_WORDS = 6
-_CLOCK_TEXT = re.compile(r"\[?\d+:\d{2}(?::\d{2}(?:\.\d+)?)?\]?")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _REFERENCE_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?\s*$")
-
-
-def _iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def stated_span(prediction: str) -> list[float] | None:
@@ -47,13 +40,13 @@ def time_correct(prediction: str, truth: list[float]) -> bool:
     span = stated_span(prediction)
     if span is None:
         return False
-    return abs(span[0] - truth[0]) <= START_TOLERANCE or _iou(span, truth) >= MIN_IOU
+    return abs(span[0] - truth[0]) <= START_TOLERANCE or iou(span, truth) >= MIN_IOU
 
 
 def stated_number(prediction: str) -> float | None:
     """The first number an answer states, clock times left out."""
-    found = _NUMBER.search(_CLOCK_TEXT.sub(" ", prediction or ""))
-    return float(found.group(0)) if found else None
+    found = stated_numbers(prediction)
+    return float(found[0]) if found else None
 
 
 def _words(text: str) -> str:

@@ -94,7 +94,7 @@ def time_answer(question: str, generation: str, spans: list) -> tuple[str, str]:
 def count_answer(generation: str, appearances: list) -> tuple[str, str]:
     """(text, note): the number of appearances found, with their moments."""
     count = len(appearances)
-    said = _numbers(generation)
+    said = stated_numbers(generation)
     note = f"{count} appearances found"
     if said and said[0] != str(count):
         note += f"; the model said {said[0]}, which the appearances do not support"
@@ -103,7 +103,8 @@ def count_answer(generation: str, appearances: list) -> tuple[str, str]:
     return f"{count} time{'s' if count != 1 else ''}: {_listed(sorted(appearances))}", note
 
 
-def _numbers(text: str) -> list[str]:
+def stated_numbers(text: str) -> list[str]:
+    """The numbers a text states, in order, clock times ("00:03:33", "[00:03:33.0]") left out."""
     return _NUMBER.findall(_CLOCK_TEXT.sub(" ", text or ""))
 
 
@@ -119,7 +120,7 @@ def _bare_name(text: str) -> str | None:
 
 def named_claims(generation: str) -> list[tuple[str, str]]:
     """(what, statement) for the numbers and objects a generation names, numbers first, at most MAX_CLAIMS."""
-    claims = [(n, number_statement(n)) for n in dict.fromkeys(_numbers(generation))]
+    claims = [(n, number_statement(n)) for n in dict.fromkeys(stated_numbers(generation))]
     names = look_for(generation)
     bare = _bare_name(generation)
     if bare and bare not in names:
