@@ -102,7 +102,8 @@ class Session:
         # fail early, with the video layer's errors; a live recording always looks cut off at its end
         open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
-        self._models = load_model_roles({**self.config.models.specs(), **(models or {})})
+        self._models = load_model_roles({**self.config.models.specs(), **(models or {})},
+                                        verbose=self.config.verbose)
         self._context = AgentContext(target=self._models["target"], draft=self._models.get("draft"),
                                      embedder=self._models.get("embedder"), config=self.config, progress=progress)
         self.live = live

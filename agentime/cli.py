@@ -19,13 +19,14 @@ from agentime.config import DEFAULT_MODEL_SPECS, Config
 from agentime.errors import AgentimeError
 
 
-def _offline_default() -> None:
+def _offline_default(verbose: bool = False) -> None:
     # A hub id that cannot be reached otherwise takes ~25 s to fail; users with network can unset these.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    # The CLI reports its own progress; library progress bars and config notices would drown it.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not verbose:
+        # The CLI reports its own progress; library progress bars and config notices would drown it.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 _WARNED: set[str] = set()
@@ -52,6 +53,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         video["allow_truncated"] = True
     models = {role: getattr(args, role) or None for role in DEFAULT_MODEL_SPECS if getattr(args, role, None) is not None}
     config = replace(config, video=replace(config.video, **video), models=replace(config.models, **models))
+    if getattr(args, "verbose", False):
+        config = replace(config, verbose=True)
     return config.with_settings(getattr(args, "settings", None) or [])
 
 
@@ -177,6 +180,12 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """`--verbose`, on every command that loads models: their loading output is hidden by default."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the models' loading output (progress bars and warnings), hidden by default")
+
+
 def add_truncated_argument(parser: argparse.ArgumentParser) -> None:
     """`--allow-truncated`, the same on every command that opens videos."""
     parser.add_argument("--allow-truncated", action="store_true",
@@ -218,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--session", default="cli", help="session id inside --checkpoint (default: cli)")
     add_truncated_argument(ask)
     add_config_arguments(ask)
+    add_verbose_argument(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 
@@ -225,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agentime.vlm.server import add_serve_arguments
 
     add_serve_arguments(serve)
+    add_verbose_argument(serve)
     serve.set_defaults(run=_serve)
 
     graph = commands.add_parser("graph", help="print the agent graph as Mermaid")
@@ -235,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_arguments(evaluate)
     add_truncated_argument(evaluate)
+    add_verbose_argument(evaluate)
     evaluate.set_defaults(run=_eval)
 
     library = commands.add_parser("library", help="many videos as one library: add DIR, search DIR TEXT, ask DIR QUESTION")
@@ -251,9 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, ui_main=None) -> int:
     """Run one command; `ui_main` is the web UI's entry when the caller has it at hand (`app.py`)."""
-    _offline_default()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _offline_default(verbose=getattr(args, "verbose", False))
     args.ui_main = ui_main
     warnings.showwarning = _one_line_warning
     try:

@@ -136,6 +136,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    verbose: bool = False  # show the in-process models' loading output (transformers' progress bars, warnings)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, base: Config | None = None) -> Config:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentime.api import Answer, Session, _resolve, validate_question
+from agentime.api import Answer, Session, validate_question
+from agentime.vlm.registry import load_model_roles
 from agentime.config import Config
 from agentime.errors import AgentimeError, CacheError, ConfigError
 from agentime.index.frame_index import FrameIndex
@@ -70,7 +71,7 @@ class Library:
         self.config = cache if isinstance(cache, Config) else Config(cache_dir=Path(cache)) if cache else Config()
         self.paths, self.folder = _listed(paths_or_folder)
         self.quantizer = quantizer
-        self._models = _resolve(models)
+        self._models = load_model_roles(models)
         self.embedder = self._models.get("embedder")
         if self.embedder is None:
             raise ConfigError("a library needs an embedder to find videos (e.g. embedded:embedder)")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agentime.api import Session, _resolve
+from agentime.api import Session
+from agentime.vlm.registry import load_model_roles
 from agentime.config import Config
 from pipelines.bench_search import iou
 
@@ -30,7 +31,7 @@ def run_library(bench: Path, strategy: str, budget: int, models: dict, limit: in
 
     questions = [q for q in json.loads((bench / "questions.json").read_text()) if not types or q["task_type"] in types]
     questions = questions[:limit]
-    loaded = _resolve(models)
+    loaded = load_model_roles(models)
     began = time.perf_counter()
     library = Library(bench / "videos", cache=config, models=loaded)
     add_seconds = time.perf_counter() - began

@@ -2,12 +2,16 @@
 
     python -m pipelines.bench_search --bench DIR --strategies uniform,timesearch,spectemp,exhaustive \
         --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--types T,...]
-        [--out results.jsonl] [--json]
+        [--out results.jsonl] [--open] [--json]
 
 For each strategy: multiple-choice accuracy (overall and per task type), grounding mIoU and R@1 at IoU 0.5
 (the answer's first span against the true span), mean target and draft frames per question, and seconds per
-question. Models are loaded once and every strategy runs on the same questions in one run. Prints a table
-and the JSON summary (`--json`: only the JSON).
+question. `--open` asks without the options and scores the answer's text (`agentime.eval.open_answers`): a
+time is right when its start lies within 2 s of the true span's or its span overlaps it with IoU >= 0.5, a
+number exactly, an object by its name; an answer that says it is unsure is wrong; `grounding` is then the
+mean IoU of the span the text states with the true span (grounding questions). Models are loaded once and
+every strategy runs on the same questions in one run. Prints a table and the JSON summary (`--json`: only
+the JSON).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from agentime.api import Session
 from agentime.config import Config
+from agentime.eval.open_answers import score_open_answer, stated_span, time_correct
 from agentime.vlm.registry import DEFAULT_MODEL_SPECS, load_model_roles
 from agentime.vocabulary import iou
 
@@ -32,11 +37,13 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         by_type[r["task_type"]].append(r["correct"])
     grounding = [r["iou"] for r in rows if r["task_type"] == "grounding"]
+    stated = [r["text_iou"] for r in rows if r["task_type"] == "grounding" and "text_iou" in r]
     return {
         "questions": len(rows),
         "accuracy": float(np.mean([r["correct"] for r in rows])) if rows else 0.0,
         "accuracy_by_type": {t: float(np.mean(v)) for t, v in sorted(by_type.items())},
         "miou": float(np.mean(grounding)) if grounding else None,
+        **({"grounding": float(np.mean(stated))} if stated else {}),
         "r1_at_0.5": float(np.mean([v >= 0.5 for v in grounding])) if grounding else None,
         "target_frames": float(np.mean([r["target_frames"] for r in rows])) if rows else 0.0,
         "draft_frames": float(np.mean([r["draft_frames"] for r in rows])) if rows else 0.0,
@@ -45,8 +52,15 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
+def open_correct(q: dict, text: str) -> bool:
+    """Whether the text of an answer to `q` asked without options is right (see the module's docstring)."""
+    if q["task_type"] == "grounding":
+        return time_correct(text, q["answer_spans"][0])
+    return score_open_answer(q["question"], q["answer_text"], text) is True
+
+
 def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: int | None, out: Path | None,
-        config: Config, types: set[str] | None = None) -> dict:
+        config: Config, types: set[str] | None = None, open_questions: bool = False) -> dict:
     questions = json.loads((bench / "questions.json").read_text())
     if types:
         questions = [q for q in questions if q["task_type"] in types]
@@ -62,16 +76,22 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
                 sessions[video] = Session(video, models=loaded, config=config)
             for strategy in strategies:
                 began = time.perf_counter()
-                answer = sessions[video].ask(q["question"], options=q["options"], strategy=strategy, budget=budget)
+                options = None if open_questions else q["options"]
+                answer = sessions[video].ask(q["question"], options=options, strategy=strategy, budget=budget)
+                correct = open_correct(q, answer.text) if open_questions else answer.choice == q["answer"]
                 row = {
                     "question_id": q["question_id"], "task_type": q["task_type"], "strategy": strategy,
-                    "answer": answer.choice, "truth": q["answer"], "correct": answer.choice == q["answer"],
+                    "answer": answer.choice, "truth": q["answer"], "correct": correct,
                     "spans": answer.spans, "iou": iou(answer.spans[0], q["answer_spans"][0]) if answer.spans else 0.0,
                     "confidence": answer.confidence, "target_frames": answer.stats["target_frames"],
                     "draft_frames": answer.stats["draft_frames"],
                     "calls": answer.stats["target_calls"] + answer.stats["draft_calls"],
                     "seconds": time.perf_counter() - began,
                 }
+                if open_questions:
+                    stated = stated_span(answer.text)
+                    row.update(text=answer.text, truth_text=q["answer_text"],
+                               text_iou=iou(stated, q["answer_spans"][0]) if stated else 0.0)
                 results[strategy].append(row)
                 if sink:
                     sink.write(json.dumps(row) + "\n")
@@ -79,7 +99,8 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
     finally:
         if sink:
             sink.close()
-    return {"bench": str(bench), "budget": budget, "models": {k: str(v) for k, v in models.items()},
+    return {"bench": str(bench), "budget": budget, "open": open_questions,
+            "models": {k: str(v) for k, v in models.items()},
             "strategies": {s: summarise(rows) for s, rows in results.items()}}
 
 
@@ -106,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--types", default="", help="only these task types, comma-separated (e.g. counting)")
     parser.add_argument("--out", type=Path, default=None, help="per-question results as JSONL")
     parser.add_argument("--cache", type=Path, default=None, help="frame cache folder")
+    parser.add_argument("--open", action="store_true",
+                        help="ask without the options and score the answers' text (open questions)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     parser.add_argument("--library", action="store_true",
                         help="ask each question of the whole folder as one library (make_benchmark --library); "
@@ -128,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_library(args.bench, strategy, args.budget, models, args.limit, args.out, config,
                                      types=types)))
         return 0
-    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types)
+    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types, args.open)
     if not args.json:
         print(table(summary))
     print(json.dumps(summary))

@@ -55,7 +55,7 @@ def test_cli_api_and_ui_decide_alike_on_the_same_conversation(conversation, tmp_
     assert [refreshed for refreshed, _ in from_api] == [True, False, True]
     assert len(session.turns) == 3 and not session.turns[1].called_tools
 
-    monkeypatch.setattr(api, "load_model_roles", lambda specs: models(world))
+    monkeypatch.setattr(api, "load_model_roles", lambda specs, verbose=False: models(world))
     from_cli = []
     capsys.readouterr()
     for q in asked:  # one run per question; the conversation lives in the checkpoint file

@@ -15,9 +15,9 @@ from pipelines.synthetic_world import generate_world, write_video
 
 @pytest.fixture(scope="module")
 def models():
-    from agentime.api import _resolve
+    from agentime.vlm.registry import load_model_roles
 
-    return _resolve({"target": "embedded:target", "draft": None, "embedder": "embedded:embedder"})
+    return load_model_roles({"target": "embedded:target", "draft": None, "embedder": "embedded:embedder"})
 
 
 @pytest.fixture(scope="module")

@@ -158,7 +158,7 @@ def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsy
     from agentime.cli import main
 
     path, world, questions = needle_video
-    monkeypatch.setattr(api, "load_model_roles", lambda models: oracle_models(world))
+    monkeypatch.setattr(api, "load_model_roles", lambda models, verbose=False: oracle_models(world))
     q = next(q for q in questions if q["task_type"] == "grounding")
     assert main(["ask", str(path), q["question"], "--options", *q["options"], "--cache", str(tmp_path),
                  "--quiet", "--strategy", "timesearch"]) == 0

@@ -1,7 +1,8 @@
 """The command line of a batch evaluation, shared by `agentime eval` and `python -m pipelines.evaluate`.
 
-Parses options into `EvalSettings` and a `ModelSource`, runs `runner.evaluate`, prints the metrics JSON (also
-when the run fails because too many videos are missing: then the error line follows on stderr, exit 2).
+Parses options into `EvalSettings` and a `ModelSource` (with `--open`, registers the free-form answer scorer of
+`open_answers.py`), runs `runner.evaluate`, prints the metrics JSON (also when the run fails because too many
+videos are missing: then the error line follows on stderr, exit 2).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing", action="store_true",
                         help="accept a run with more missing videos than --max-missing (exit 0)")
     parser.add_argument("--open", action="store_true",
-                        help="ask choice questions without their options and keep the free-form answers")
+                        help="ask choice questions without their options and score the free-form answers "
+                             "against the true option's text (a time, a number or a name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -58,7 +60,13 @@ def eval_main(args: argparse.Namespace) -> int:
     settings = EvalSettings(task=args.task, strategy=args.strategy, budget=args.budget, retries=args.retries,
                             retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps, open=args.open,
                             allow_truncated=getattr(args, "allow_truncated", False))
-    source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None})
+    if args.open:
+        from agentime.eval.metrics import set_open_scorer
+        from agentime.eval.open_answers import score_open_answer
+
+        set_open_scorer(score_open_answer)
+    source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None},
+                         verbose=getattr(args, "verbose", False))
     try:
         metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings,
                            executor=args.executor, workers=args.workers, limit=args.limit, ray_address=args.ray_address,

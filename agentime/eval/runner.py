@@ -60,11 +60,13 @@ class ModelSource:
 
     specs: dict = field(default_factory=dict)
     factory: Callable[[], dict] | None = None
+    verbose: bool = False  # show the models' loading output
 
     def load(self) -> dict:
         from agentime.vlm.registry import load_model_roles
 
-        return load_model_roles(self.factory() if self.factory is not None else dict(self.specs))
+        return load_model_roles(self.factory() if self.factory is not None else dict(self.specs),
+                                verbose=self.verbose)
 
     def describe(self) -> dict:
         if self.factory is not None:

@@ -39,6 +39,11 @@ def relevance_statement(phrase: str) -> str:
     return f"There is {article} {phrase}."
 
 
+def number_statement(number: str) -> str:
+    """The yes/no statement that a number is shown on screen."""
+    return f"the number {number} is shown"
+
+
 def question_relevance_statement(question: str) -> str:
     """Fallback statement when no phrase can be extracted: the frame helps answer the question."""
     return f"This frame helps answer the question: {question.strip()}"

@@ -32,6 +32,12 @@ def format_timestamp(seconds: float) -> str:
     return f"[{hours:02d}:{minutes:02d}:{secs:02d}.{tenth}]"
 
 
+def format_clock(seconds: float) -> str:
+    """`HH:MM:SS` for a time in seconds, rounded to the nearest second: the clock people read in answers."""
+    whole = int(round(max(0.0, float(seconds))))
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 def parse_timestamp(text: str) -> float:
     """Inverse of `format_timestamp`; also accepts `HH:MM:SS` and extra decimals. Raises ValueError."""
     match = _TIMESTAMP_RE.fullmatch(text.strip())

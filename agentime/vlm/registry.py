@@ -109,8 +109,9 @@ def load_embedder(spec: str, **options):
     return HFEmbedder(_build_config(HFConfig, {"path": path}, options))
 
 
-def load_model_roles(specs: dict | None = None) -> dict:
-    """The three model roles (`target`, `draft`, `embedder`) loaded from specs, defaults filled in.
+def load_model_roles(specs: dict | None = None, verbose: bool = False) -> dict:
+    """The three model roles (`target`, `draft`, `embedder`) loaded from specs, defaults filled in; `verbose`
+    shows the in-process models' loading output (a server's client has none to show).
 
     A role's value may be a spec string, an already loaded model (kept as it is) or None (no model of that role;
     the target is required). Raises ConfigError for an unknown role or a missing target.
@@ -127,8 +128,11 @@ def load_model_roles(specs: dict | None = None) -> dict:
     for role, spec in wanted.items():
         if spec is None or not isinstance(spec, str):
             loaded[role] = spec
-        elif role == "embedder":
-            loaded[role] = load_embedder(spec)
+            continue
+        shown = {"verbose": True} if verbose and parse_spec(spec).kind != "openai" else {}
+        if role == "embedder":
+            loaded[role] = load_embedder(spec, **shown)
         else:
-            loaded[role] = load_vlm(spec, max_batch=DRAFT_MAX_BATCH) if role == "draft" else load_vlm(spec)
+            loaded[role] = (load_vlm(spec, max_batch=DRAFT_MAX_BATCH, **shown) if role == "draft"
+                            else load_vlm(spec, **shown))
     return loaded

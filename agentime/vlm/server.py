@@ -515,5 +515,6 @@ def serve_main(args) -> int:
                           max_queue=args.max_queue, request_timeout_s=args.request_timeout)
     run_server(args.model, args.host, args.port, config=config, device=args.device, dtype=args.dtype,
                attn_implementation=parse_attn_option(args.attn_implementation), max_batch=args.max_batch,
-               trust_remote_code=args.trust_remote_code, name=args.name)
+               trust_remote_code=args.trust_remote_code, name=args.name,
+               **({"verbose": True} if getattr(args, "verbose", False) else {}))
     return 0
