@@ -73,7 +73,8 @@ def _ask(args: argparse.Namespace) -> int:
     from agentime.api import ask
 
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir(),
-                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated))
+                    video=VideoConfig(overview_fps=args.fps, allow_truncated=args.allow_truncated),
+                    speech=speech_config(args))
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     answer = ask(args.video, args.question, options=args.options, strategy=args.strategy, budget=args.budget,
                  models=models, config=config, progress=None if args.quiet else _progress_on_stderr)
@@ -82,16 +83,44 @@ def _ask(args: argparse.Namespace) -> int:
         return 0
     from agentime.video.tafr import format_timestamp
 
+    stats = answer.stats
     label = f"{answer.choice}. {answer.text}" if answer.choice else answer.text
     print(f"answer: {label}")
     print(f"confidence: {answer.confidence:.2f} ({answer.strategy})")
     for start, end in answer.spans:
         print(f"span: {format_timestamp(start)} - {format_timestamp(end)}")
-    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in answer.evidence))
-    stats = answer.stats
+    frames = [e for e in answer.evidence if e.source != "speech"]
+    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in frames))
+    for line in (e for e in answer.evidence if e.source == "speech"):
+        print(f'speech: {format_timestamp(line.t)} "{line.text}"')
+    speech = stats.get("speech") or {}
+    if speech.get("source"):
+        print(f"text from {speech['source']} ({speech['segments']} segments)")
     print(f"looked at {stats['target_frames']} target frames, {stats['draft_frames']} draft frames "
           f"in {stats['seconds']:.1f} s of model time")
     return 0
+
+
+def add_speech_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the text of a video's speech comes from: `ask` and `eval` share these options."""
+    parser.add_argument("--subtitles", type=Path, default=None,
+                        help="subtitle file (.srt, .vtt, .ass, .ssa); default: one beside the video, else a "
+                             "subtitle stream inside it")
+    parser.add_argument("--subtitle-language", default=None, help="language to pick among several (e.g. en)")
+    parser.add_argument("--subtitle-encoding", default=None, help="encoding of a subtitle file that is not UTF-8")
+    parser.add_argument("--subtitle-offset", type=float, default=0.0,
+                        help="seconds to subtract from every cue of a subtitle file that runs late")
+    parser.add_argument("--asr", default=None, metavar="SPEC",
+                        help="speech recognition when no subtitles are found: hf:/path/to/whisper or "
+                             "openai:URL#model")
+    parser.add_argument("--no-speech", action="store_true", help="ignore subtitles and speech: frames only")
+
+
+def speech_config(args: argparse.Namespace):
+    from agentime.speech.settings import SpeechConfig
+
+    return SpeechConfig(enabled=not args.no_speech, subtitles=args.subtitles, language=args.subtitle_language,
+                        encoding=args.subtitle_encoding, offset=args.subtitle_offset, asr=args.asr)
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -180,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     ask.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     add_truncated_argument(ask)
+    add_speech_arguments(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 

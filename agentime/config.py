@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentime.errors import ConfigError
+from agentime.speech.settings import SpeechConfig
 
 
 def default_cache_dir() -> Path:
@@ -47,6 +48,10 @@ class Config:
 
     cache_dir: Path = field(default_factory=default_cache_dir)
     video: VideoConfig = field(default_factory=VideoConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
     def with_video(self, **changes) -> Config:
         return replace(self, video=replace(self.video, **changes))
+
+    def with_speech(self, **changes) -> Config:
+        return replace(self, speech=replace(self.speech, **changes))

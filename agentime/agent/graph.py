@@ -1,8 +1,10 @@
 """The LangGraph agent behind `agentime.ask`: prepare -> plan -> search_step (loop) -> answer.
 
-`prepare` ingests the video (cached) and loads or builds its frame index; `plan` resolves the strategy and
+`prepare` ingests the video (cached), loads or builds its frame index and reads its transcript (subtitles or
+speech recognition, see `agentime.speech`); `plan` resolves the strategy and
 starts a search state; `search_step` advances the strategy one step and loops while it is not done (routing
-in `route_search`); `answer` has the target answer over the kept evidence. Nodes are small functions over
+in `route_search`); `answer` answers from speech when the
+question is about what was said, else has the target answer over the kept evidence. Nodes are small functions over
 the typed state and the runtime context; all algorithms live in `agentime.search` and `agentime.video`.
 """
 
@@ -18,6 +20,9 @@ from agentime.search import STRATEGIES, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime, VideoView
+from agentime.speech.answer import answer_from_speech
+from agentime.speech.prepare import speech_for_video
+from agentime.speech.search import speech_evidence
 from agentime.video.ingest import ingest
 from agentime.video.live_ingest import ingest_live
 
@@ -44,8 +49,9 @@ def _view_and_index(state: AgentState, ctx: AgentContext) -> tuple[VideoView, Fr
 
 def _runtime(state: AgentState, ctx: AgentContext) -> SearchRuntime:
     view, index = _view_and_index(state, ctx)
+    speech, _ = speech_for_video(state["video"], ctx.config.speech, ctx.cache)
     return SearchRuntime(state["question"], view, ctx.target, draft=ctx.draft, embedder=ctx.embedder, index=index,
-                         config=ctx.search, options=state.get("options"))
+                         config=ctx.search, options=state.get("options"), speech=speech)
 
 
 def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
@@ -56,6 +62,9 @@ def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     _view_and_index({**state, "video": video}, ctx)
+    if ctx.config.speech.enabled:
+        ctx.report("reading speech", 0.1)
+    video["speech"] = speech_for_video(video, ctx.config.speech, ctx.cache)[1]
     return {"video": video}
 
 
@@ -91,7 +100,8 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     search = dict(state["search"])
     ctx.report("answering", 0.95)
     rt = _runtime(state, ctx)
-    result = final_answer(rt, search)
+    result = answer_from_speech(rt, search) or final_answer(rt, search)
+    result.setdefault("speech", speech_evidence(rt.speech, rt.question))
     rt.record_prompt_cuts(search)
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,
