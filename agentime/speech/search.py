@@ -17,7 +17,7 @@ import numpy as np
 from agentime.speech.index import SpeechIndex, SpeechMatch
 from agentime.video.tafr import format_timestamp
 
-MATCH_FLOOR = 0.45
+MATCH_FLOOR = 0.35
 MATCH_BAND = 0.1
 MAX_MATCHES = 4
 PROMPT_LINES = 4  # matching lines at most in the target's answer prompt
