@@ -48,6 +48,7 @@ def test_what_the_narrator_said_is_answered_from_the_transcript(narrated, tmp_pa
         assert [spoken[0].t, spoken[0].end] == q["answer_spans"][0] == list(answer.spans[0])
         assert answer.stats["speech"]["source"] == f"file:{srt}"
         assert answer.trace[-1]["model"] == "transcript"
+        assert answer.stats["target_frames"] == 0  # the transcript settles it: no frame search
 
 
 @pytest.mark.parametrize("strategy", ["timesearch", "spectemp"])

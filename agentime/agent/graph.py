@@ -20,7 +20,7 @@ from agentime.search import STRATEGIES, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime, VideoView
-from agentime.speech.answer import answer_from_speech
+from agentime.speech.answer import answer_from_speech, settled_by_speech
 from agentime.speech.prepare import speech_for_video
 from agentime.speech.search import speech_evidence
 from agentime.video.ingest import ingest
@@ -80,7 +80,10 @@ def search_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     search = dict(state["search"])
     rt = _runtime(state, ctx)
-    STRATEGIES[search["strategy"]].step(rt, search)
+    if not state.get("steps") and settled_by_speech(rt):
+        search["done"] = True  # the transcript answers it: no frame needs looking at
+    else:
+        STRATEGIES[search["strategy"]].step(rt, search)
     rt.record_prompt_cuts(search)
     steps = state.get("steps", 0) + 1
     if steps >= ctx.max_steps:

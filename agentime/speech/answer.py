@@ -71,6 +71,17 @@ def _from_frames(rt, state: dict, match, texts: list[str]) -> tuple[int | None, 
     return best, times, f"on screen while \"{match.segment.text}\" is said ({note})"
 
 
+def settled_by_speech(rt) -> bool:
+    """Whether the transcript alone answers the question (the text path finds an option): then the frames need
+    no search."""
+    if rt.speech is None or not rt.options or not is_speech_question(rt.question) or SCREEN.search(rt.question):
+        return False
+    from agentime.search.answer import option_texts
+
+    return _from_text(rt.speech.matches(speech_queries(rt.question), k=TEXT_LINES), option_texts(rt.options))[0] \
+        is not None
+
+
 def answer_from_speech(rt, state: dict) -> dict | None:
     """The answer dict (as `search.answer.final_answer` returns) when speech settles the question, else None."""
     from agentime.search.answer import option_texts
