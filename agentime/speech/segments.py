@@ -20,6 +20,7 @@ TOUCH = 0.05  # seconds: identical text this close to the previous cue is the sa
 _ASS_OVERRIDE = re.compile(r"\{[^}]*\}")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _ASS_BREAK = re.compile(r"\\[Nn]|\\h")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,11 @@ class Transcript:
 
 def clean_text(text: str) -> str:
     """Plain text of a cue: ASS override blocks (`{\\i1}`), HTML-like tags (`<i>`, `<font ...>`) and ASS line
-    breaks removed, whitespace collapsed."""
+    breaks, control characters and undecodable bytes removed, whitespace collapsed."""
     text = _ASS_OVERRIDE.sub("", text)
     text = _ASS_BREAK.sub(" ", text)
     text = _HTML_TAG.sub("", text)
+    text = _CONTROL.sub(" ", text)
     return " ".join(text.split())
 
 
