@@ -264,7 +264,7 @@ def check_subtitles(config: Config) -> None:
     path = config.speech.subtitles
     if path is None:
         return
-    if path.suffix.lower() not in SUBTITLE_SUFFIXES:
+    if path.suffix.lower() not in (*SUBTITLE_SUFFIXES, ".json"):
         raise ConfigError(f"{path.name} is not a subtitle file; use one of {', '.join(SUBTITLE_SUFFIXES)}")
     if not path.is_file():
         raise ConfigError(f"subtitle file {path} does not exist; check the path")

@@ -160,3 +160,58 @@ def test_cli_json_carries_speech_evidence_and_a_missing_file_exits_2(narrated, t
                  "--subtitles", str(tmp_path / "missing.srt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.srt does not exist" in err[0]
+
+
+def test_eval_with_a_subtitles_folder_reports_each_setting(narrated, tmp_path):
+    """Video-MME layout: `<video id>.mp4` and `<video id>.srt`; the same questions with and without subtitles."""
+    import shutil
+
+    from agentime.eval.runner import EvalSettings, ModelSource, evaluate
+    from eval_support import oracle_factory
+
+    path, world, srt, questions = narrated
+    videos, subtitles = tmp_path / "videos", tmp_path / "subtitles"
+    videos.mkdir()
+    subtitles.mkdir()
+    shutil.copy(path, videos / "vid1.mp4")
+    shutil.copy(srt, subtitles / "vid1.srt")
+    world_file = tmp_path / "world.json"
+    world.save(world_file)
+    asked = questions["speech"] + questions["cross_modal"]
+    annotations = tmp_path / "videomme.json"
+    annotations.write_text(json.dumps([{"video_id": "001", "videoID": "vid1", "duration": "short", "domain": "d",
+                                        "sub_category": "s", "question_id": q["question_id"], "task_type": q["task_type"],
+                                        "question": q["question"], "options": q["options"], "answer": q["answer"]}
+                                       for q in asked]))
+    results = {}
+    for name, extra in (("with", {"subtitles": str(subtitles)}), ("without", {"speech": False})):
+        settings = EvalSettings(task="videomme", strategy="timesearch", budget=16, cache_dir=str(tmp_path / "cache"),
+                                **extra)
+        results[name] = evaluate("videomme", annotations, videos, tmp_path / f"{name}.jsonl",
+                                 ModelSource(factory=oracle_factory(world_file)), settings, progress=False)
+    assert results["with"]["speech"] == {"setting": f"with subtitles from {subtitles}",
+                                         "questions_with_text": len(asked)}
+    assert results["without"]["speech"] == {"setting": "without subtitles", "questions_with_text": 0}
+    rows = [json.loads(line) for line in (tmp_path / "with.jsonl").read_text().splitlines()]
+    assert all(r["correct"] for r in rows) and rows[0]["speech_source"] == f"file:{subtitles / 'vid1.srt'}"
+
+
+def test_longvideobench_subtitle_json_is_read_in_both_layouts(tmp_path):
+    from agentime.speech.segments import build_timeline
+    from agentime.speech.sources import read_subtitle_file
+
+    lines = tmp_path / "a_en.json"
+    lines.write_text(json.dumps([{"start": "00:00:01.500", "end": "00:00:03.000", "line": "hello there"},
+                                 {"start": "00:01:00.000", "end": "00:01:02.000", "line": "later"}]))
+    stamps = tmp_path / "b_en.json"
+    stamps.write_text(json.dumps([{"timestamp": [2.0, 4.0], "text": "first"}, {"timestamp": [8.0, None], "text": "last"}]))
+    segments, _ = build_timeline(read_subtitle_file(lines).cues, duration=90.0, offset=1.0)
+    assert [(s.start, s.end, s.text) for s in segments] == [(0.5, 2.0, "hello there"), (59.0, 61.0, "later")]
+    segments, _ = build_timeline(read_subtitle_file(stamps).cues, duration=10.0)
+    assert [(s.start, s.end, s.text) for s in segments] == [(2.0, 4.0, "first"), (8.0, 10.0, "last")]
+    broken = tmp_path / "c.json"
+    broken.write_text(json.dumps({"not": "a list"}))
+    from agentime.errors import SubtitleError
+
+    with pytest.raises(SubtitleError, match="not a subtitle JSON file"):
+        read_subtitle_file(broken)

@@ -85,16 +85,19 @@ def _split_malformed(text: str) -> tuple[str, bool]:
 
 
 def read_subtitle_file(path: str | os.PathLike, *, encoding: str | None = None) -> SubtitleText:
-    """Raw cues of a `.srt`, `.vtt`, `.ass` or `.ssa` file (times in seconds as written)."""
+    """Raw cues of a `.srt`, `.vtt`, `.ass` or `.ssa` file, or of a LongVideoBench subtitle `.json` (times in
+    seconds as written)."""
     import pysubs2
 
     path = Path(path)
-    fmt = _format_of(path)
+    fmt = "json" if path.suffix.lower() == ".json" else _format_of(path)
     if not path.is_file():
         raise SubtitleError(f"subtitle file {path} does not exist; check the path")
     if path.stat().st_size > MAX_SUBTITLE_BYTES:
         raise SubtitleError(f"{path.name} is over {MAX_SUBTITLE_BYTES // 2**20} MB; that is not a subtitle file")
     text, used = decode_subtitle_bytes(path.read_bytes(), path.name, encoding)
+    if fmt == "json":
+        return SubtitleText(_json_cues(text, path.name), f"file:{path}", _language_of(path), [])
     try:
         parsed = pysubs2.SSAFile.from_string(text, format_=fmt)
     except (pysubs2.Pysubs2Error, ValueError, KeyError, IndexError) as exc:
@@ -112,6 +115,38 @@ def read_subtitle_file(path: str | os.PathLike, *, encoding: str | None = None) 
     if used not in ("utf-8-sig", "utf-16"):
         skipped.append(f"read as {used} (not UTF-8)")
     return SubtitleText(cues, f"file:{path}", _language_of(path), skipped)
+
+
+def _clock_seconds(value, name: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    hours, minutes, seconds = str(value).replace(",", ".").split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _json_cues(text: str, name: str) -> list[RawCue]:
+    """LongVideoBench's subtitle JSON: a list of `{"start": "HH:MM:SS.mmm", "end": ..., "line": ...}` or of
+    `{"timestamp": [start, end], "text": ...}` (an end of null runs to the end of the video)."""
+    import json
+
+    try:
+        records = json.loads(text)
+        if not isinstance(records, list):
+            raise ValueError("not a list of cues")
+        cues = []
+        for record in records:
+            if "timestamp" in record:
+                start, end = record["timestamp"]
+                cues.append(RawCue(float(start), float(end) if end is not None else 1e8, str(record["text"])))
+            else:
+                cues.append(RawCue(_clock_seconds(record["start"], name), _clock_seconds(record["end"], name),
+                                   str(record["line"])))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SubtitleError(f"{name} is not a subtitle JSON file (a list of start/end/line or timestamp/text "
+                            f"records): {exc}") from exc
+    if not cues:
+        raise SubtitleError(f"{name} holds no cues; check that it is a subtitle file")
+    return cues
 
 
 def _language_of(path: Path) -> str | None:
