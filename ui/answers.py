@@ -5,6 +5,8 @@ text, so they always show the same answer. Pure functions of an `Answer`; no Gra
 
 from __future__ import annotations
 
+import re
+
 from ui.timeline import clock
 
 # Answers whose search confidence is below this are shown as unsure. Chosen with
@@ -117,3 +119,17 @@ def gallery_items(answer) -> list:
 def gallery_times(answer) -> list[float]:
     """The times of `gallery_items(answer)`, in the same order (selecting a frame seeks there)."""
     return [e.t for e in _gallery_evidence(answer)]
+
+
+def transcript_markdown(answer) -> str:
+    """The transcript lines that support the answer, with when they are said (empty when there are none)."""
+    lines = [e for e in answer.evidence if e.source == "speech"]
+    if not lines:
+        source = (answer.stats.get("speech") or {}).get("source")
+        return "" if source is None else "*No line of the transcript matches this question.*"
+    rows = [f"- **{clock(e.t)}–{clock(e.end)}** “{escape_markdown(e.text)}”" for e in lines]
+    return "**What was said** (transcript lines matching the question):\n" + "\n".join(rows)
+
+
+def escape_markdown(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)

@@ -34,8 +34,8 @@ from ui.videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_prev
 
 log = logging.getLogger("agentime.ui")
 LETTERS = "ABCDEFGHIJ"
-OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
-           "chat", "chat_input", "state")
+OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "transcript",
+           "timeline", "chat", "chat_input", "state")
 NO_VIDEO = "No video chosen yet."
 NO_DETAILS = "Ask a question to see how the video was searched."
 START = "Upload a video, pick one from the server's folders, or type its path."
@@ -63,6 +63,7 @@ class UserState:
     recorder: object | None = None  # a StreamRecorder when the video is a stream being recorded
     scratch: Path | None = None  # this visitor's preview folder
     asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
+    subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
 
 
 class Runtime:
@@ -162,8 +163,8 @@ def cleared(state: UserState) -> dict:
     """Everything shown about a video's answers, emptied."""
     state.session = state.session_key = state.relay = state.options_question = None
     state.turns, state.answers, state.turn_options, state.chat, state.evidence_times = [], [], [], [], []
-    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "timeline": "", "chat": [],
-            "chat_input": ""}
+    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "transcript": "", "timeline": "",
+            "chat": [], "chat_input": ""}
 
 
 def _switch(state: UserState, runtime: Runtime) -> dict:
@@ -193,6 +194,24 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
     length = clock(source.info.duration)
     return {**view, "player": player, "state": state, "current": f"Current video: **{name}** ({length})",
             "status": f"Video ready: {escape(name)} ({length}). Ask a question.{note}"}
+
+
+def choose_subtitles(file_path: str | None, state: UserState | None) -> dict:
+    """After a subtitle upload (or a cleared box): the file the next questions read their speech from."""
+    from agentime.speech.sources import SUBTITLE_SUFFIXES
+
+    state = state or UserState()
+    state.session = state.session_key = None  # the next question opens the video again, with its speech
+    if not file_path:
+        state.subtitles = None
+        return {"status": "Subtitles removed: answers use the frames (and any subtitles inside the video).",
+                "state": state}
+    if Path(file_path).suffix.lower() not in SUBTITLE_SUFFIXES:
+        state.subtitles = None
+        return {"status": f"**Error:** {escape(Path(file_path).name)} is not a subtitle file; upload "
+                          f"{', '.join(SUBTITLE_SUFFIXES)}", "state": state}
+    state.subtitles = str(file_path)
+    return {"status": f"Subtitles ready: {escape(Path(file_path).name)}. Ask a question.", "state": state}
 
 
 def choose_upload(file_path: str | None, state: UserState | None, runtime: Runtime) -> dict:
@@ -270,17 +289,19 @@ def _work(question, options, strategy, budget, choice, seconds, state: UserState
     """The slow part of a question, in a thread: load the models, open the session, search (in a compute slot)."""
     from agentime.api import Session
     from agentime.config import Config, VideoConfig, default_cache_dir
+    from agentime.speech.settings import SpeechConfig
 
     settings = runtime.settings
     try:
         updates.put(("Loading the models (the first question takes longer)…", 0.02))
         models = load_models(choice, settings)
-        key = (state.video, choice.key, round(seconds, 1))
+        key = (state.video, choice.key, round(seconds, 1), state.subtitles)
         if state.session is None or state.session_key != key:
             updates.put(("Opening the video…", 0.05))
             config = Config(cache_dir=settings.cache_dir or default_cache_dir(),
                             video=VideoConfig(overview_fps=settings.fps,
-                                                          allow_truncated=settings.allow_truncated))
+                                                          allow_truncated=settings.allow_truncated),
+                            speech=SpeechConfig(subtitles=state.subtitles))
             relay = _Relay()
             state.session = Session(state.video, models=models, config=config, progress=relay)
             state.relay, state.session_key = relay, key
@@ -309,7 +330,10 @@ def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, secon
         if uses_demo_models(choice.specs) else ""
     return {"answer": show.answer_markdown(answer, state.name, reused_from=reused_from), "notice": notice,
             "details": show.search_details(answer, reason, spec_words), "gallery": show.gallery_items(answer),
-            "timeline": timeline_html(answer.trace, seconds, answer.spans, [e.t for e in answer.evidence]),
+            "transcript": show.transcript_markdown(answer),
+            "timeline": timeline_html(answer.trace, seconds, answer.spans,
+                                      [e.t for e in answer.evidence if e.source != "speech"],
+                                      speech=[(e.t, e.end, e.text) for e in answer.evidence if e.source == "speech"]),
             "chat": state.chat, "chat_input": "", "state": state}
 
 
