@@ -54,7 +54,8 @@ def run(srt: Path, hours: float) -> dict:
     began = time.perf_counter()
     found = index.matches(["What did the committee announce about the new bridge?"], k=5)
     search_seconds = time.perf_counter() - began
-    return {"srt": str(srt), "cues": len(text.cues), "segments": len(segments), "encoder_load_seconds": round(load_seconds, 2),
+    return {"srt": str(srt), "cues": len(text.cues), "segments": len(segments),
+            "encoder_load_seconds": round(load_seconds, 2),
             "read_seconds": round(read_seconds, 2), "embed_seconds": round(embed_seconds, 2),
             "index_seconds": round(read_seconds + embed_seconds, 2), "search_seconds": round(search_seconds, 3),
             "best_match": found[0].segment.text if found else None}

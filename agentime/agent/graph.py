@@ -1,11 +1,11 @@
 """The LangGraph agent behind `agentime.ask`: prepare -> plan -> search_step (loop) -> answer.
 
 `prepare` ingests the video (cached), loads or builds its frame index and reads its transcript (subtitles or
-speech recognition, see `agentime.speech`); `plan` resolves the strategy and
-starts a search state; `search_step` advances the strategy one step and loops while it is not done (routing
-in `route_search`); `answer` answers from speech when the
-question is about what was said, else has the target answer over the kept evidence. Nodes are small functions over
-the typed state and the runtime context; all algorithms live in `agentime.search` and `agentime.video`.
+speech recognition, see `agentime.speech`); `plan` resolves the strategy and starts a search state;
+`search_step` advances the strategy one step and loops while it is not done (routing in `route_search`), or
+stops at once when the transcript alone answers; `answer` answers from speech when the question is about what
+was said, else has the target answer over the kept evidence. Nodes are small functions over the typed state
+and the runtime context; all algorithms live in `agentime.search`, `agentime.speech` and `agentime.video`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Two kinds of question are answered here, before the frames-only answer:
 - about what was said ("Which price did the narrator announce?"): the option written in the transcript lines
-  most similar to the question wins (whole words; the most similar line naming exactly one option decides). This path reads
-  text only, so it works with a target that was never trained on transcripts; with no option in those lines
-  the question falls through to the frames.
+  most similar to the question wins (whole words; the most similar line naming exactly one option decides).
+  This path reads text only, so it works with a target that was never trained on transcripts; with no option
+  in those lines the question falls through to the frames.
 - about what is on screen when something is said ("What is on screen when the narrator says 'look up'?"):
   the best-matching line gives the moment; the target scores each option on the frames shown while it is
   said (one yes/no statement per option) and the likeliest option wins.

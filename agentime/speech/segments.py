@@ -89,7 +89,8 @@ def _merge(segments: list[SpeechSegment]) -> list[SpeechSegment]:
     return merged
 
 
-def build_timeline(cues: list[RawCue], *, duration: float | None, offset: float = 0.0) -> tuple[list[SpeechSegment], list[str]]:
+def build_timeline(cues: list[RawCue], *, duration: float | None,
+                   offset: float = 0.0) -> tuple[list[SpeechSegment], list[str]]:
     """Segments on the frames' clock (`cue time - offset`) and notes on what was skipped.
 
     Cues with no text after cleaning are dropped silently (styling-only lines); cues whose end is not after
