@@ -207,9 +207,11 @@ def read_subtitle_stream(video: str | os.PathLike, language: str | None = None) 
             return None
         stream = wanted[0]
         cues = _demux_cues(container, stream, Path(video).name)
-    skipped = [f"other subtitle streams: {', '.join(_describe(s) for s in streams if s is not stream)}"] \
-        if len(streams) > 1 else []
-    return SubtitleText(cues, f"stream:{stream.index} ({_describe(stream)})", _stream_language(stream), skipped)
+        # described while the container is open: a closed stream's fields are no longer valid
+        others = [_describe(s) for s in streams if s is not stream]
+        source, language = f"stream:{stream.index} ({_describe(stream)})", _stream_language(stream)
+    skipped = [f"other subtitle streams: {', '.join(others)}"] if others else []
+    return SubtitleText(cues, source, language, skipped)
 
 
 def _describe(stream) -> str:
