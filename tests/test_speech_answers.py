@@ -194,6 +194,7 @@ def test_eval_with_a_subtitles_folder_reports_each_setting(narrated, tmp_path):
     assert results["without"]["speech"] == {"setting": "without subtitles", "questions_with_text": 0}
     rows = [json.loads(line) for line in (tmp_path / "with.jsonl").read_text().splitlines()]
     assert all(r["correct"] for r in rows) and rows[0]["speech_source"] == f"file:{subtitles / 'vid1.srt'}"
+    assert asked[0]["answer_text"] in rows[0]["speech"][0]["text"]
 
 
 def test_longvideobench_subtitle_json_is_read_in_both_layouts(tmp_path):

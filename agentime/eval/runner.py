@@ -114,7 +114,7 @@ def error_row(task: str, item: EvalItem, video: str | None, status: str, message
                 "answer_text": None, "parsed": None, "correct": False if item.answer is not None else None, "spans": [],
                 "iou": 0.0 if item.span is not None else None, "confidence": None, "frames_used": 0,
                 "target_frames": 0, "draft_frames": 0, "strategy": None, "seconds": 0.0,
-                "missing_video": missing_video, "prompt_fits": []})
+                "missing_video": missing_video, "prompt_fits": [], "speech_source": None, "speech": []})
     return row
 
 
@@ -129,6 +129,8 @@ def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, secon
                 "target_frames": int(answer.stats["target_frames"]), "draft_frames": int(answer.stats["draft_frames"]),
                 "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False,
                 "speech_source": (answer.stats.get("speech") or {}).get("source"),
+                "speech": [{"start": e.t, "end": e.end, "text": e.text} for e in answer.evidence
+                           if e.source == "speech"],
                 # what prompt fitting cut so the model could take the prompts (empty when nothing was)
                 "prompt_fits": [step["note"] for step in getattr(answer, "trace", []) if step["step"] == "fit"]})
     row.update(score(settings.task, item, prediction, spans))
