@@ -216,3 +216,25 @@ def test_longvideobench_subtitle_json_is_read_in_both_layouts(tmp_path):
 
     with pytest.raises(SubtitleError, match="not a subtitle JSON file"):
         read_subtitle_file(broken)
+
+
+def test_stored_line_embeddings_are_reused_and_rebuilt_when_damaged(tmp_path):
+    import numpy as np
+
+    from agentime.speech.index import SpeechIndex
+    from agentime.speech.segments import SpeechSegment, Transcript
+
+    transcript = Transcript([SpeechSegment(1.0, 2.0, "The ticket price is 35 dollars."),
+                             SpeechSegment(5.0, 7.0, "A silver kite drifts over the hills.")], "file:x.srt")
+    built = SpeechIndex.build(transcript, tmp_path)
+    [stored] = tmp_path.glob("speech_*.npz")
+    assert [m.segment.start for m in built.matches(["What did the tickets cost?"], k=2)] == [1.0, 5.0]
+
+    class Refusing:
+        def encode(self, texts):
+            raise AssertionError("the stored embeddings should have been used")
+
+    SpeechIndex.build(transcript, tmp_path, encoder=Refusing())
+    stored.write_bytes(b"PK\x03\x04 torn")
+    rebuilt = SpeechIndex.build(transcript, tmp_path)
+    assert np.allclose(rebuilt.index.reconstruct_n(0, 2), built.index.reconstruct_n(0, 2), atol=1e-2)

@@ -188,3 +188,15 @@ def test_stream_language_choice_and_a_bad_file_falls_through_to_the_stream(conta
                                            settings=SpeechConfig(subtitles=bad))
     assert transcript.source.startswith("stream:") and len(transcript.segments) == 2
     assert len(failures) == 1 and "bad.srt is not text" in failures[0]
+
+
+def test_stream_transcripts_are_cached_and_a_damaged_cache_is_read_again(containers, tmp_path):
+    settings = SpeechConfig(sidecar=False)
+    first, _ = load_transcript(containers["mp4_mov_text"], duration=6.0, start_offset=0.0, settings=settings,
+                               cache_folder=tmp_path)
+    [stored] = tmp_path.glob("transcript_stream_*.json")
+    assert "second line" in stored.read_text()
+    stored.write_text('{"format": 1, "source": "stream:0", "segments": [{"start": "x"}]}')  # a torn or altered file
+    again, _ = load_transcript(containers["mp4_mov_text"], duration=6.0, start_offset=0.0, settings=settings,
+                               cache_folder=tmp_path)
+    assert again.segments == first.segments and again.source == first.source
