@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from agentime.speech.segments import SpeechSegment, Transcript
-from agentime.video.cache import atomic_write_bytes
+from agentime.video.cache import DAMAGED_CHUNK_ERRORS, atomic_write_bytes
 
 ENCODER_NAME = "minilm-int8-t64"
 
@@ -112,7 +112,7 @@ def _load_vectors(path: Path, rows: int) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             vectors = npz["vectors"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except DAMAGED_CHUNK_ERRORS:  # what numpy and zipfile raise on a torn or altered npz
         return None
     if vectors.ndim != 2 or vectors.shape[0] != rows or not np.isfinite(vectors).all():
         return None
