@@ -120,7 +120,8 @@ def make_narration(world: World, video_id: str, seed: int, *, facts: int = 2, cr
 
 
 def write_srt(cues: list[Cue], path: str | Path) -> Path:
-    """The cues as a UTF-8 SubRip file, written atomically."""
+    """The cues as a UTF-8 SubRip file, written atomically (left alone when it already holds them, so a
+    rerun keeps its time stamp and the MKV made from it)."""
     import pysubs2
 
     from agentime.video.cache import atomic_write_bytes
@@ -129,7 +130,9 @@ def write_srt(cues: list[Cue], path: str | Path) -> Path:
     for cue in cues:
         subs.append(pysubs2.SSAEvent(start=int(round(cue.start * 1000)), end=int(round(cue.end * 1000)), text=cue.text))
     path = Path(path)
-    atomic_write_bytes(path, subs.to_string("srt").encode("utf-8"))
+    data = subs.to_string("srt").encode("utf-8")
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write_bytes(path, data)
     return path
 
 

@@ -200,3 +200,22 @@ def test_stream_transcripts_are_cached_and_a_damaged_cache_is_read_again(contain
     again, _ = load_transcript(containers["mp4_mov_text"], duration=6.0, start_offset=0.0, settings=settings,
                                cache_folder=tmp_path)
     assert again.segments == first.segments and again.source == first.source
+
+
+def test_make_benchmark_speech_writes_srt_mkv_and_questions(tmp_path):
+    import json
+
+    from pipelines.make_benchmark import make_benchmark
+
+    summary = make_benchmark(tmp_path, videos=1, minutes=2, seed=3, progress=False, speech=True)
+    questions = json.loads((tmp_path / "questions.json").read_text())
+    kinds = {q["task_type"] for q in questions}
+    assert {"speech", "cross_modal", "needle"} <= kinds and summary["speech"]
+    srt, mkv = tmp_path / "videos" / "synth_s3_000.srt", tmp_path / "videos_mkv" / "synth_s3_000.mkv"
+    stream = read_subtitle_stream(mkv)
+    assert stream.language == "eng" and len(stream.cues) == len(read_subtitle_file(srt).cues) > 4
+    spoken = next(q for q in questions if q["task_type"] == "speech")
+    assert any(spoken["answer_text"] in c.text for c in stream.cues)
+    stamp = mkv.stat().st_mtime_ns
+    make_benchmark(tmp_path, videos=1, minutes=2, seed=3, progress=False, speech=True)  # a rerun redoes nothing
+    assert mkv.stat().st_mtime_ns == stamp
