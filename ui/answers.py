@@ -5,8 +5,6 @@ text, so they always show the same answer. Pure functions of an `Answer`; no Gra
 
 from __future__ import annotations
 
-import re
-
 from ui.timeline import clock
 
 # Answers whose search confidence is below this are shown as unsure. Chosen with
@@ -121,15 +119,7 @@ def gallery_times(answer) -> list[float]:
     return [e.t for e in _gallery_evidence(answer)]
 
 
-def transcript_markdown(answer) -> str:
-    """The transcript lines that support the answer, with when they are said (empty when there are none)."""
-    lines = [e for e in answer.evidence if e.source == "speech"]
-    if not lines:
-        source = (answer.stats.get("speech") or {}).get("source")
-        return "" if source is None else "*No line of the transcript matches this question.*"
-    rows = [f"- **{clock(e.t)}–{clock(e.end)}** “{escape_markdown(e.text)}”" for e in lines]
-    return "**What was said** (transcript lines matching the question):\n" + "\n".join(rows)
-
-
-def escape_markdown(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
+def transcript_lines(answer) -> list[str]:
+    """The transcript lines that support the answer, each with when it is said, in time order (empty when
+    there are none); the page lists them as choices, and choosing one plays the video there."""
+    return [f"{clock(e.t)}–{clock(e.end)} “{e.text}”" for e in answer.evidence if e.source == "speech"]

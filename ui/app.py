@@ -127,7 +127,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
         gallery = gr.Gallery(label="Evidence frames (select one to play the video there)", columns=4,
                              height="auto", elem_id="evidence", allow_preview=False, visible=False,
                              buttons=["download"])
-        transcript = gr.Markdown(elem_id="transcript")
+        transcript = gr.Radio([], label="What was said (transcript lines matching the question; select one to "
+                              "play the video there)", elem_id="transcript", visible=False, interactive=True)
         timeline = gr.HTML(elem_id="timeline")
         chat = gr.Chatbot(label="Chat about this video", elem_id="chat", height=320, buttons=["copy", "copy_all"])
         with gr.Row():
@@ -152,6 +153,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                     out.append(gr.Video(value=values[name], visible=values[name] is not None))
                 elif name == "gallery":
                     out.append(gr.Gallery(value=values[name], visible=bool(values[name])))
+                elif name == "transcript":
+                    out.append(gr.Radio(choices=values[name], value=None, visible=bool(values[name])))
                 else:
                     out.append(values[name])
             return tuple(out)
@@ -227,6 +230,12 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
             return (gr.skip() if t is None else gr.Video(playback_position=t)), message
 
         gallery.select(select, [state], [player, status])
+
+        def select_line(event: gr.SelectData, user):
+            t, message = callbacks.select_line(event.index, user)
+            return (gr.skip() if t is None else gr.Video(playback_position=t)), message
+
+        transcript.select(select_line, [state], [player, status])
 
         def tick(user):
             message = callbacks.live_status(user)

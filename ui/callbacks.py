@@ -64,6 +64,7 @@ class UserState:
     scratch: Path | None = None  # this visitor's preview folder
     asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
     subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
+    speech_times: list[float] = field(default_factory=list)  # start of each transcript line listed, in order
 
 
 class Runtime:
@@ -163,7 +164,8 @@ def cleared(state: UserState) -> dict:
     """Everything shown about a video's answers, emptied."""
     state.session = state.session_key = state.relay = state.options_question = None
     state.turns, state.answers, state.turn_options, state.chat, state.evidence_times = [], [], [], [], []
-    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "transcript": "", "timeline": "",
+    state.speech_times = []
+    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "transcript": [], "timeline": "",
             "chat": [], "chat_input": ""}
 
 
@@ -325,12 +327,13 @@ def _work(question, options, strategy, budget, choice, seconds, state: UserState
 def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, seconds: float, *,
           reused_from: str | None = None) -> dict:
     state.evidence_times = show.gallery_times(answer)
+    state.speech_times = [e.t for e in answer.evidence if e.source == "speech"]
     spec_words = {role: describe_spec(spec) if isinstance(spec, str) else None for role, spec in choice.specs.items()}
     notice = show.demo_notice(len(runtime.settings.allowed_dirs) > 0 or runtime.settings.model_urls_allowed) \
         if uses_demo_models(choice.specs) else ""
     return {"answer": show.answer_markdown(answer, state.name, reused_from=reused_from), "notice": notice,
             "details": show.search_details(answer, reason, spec_words), "gallery": show.gallery_items(answer),
-            "transcript": show.transcript_markdown(answer),
+            "transcript": show.transcript_lines(answer),
             "timeline": timeline_html(answer.trace, seconds, answer.spans,
                                       [e.t for e in answer.evidence if e.source != "speech"],
                                       speech=[(e.t, e.end, e.text) for e in answer.evidence if e.source == "speech"]),
@@ -433,6 +436,14 @@ def select_evidence(index: int | None, state: UserState | None) -> tuple[float |
         return None, "Select an evidence frame to jump there."
     t = state.evidence_times[index]
     return t, f"Player moved to {clock(t)} (evidence frame {index + 1})."
+
+
+def select_line(index: int | None, state: UserState | None) -> tuple[float | None, str]:
+    """(time to seek the player to, status) for the transcript line at `index` of the list."""
+    if state is None or index is None or not 0 <= index < len(state.speech_times):
+        return None, "Select a transcript line to jump there."
+    t = state.speech_times[index]
+    return t, f"Player moved to {clock(t)} (when the line is said)."
 
 
 def live_status(state: UserState | None) -> str | None:
