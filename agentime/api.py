@@ -43,6 +43,23 @@ class EvidenceFrame:
 
 
 @dataclass
+class SpeechEvidence:
+    """A transcript line that supports the answer: when it is said (`t` to `end`), its text, and how closely it
+    matches the question. `source` is always "speech", which tells it apart from frame evidence."""
+
+    t: float
+    end: float
+    text: str
+    score: float | None
+    reason: str = "transcript line matching the question"
+    source: str = "speech"
+    frame: None = field(default=None, repr=False)
+
+    def score_text(self) -> str:
+        return f"{self.score:.2f}" if self.score is not None else "context"
+
+
+@dataclass
 class Answer:
     """An answer with the moments and frames that support it, how sure the search is, and how it searched."""
 
@@ -50,7 +67,7 @@ class Answer:
     text: str
     choice: str | None
     spans: list[tuple[float, float]]
-    evidence: list[EvidenceFrame]
+    evidence: list[EvidenceFrame | SpeechEvidence]  # frames first, then transcript lines (source "speech")
     confidence: float
     strategy: str
     trace: list[dict]
@@ -99,6 +116,7 @@ class Session:
 
         self.video = os.fspath(Path(video).expanduser())
         self.config = config or Config()
+        check_subtitles(self.config)
         # fail early, with the video layer's errors; a live recording always looks cut off at its end
         open_video(self.video, allow_truncated=live or self.config.video.allow_truncated)
         self.session_id = session_id or uuid.uuid4().hex
@@ -201,10 +219,12 @@ class Session:
             score = None if e["score"] is None else float(e["score"])
             entries.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
         evidence = unique_evidence(entries)
+        evidence += [SpeechEvidence(s["start"], s["end"], s["text"], s["score"]) for s in final.get("speech", [])]
+        stats = {**search["stats"], "speech": result["video"].get("speech")}
         return Answer(question=question, text=final["text"], choice=final["choice"],
                       spans=spans, evidence=evidence,
                       confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],
-                      stats=search["stats"])
+                      stats=stats)
 
 
 def unique_evidence(entries: list[EvidenceFrame]) -> list[EvidenceFrame]:
@@ -222,6 +242,20 @@ def unique_evidence(entries: list[EvidenceFrame]) -> list[EvidenceFrame]:
     return [entry for entry in entries if id(entry) in chosen]
 
 
+def check_subtitles(config: Config) -> None:
+    """An explicitly named subtitle file must exist and have a subtitle suffix (ConfigError otherwise); what is
+    inside it is read later, and a file that cannot be read only costs the answer its speech."""
+    from agentime.speech.sources import SUBTITLE_SUFFIXES
+
+    path = config.speech.subtitles
+    if path is None:
+        return
+    if path.suffix.lower() not in (*SUBTITLE_SUFFIXES, ".json"):
+        raise ConfigError(f"{path.name} is not a subtitle file; use one of {', '.join(SUBTITLE_SUFFIXES)}")
+    if not path.is_file():
+        raise ConfigError(f"subtitle file {path} does not exist; check the path")
+
+
 def list_sessions(checkpoint: str | os.PathLike) -> list[dict]:
     """The sessions a checkpoint file holds (`session_id`, `questions`); CheckpointError when it is damaged."""
     from agentime.agent.checkpoint import list_sessions as read_sessions
@@ -231,9 +265,12 @@ def list_sessions(checkpoint: str | os.PathLike) -> list[dict]:
 
 def ask(video: str | os.PathLike, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
         budget: int | None = None, models: dict | None = None, config: Config | None = None,
-        progress: Callable[[str, float], None] | None = None) -> Answer:
-    """Answer one question about a video; see `Answer` for what comes back."""
+        progress: Callable[[str, float], None] | None = None, subtitles: str | os.PathLike | None = None) -> Answer:
+    """Answer one question about a video; see `Answer` for what comes back. `subtitles` names a subtitle file
+    (.srt, .vtt, .ass, .ssa); without it one beside the video or a subtitle stream inside it is used."""
     question, options = validate_question(question, options)
+    if subtitles is not None:
+        config = (config or Config()).with_speech(subtitles=Path(subtitles))
     if budget is not None and (not isinstance(budget, int) or budget < 1):
         raise ConfigError(f"the budget must be a positive number of target frames, got {budget!r}")
     return Session(video, models=models, config=config, progress=progress).ask(

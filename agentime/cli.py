@@ -55,6 +55,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = replace(config, video=replace(config.video, **video), models=replace(config.models, **models))
     if getattr(args, "verbose", False):
         config = replace(config, verbose=True)
+    if hasattr(args, "subtitle_language"):  # the commands with `add_speech_arguments`
+        config = replace(config, speech=speech_config(args, config.speech))
     return config.with_settings(getattr(args, "settings", None) or [])
 
 
@@ -115,6 +117,7 @@ def _ask(args: argparse.Namespace) -> int:
         return 0
     from agentime.video.tafr import format_timestamp
 
+    stats = answer.stats
     label = f"{answer.choice}. {answer.text}" if answer.choice else answer.text
     if answer.trace and answer.trace[0]["step"] == "timing_gate":
         print(f"timing: {answer.trace[0]['note']}")
@@ -122,11 +125,43 @@ def _ask(args: argparse.Namespace) -> int:
     print(f"confidence: {answer.confidence:.2f} ({answer.strategy})")
     for start, end in answer.spans:
         print(f"span: {format_timestamp(start)} - {format_timestamp(end)}")
-    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in answer.evidence))
-    stats = answer.stats
+    frames = [e for e in answer.evidence if e.source != "speech"]
+    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in frames))
+    for line in (e for e in answer.evidence if e.source == "speech"):
+        print(f'speech: {format_timestamp(line.t)} "{line.text}"')
+    speech = stats.get("speech") or {}
+    if speech.get("source"):
+        print(f"text from {speech['source']} ({speech['segments']} segments)")
     print(f"looked at {stats['target_frames']} target frames, {stats['draft_frames']} draft frames "
           f"in {stats['seconds']:.1f} s of model time")
     return 0
+
+
+def add_speech_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the text of a video's speech comes from: `ask` and `eval` share these options."""
+    parser.add_argument("--subtitles", type=Path, default=None,
+                        help="subtitle file (.srt, .vtt, .ass, .ssa); default: one beside the video, else a "
+                             "subtitle stream inside it")
+    parser.add_argument("--subtitle-language", default=None, help="language to pick among several (e.g. en)")
+    parser.add_argument("--subtitle-encoding", default=None, help="encoding of a subtitle file that is not UTF-8")
+    parser.add_argument("--subtitle-offset", type=float, default=0.0,
+                        help="seconds to subtract from every cue of a subtitle file that runs late")
+    parser.add_argument("--asr", default=None, metavar="SPEC",
+                        help="speech recognition when no subtitles are found: hf:/path/to/whisper or "
+                             "openai:URL#model")
+    parser.add_argument("--no-speech", action="store_true", help="ignore subtitles and speech: frames only")
+
+
+def speech_config(args: argparse.Namespace, base):
+    """`base` (the configuration file's speech section) with the speech options that were given."""
+    changes = {"enabled": False} if args.no_speech else {}
+    for name, option in (("subtitles", "subtitles"), ("language", "subtitle_language"),
+                         ("encoding", "subtitle_encoding"), ("asr", "asr")):
+        if getattr(args, option) is not None:
+            changes[name] = getattr(args, option)
+    if args.subtitle_offset:
+        changes["offset"] = args.subtitle_offset
+    return replace(base, **changes)
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -228,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_truncated_argument(ask)
     add_config_arguments(ask)
     add_verbose_argument(ask)
+    add_speech_arguments(ask)
     ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ask.set_defaults(run=_ask)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentime.errors import ConfigError
+from agentime.speech.settings import SpeechConfig
 
 DEFAULT_MODEL_SPECS = {"target": "embedded:target", "draft": "embedded:draft", "embedder": "embedded:embedder"}
 
@@ -136,6 +137,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
     verbose: bool = False  # show the in-process models' loading output (transformers' progress bars, warnings)
 
     @classmethod
@@ -166,6 +168,9 @@ class Config:
             level[last] = text.strip()
             config = _merged(config, nested, "", from_text=True)
         return config
+
+    def with_speech(self, **changes) -> Config:
+        return replace(self, speech=replace(self.speech, **changes))
 
 
 def _hint(owner: type, name: str) -> typing.Any:

@@ -78,3 +78,19 @@ class BlockedURLError(AgentimeError):
 class CheckpointError(AgentimeError):
     """A session checkpoint file is empty, truncated or damaged; the message names the file and how to start
     a fresh session."""
+
+
+class SpeechError(AgentimeError):
+    """A transcript source (subtitle file or stream, speech recognition) cannot be read or used."""
+
+
+class SubtitleError(SpeechError):
+    """A subtitle file or stream is missing, empty, in an unknown encoding or malformed."""
+
+
+class TranscriptionError(SpeechError):
+    """Speech recognition cannot run: the ASR spec does not load, the server fails, or the video has no audio."""
+
+
+class SpeechSkippedWarning(UserWarning):
+    """A transcript source failed; the answer comes from the frames alone (the reason is in the answer's stats)."""

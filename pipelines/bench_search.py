@@ -2,7 +2,7 @@
 
     python -m pipelines.bench_search --bench DIR --strategies uniform,timesearch,spectemp,exhaustive \
         --budget 64 [--target SPEC] [--draft SPEC] [--embedder SPEC] [--limit N] [--types T,...]
-        [--out results.jsonl] [--open] [--json]
+        [--out results.jsonl] [--open] [--json] [--no-speech] [--mkv]
 
 For each strategy: multiple-choice accuracy (overall and per task type), grounding mIoU and R@1 at IoU 0.5
 (the answer's first span against the true span), mean target and draft frames per question, and seconds per
@@ -11,7 +11,9 @@ time is right when its start lies within 2 s of the true span's or its span over
 number exactly, an object by its name; an answer that says it is unsure is wrong; `grounding` is then the
 mean IoU of the span the text states with the true span (grounding questions). Models are loaded once and
 every strategy runs on the same questions in one run. Prints a table and the JSON summary (`--json`: only
-the JSON).
+the JSON). On a benchmark made with `--speech`, subtitles beside the videos are used unless `--no-speech`;
+`--mkv` reads the MKV copies (subtitles as a stream) instead; the summary says which (`speech`) and how long
+reading and indexing the transcripts took (`speech_seconds`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def open_correct(q: dict, text: str) -> bool:
 
 
 def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: int | None, out: Path | None,
-        config: Config, types: set[str] | None = None, open_questions: bool = False) -> dict:
+        config: Config, types: set[str] | None = None, open_questions: bool = False, mkv: bool = False) -> dict:
     questions = json.loads((bench / "questions.json").read_text())
     if types:
         questions = [q for q in questions if q["task_type"] in types]
@@ -72,6 +74,8 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
     try:
         for q in questions:
             video = str(bench / q["video_path"])
+            if mkv:
+                video = str(bench / "videos_mkv" / (Path(q["video_path"]).stem + ".mkv"))
             if video not in sessions:
                 sessions[video] = Session(video, models=loaded, config=config)
             for strategy in strategies:
@@ -87,6 +91,8 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
                     "draft_frames": answer.stats["draft_frames"],
                     "calls": answer.stats["target_calls"] + answer.stats["draft_calls"],
                     "seconds": time.perf_counter() - began,
+                    "speech_source": (answer.stats.get("speech") or {}).get("source"),
+                    "speech_seconds": (answer.stats.get("speech") or {}).get("seconds", 0.0),
                 }
                 if open_questions:
                     stated = stated_span(answer.text)
@@ -99,8 +105,12 @@ def run(bench: Path, strategies: list[str], budget: int, models: dict, limit: in
     finally:
         if sink:
             sink.close()
+    sources = {r["speech_source"] for rows in results.values() for r in rows}
     return {"bench": str(bench), "budget": budget, "open": open_questions,
             "models": {k: str(v) for k, v in models.items()},
+            "speech": "off" if not config.speech.enabled else ("stream" if mkv else "sidecar"),
+            "speech_sources": sorted(s or "none" for s in sources),
+            "speech_seconds": max((r["speech_seconds"] for rows in results.values() for r in rows), default=0.0),
             "strategies": {s: summarise(rows) for s, rows in results.items()}}
 
 
@@ -133,11 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", action="store_true",
                         help="ask each question of the whole folder as one library (make_benchmark --library); "
                              "the first of --strategies (else auto) searches inside the videos it finds")
+    parser.add_argument("--no-speech", action="store_true", help="ignore subtitles: frames only")
+    parser.add_argument("--mkv", action="store_true", help="read the MKV copies (subtitles as a stream)")
     args = parser.parse_args(argv)
     if not (args.bench / "questions.json").is_file():
         parser.error(f"{args.bench} has no questions.json; make one with python -m pipelines.make_benchmark")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     config = Config(cache_dir=args.cache) if args.cache else Config()
+    config = config.with_speech(enabled=not args.no_speech)
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     types = {t.strip() for t in args.types.split(",") if t.strip()}
     present = {q["task_type"] for q in json.loads((args.bench / "questions.json").read_text())}
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_library(args.bench, strategy, args.budget, models, args.limit, args.out, config,
                                      types=types)))
         return 0
-    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types, args.open)
+    summary = run(args.bench, strategies, args.budget, models, args.limit, args.out, config, types, args.open, args.mkv)
     if not args.json:
         print(table(summary))
     print(json.dumps(summary))

@@ -1,6 +1,6 @@
 """Generate the synthetic long-video benchmark: videos, their timelines and questions with ground truth.
 
-    python -m pipelines.make_benchmark --out DIR --videos N --minutes M --seed S
+    python -m pipelines.make_benchmark --out DIR --videos N --minutes M --seed S [--speech]
     python -m pipelines.make_benchmark --out DIR --library N --minutes M --seed S
 
 Writes `DIR/videos/<video_id>.mp4`, `DIR/worlds/<video_id>.json` (the full timeline) and
@@ -8,7 +8,10 @@ Writes `DIR/videos/<video_id>.mp4`, `DIR/worlds/<video_id>.json` (the full timel
 video's event uses an object no other video shows (the rest come from one shared pool), and its questions
 (needle, grounding and "which_video", whose answer is the video id) name that object, so each has its answer
 in exactly one video; `DIR/library.json` marks the folder as a library benchmark. Deterministic by seed; a rerun skips videos that are
-already complete, and every file is written atomically, so an interrupted run resumes.
+already complete, and every file is written atomically, so an interrupted run resumes. `--speech` adds a
+narration (`pipelines.synthetic_speech`): `DIR/videos/<video_id>.srt` beside each video (found as its
+sidecar), an MKV copy with it as a subtitle stream in `DIR/videos_mkv/`, and `speech` and `cross_modal`
+questions; the videos and their visual questions stay the same.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def library_questions(world: World, video_id: str, seed: int) -> list[dict]:
 
 
 def make_benchmark(out: str | Path, *, videos: int, minutes: float, seed: int, fps: float = 4.0,
-                   gop_seconds: float = 5.0, progress: bool = True, library: bool = False) -> dict:
+                   gop_seconds: float = 5.0, progress: bool = True, library: bool = False,
+                   speech: bool = False) -> dict:
     out = Path(out)
     configs = library_configs(videos, minutes, fps, seed) if library else None
     (out / "videos").mkdir(parents=True, exist_ok=True)
@@ -75,15 +79,31 @@ def make_benchmark(out: str | Path, *, videos: int, minutes: float, seed: int, f
             os.replace(tmp, video_path)
             atomic_write_json(world_path, world.to_json())
         asked = library_questions if library else make_questions
-        for q in asked(world, video_id, video_seed(seed, index)):
+        found = asked(world, video_id, video_seed(seed, index))
+        if speech:
+            found += _narrate(world, video_id, video_seed(seed, index), video_path, out)
+        for q in found:
             q["video_path"] = f"videos/{video_id}.mp4"
             questions.append(q)
     atomic_write_bytes(out / "questions.json", json.dumps(questions, indent=1).encode())
     summary = {"out": str(out), "videos": videos, "minutes": minutes, "seed": seed, "questions": len(questions),
-               "library": library}
+               "library": library, "speech": speech}
     if library:
         atomic_write_json(out / "library.json", summary)
     return summary
+
+
+def _narrate(world: World, video_id: str, seed: int, video_path: Path, out: Path) -> list[dict]:
+    """Write the narration SRT beside the video and the MKV copy; return the narration's questions."""
+    from pipelines.synthetic_speech import make_narration, mux_subtitles, write_srt
+
+    cues, questions = make_narration(world, video_id, seed)
+    srt = write_srt(cues, video_path.with_suffix(".srt"))
+    mkv = out / "videos_mkv" / f"{video_id}.mkv"
+    mkv.parent.mkdir(parents=True, exist_ok=True)
+    if not (mkv.exists() and mkv.stat().st_mtime >= srt.stat().st_mtime):
+        mux_subtitles(video_path, srt, mkv)
+    return questions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed; same seed, same benchmark")
     parser.add_argument("--fps", type=float, default=4.0, help="frame rate of the videos (2-5 is typical)")
     parser.add_argument("--gop", type=float, default=5.0, help="seconds between keyframes")
+    parser.add_argument("--speech", action="store_true",
+                        help="add a narration (SRT beside each video, an MKV copy with it) and speech questions")
     args = parser.parse_args(argv)
     if args.library is not None:
         args.videos = args.library
@@ -104,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.videos < 1 or args.minutes < 1 or not (0.5 <= args.fps <= 60) or args.gop <= 0:
         parser.error("need --videos >= 1, --minutes >= 1, 0.5 <= --fps <= 60 and --gop > 0")
     print(json.dumps(make_benchmark(args.out, videos=args.videos, minutes=args.minutes, seed=args.seed,
-                                    fps=args.fps, gop_seconds=args.gop, library=args.library is not None)))
+                                    fps=args.fps, gop_seconds=args.gop, library=args.library is not None,
+                                    speech=args.speech)))
     return 0
 
 

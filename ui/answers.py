@@ -117,3 +117,9 @@ def gallery_items(answer) -> list:
 def gallery_times(answer) -> list[float]:
     """The times of `gallery_items(answer)`, in the same order (selecting a frame seeks there)."""
     return [e.t for e in _gallery_evidence(answer)]
+
+
+def transcript_lines(answer) -> list[str]:
+    """The transcript lines that support the answer, each with when it is said, in time order (empty when
+    there are none); the page lists them as choices, and choosing one plays the video there."""
+    return [f"{clock(e.t)}–{clock(e.end)} “{e.text}”" for e in answer.evidence if e.source == "speech"]

@@ -2,9 +2,10 @@
 
 Desktop: the video chooser and the player on the left, the question, status and answer on the right; on a
 phone the question and Ask come right after the chooser, before the player. Below: the evidence gallery
-(selecting a frame seeks the player), the search timeline (selecting a row seeks too) and the chat with its own
-input. Per-visitor data lives in a `gr.State` (released when the visitor leaves); questions of several
-visitors run at once, the model work of at most `settings.concurrency` of them.
+(selecting a frame seeks the player), the transcript lines behind the answer, the search timeline (selecting
+a row, or a speech line on its speech lane, seeks too) and the chat with its own input. Per-visitor data
+lives in a `gr.State` (released when the visitor leaves); questions of several visitors run at once, the
+model work of at most `settings.concurrency` of them.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
         with gr.Row(elem_id="main"):
             with gr.Column(elem_id="video-column"):
                 upload = gr.File(label="Upload a video", type="filepath", elem_id="upload")
+                subtitles = gr.File(label="Subtitles (optional: .srt, .vtt, .ass, .ssa)", type="filepath",
+                                    file_types=[".srt", ".vtt", ".ass", ".ssa"], elem_id="subtitles-upload")
                 browse = gr.Dropdown([], value=None, label="…or pick a video from the server's folders",
                                      elem_id="browse", visible=bool(settings.allowed_dirs), allow_custom_value=False)
                 path = gr.Textbox(label="…or type its path", placeholder="videos/match.mp4", info=path_hint,
@@ -124,6 +127,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
         gallery = gr.Gallery(label="Evidence frames (select one to play the video there)", columns=4,
                              height="auto", elem_id="evidence", allow_preview=False, visible=False,
                              buttons=["download"])
+        transcript = gr.Radio([], label="What was said (transcript lines matching the question; select one to "
+                              "play the video there)", elem_id="transcript", visible=False, interactive=True)
         timeline = gr.HTML(elem_id="timeline")
         chat = gr.Chatbot(label="Chat about this video", elem_id="chat", height=320, buttons=["copy", "copy_all"])
         with gr.Row():
@@ -134,7 +139,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
 
         components = {"upload": upload, "player": player, "status": status, "current": current, "options": options,
                       "answer": answer, "notice": notice, "details": details, "gallery": gallery,
-                      "timeline": timeline, "chat": chat, "chat_input": chat_input, "state": state}
+                      "transcript": transcript, "timeline": timeline, "chat": chat, "chat_input": chat_input, "state": state}
         outputs = [components[name] for name in OUTPUTS]
 
         def as_outputs(values: dict) -> tuple:
@@ -148,6 +153,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                     out.append(gr.Video(value=values[name], visible=values[name] is not None))
                 elif name == "gallery":
                     out.append(gr.Gallery(value=values[name], visible=bool(values[name])))
+                elif name == "transcript":
+                    out.append(gr.Radio(choices=values[name], value=None, visible=bool(values[name])))
                 else:
                     out.append(values[name])
             return tuple(out)
@@ -173,6 +180,12 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                 return as_outputs({})
             return chosen(callbacks.choose_path(value, False, user, runtime), request)
 
+        def on_subtitles(file_path, user):
+            values = callbacks.choose_subtitles(file_path, user)
+            return values["status"], values["state"]
+
+        subtitles.upload(on_subtitles, [subtitles, state], [status, state])
+        subtitles.clear(on_subtitles, [subtitles, state], [status, state])
         upload.upload(on_upload, [upload, state], outputs).then(live_timer, state, timer)
         upload.clear(on_clear, [state], outputs).then(live_timer, state, timer)
         open_button.click(on_path, [path, live, state], outputs).then(live_timer, state, timer)
@@ -217,6 +230,12 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
             return (gr.skip() if t is None else gr.Video(playback_position=t)), message
 
         gallery.select(select, [state], [player, status])
+
+        def select_line(event: gr.SelectData, user):
+            t, message = callbacks.select_line(event.index, user)
+            return (gr.skip() if t is None else gr.Video(playback_position=t)), message
+
+        transcript.select(select_line, [state], [player, status])
 
         def tick(user):
             message = callbacks.live_status(user)

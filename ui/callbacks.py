@@ -34,8 +34,8 @@ from .timeline import clock, timeline_html
 from .videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_preview, needs_preview, resolve_path
 
 log = logging.getLogger("agentime.ui")
-OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "timeline",
-           "chat", "chat_input", "state")
+OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "transcript",
+           "timeline", "chat", "chat_input", "state")
 NO_VIDEO = "No video chosen yet."
 NO_DETAILS = "Ask a question to see how the video was searched."
 START = "Upload a video, pick one from the server's folders, or type its path."
@@ -59,6 +59,8 @@ class UserState:
     recorder: object | None = None  # a StreamRecorder when the video is a stream being recorded
     scratch: Path | None = None  # this visitor's preview folder
     asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
+    subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
+    speech_times: list[float] = field(default_factory=list)  # start of each transcript line listed, in order
 
 
 class Runtime:
@@ -157,9 +159,9 @@ def video_seconds(path: str) -> float:
 def cleared(state: UserState) -> dict:
     """Everything shown about a video's answers, emptied."""
     state.session = state.session_key = state.relay = state.options_question = None
-    state.chat, state.evidence_times = [], []
-    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "timeline": "", "chat": [],
-            "chat_input": ""}
+    state.chat, state.evidence_times, state.speech_times = [], [], []
+    return {"options": "", "answer": "", "details": NO_DETAILS, "gallery": [], "transcript": [], "timeline": "",
+            "chat": [], "chat_input": ""}
 
 
 def _switch(state: UserState, runtime: Runtime) -> dict:
@@ -189,6 +191,24 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
     length = clock(source.info.duration)
     return {**view, "player": player, "state": state, "current": f"Current video: **{name}** ({length})",
             "status": f"Video ready: {escape(name)} ({length}). Ask a question.{note}"}
+
+
+def choose_subtitles(file_path: str | None, state: UserState | None) -> dict:
+    """After a subtitle upload (or a cleared box): the file the next questions read their speech from."""
+    from agentime.speech.sources import SUBTITLE_SUFFIXES
+
+    state = state or UserState()
+    state.session = state.session_key = None  # the next question opens the video again, with its speech
+    if not file_path:
+        state.subtitles = None
+        return {"status": "Subtitles removed: answers use the frames (and any subtitles inside the video).",
+                "state": state}
+    if Path(file_path).suffix.lower() not in SUBTITLE_SUFFIXES:
+        state.subtitles = None
+        return {"status": f"**Error:** {escape(Path(file_path).name)} is not a subtitle file; upload "
+                          f"{', '.join(SUBTITLE_SUFFIXES)}", "state": state}
+    state.subtitles = str(file_path)
+    return {"status": f"Subtitles ready: {escape(Path(file_path).name)}. Ask a question.", "state": state}
 
 
 def choose_upload(file_path: str | None, state: UserState | None, runtime: Runtime) -> dict:
@@ -270,11 +290,13 @@ def _work(question, options, strategy, budget, choice, state: UserState, runtime
     try:
         updates.put(("Loading the models (the first question takes longer)…", 0.02))
         models = load_models(choice, settings)
-        key = (state.video, choice.key)  # answers of another model are never reused: its own session
+        # answers of another model or with other subtitles are never reused: their own session
+        key = (state.video, choice.key, state.subtitles)
         if state.session is None or state.session_key != key:
             updates.put(("Opening the video…", 0.05))
             relay = _Relay()
-            state.session = Session(state.video, models=models, config=settings.session_config(), progress=relay,
+            config = settings.session_config().with_speech(subtitles=state.subtitles)
+            state.session = Session(state.video, models=models, config=config, progress=relay,
                                     timing_gate=runtime.gate)
             state.relay, state.session_key = relay, key
         state.relay.target = lambda message, fraction: updates.put((scrub(message, state), 0.05 + 0.95 * fraction))
@@ -297,12 +319,16 @@ def _work(question, options, strategy, budget, choice, state: UserState, runtime
 def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, seconds: float, *,
           reused_from: str | None = None) -> dict:
     state.evidence_times = show.gallery_times(answer)
+    state.speech_times = [e.t for e in answer.evidence if e.source == "speech"]
     spec_words = {role: describe_spec(spec) if isinstance(spec, str) else None for role, spec in choice.specs.items()}
     notice = show.demo_notice(len(runtime.settings.allowed_dirs) > 0 or runtime.settings.model_urls_allowed) \
         if uses_demo_models(choice.specs) else ""
     return {"answer": show.answer_markdown(answer, state.name, reused_from=reused_from), "notice": notice,
             "details": show.search_details(answer, reason, spec_words), "gallery": show.gallery_items(answer),
-            "timeline": timeline_html(answer.trace, seconds, answer.spans, [e.t for e in answer.evidence]),
+            "transcript": show.transcript_lines(answer),
+            "timeline": timeline_html(answer.trace, seconds, answer.spans,
+                                      [e.t for e in answer.evidence if e.source != "speech"],
+                                      speech=[(e.t, e.end, e.text) for e in answer.evidence if e.source == "speech"]),
             "chat": state.chat, "chat_input": "", "state": state}
 
 
@@ -374,6 +400,14 @@ def select_evidence(index: int | None, state: UserState | None) -> tuple[float |
         return None, "Select an evidence frame to jump there."
     t = state.evidence_times[index]
     return t, f"Player moved to {clock(t)} (evidence frame {index + 1})."
+
+
+def select_line(index: int | None, state: UserState | None) -> tuple[float | None, str]:
+    """(time to seek the player to, status) for the transcript line at `index` of the list."""
+    if state is None or index is None or not 0 <= index < len(state.speech_times):
+        return None, "Select a transcript line to jump there."
+    t = state.speech_times[index]
+    return t, f"Player moved to {clock(t)} (when the line is said)."
 
 
 def live_status(state: UserState | None) -> str | None:

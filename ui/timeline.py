@@ -24,6 +24,8 @@ ROWS = {  # key: (row title, legend text, swatch colour)
     "verdict": ("Main model's verdicts", "green: the main model agreed with a proposed frame, red: it did not",
                 "#2e7d32"),
     "answer": ("Answer", "the moments of the answer, and its evidence frames (buttons)", "#1b5e20"),
+    "speech": ("What was said", "a transcript line matching the question (a button plays the video there)",
+               "#00838f"),
 }
 
 
@@ -101,8 +103,9 @@ def _draw_step(rows: _Rows, step: dict) -> None:
                       f"main model {'agreed with' if agreed else 'rejected'} the frame at {clock(t)}")
 
 
-def timeline_html(trace: list[dict], duration: float, spans=(), evidence_times=()) -> str:
-    """The timeline of the search described by `trace` over a video of `duration` seconds, as HTML."""
+def timeline_html(trace: list[dict], duration: float, spans=(), evidence_times=(), speech=()) -> str:
+    """The timeline of the search described by `trace` over a video of `duration` seconds, as HTML; `speech`
+    holds (start, end, text) of the transcript lines behind the answer (a speech lane)."""
     rows = _Rows(duration)
     for step in trace or []:
         _draw_step(rows, step)
@@ -110,6 +113,9 @@ def timeline_html(trace: list[dict], duration: float, spans=(), evidence_times=(
         rows.span("answer", a, b, ROWS["answer"][2], f"answer moment {clock(a)}–{clock(b)}")
     for t in evidence_times:
         rows.button("answer", t, f"play from {clock(t)} (evidence frame)")
+    for start, end, text in speech:
+        rows.span("speech", start, end, ROWS["speech"][2], f"said {clock(start)}–{clock(end)}: {text}")
+        rows.button("speech", start, f"play from {clock(start)} (said: {text[:80]})")
     used = [key for key in ROWS if rows.marks[key]]
     parts = ['<figure class="tl"><figcaption class="tl-title">Where the search looked '
              '<span class="tl-hint">(select a row to play the video from that moment)</span></figcaption>',

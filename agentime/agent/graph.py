@@ -3,11 +3,13 @@
 `gate` asks the timing gate (`timing_gate.TimingGate.decide`) whether this question needs the video searched
 again or is answered by an earlier turn's evidence (on live recordings, or on every question with
 `timing.gate = "always"`; never with "off"); `reuse` repeats that turn's answer without looking at a frame.
-`prepare` ingests the video (cached) and loads or builds its frame index; `plan` resolves the strategy and
-starts a search state; `search_step` advances the strategy one step and loops while it is not done (routing
-in `route_search`); `answer` has the target answer over the kept evidence. Each decided question is kept in
-`turns` (the state, so checkpointed). Nodes are small functions over the typed state and the runtime context;
-all algorithms live in `agentime.search`, `agentime.video` and `agentime.timing`.
+`prepare` ingests the video (cached), loads or builds its frame index and reads its transcript (subtitles or
+speech recognition, see `agentime.speech`); `plan` resolves the strategy and starts a search state;
+`search_step` advances the strategy one step and loops while it is not done (routing in `route_search`), or
+stops at once when the transcript alone answers; `answer` answers from speech when the question is about what
+was said, else has the target answer over the kept evidence. Each decided question is kept in `turns` (the
+state, so checkpointed). Nodes are small functions over the typed state and the runtime context; all
+algorithms live in `agentime.search`, `agentime.speech`, `agentime.video` and `agentime.timing`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from agentime.search import STRATEGIES, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime
+from agentime.speech.answer import answer_from_speech, settled_by_speech
+from agentime.speech.prepare import speech_for_video
+from agentime.speech.search import speech_evidence
 from agentime.video.ingest import ingest
 from agentime.video.live_ingest import ingest_live
 from agentime.video.source import open_video
@@ -60,8 +65,10 @@ def _runtime(state: AgentState, ctx: AgentContext) -> SearchRuntime:
     view, index = view_and_index(state["video"], ctx)
     key = (id(view), id(index), state["question"], tuple(state.get("options") or ()), ctx.search)
     if ctx.runtime is None or ctx.runtime[0] != key:
+        speech, _ = speech_for_video(state["video"], ctx.config.speech, ctx.cache)
         ctx.runtime = (key, SearchRuntime(state["question"], view, ctx.target, draft=ctx.draft, embedder=ctx.embedder,
-                                          index=index, config=ctx.search, options=state.get("options")))
+                                          index=index, config=ctx.search, options=state.get("options"),
+                                          speech=speech))
     return ctx.runtime[1]
 
 
@@ -124,6 +131,9 @@ def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     view_and_index(video, ctx)
+    if ctx.config.speech.enabled:
+        ctx.report("reading speech", 0.1)
+    video["speech"] = speech_for_video(video, ctx.config.speech, ctx.cache)[1]
     return {"video": video}
 
 
@@ -140,7 +150,10 @@ def search_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     search = dict(state["search"])
     rt = _runtime(state, ctx)
-    STRATEGIES[search["strategy"]].step(rt, search)
+    if not state.get("steps") and settled_by_speech(rt):
+        search["done"] = True  # the transcript answers it: no frame needs looking at
+    else:
+        STRATEGIES[search["strategy"]].step(rt, search)
     rt.record_prompt_cuts(search)
     steps = state.get("steps", 0) + 1
     if steps >= ctx.max_steps:
@@ -160,7 +173,8 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     search = dict(state["search"])
     ctx.report("answering", 0.95)
     rt = _runtime(state, ctx)
-    result = final_answer(rt, search)
+    result = answer_from_speech(rt, search) or final_answer(rt, search)
+    result.setdefault("speech", speech_evidence(rt.speech, rt.question))
     rt.record_prompt_cuts(search)
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,

@@ -45,6 +45,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open", action="store_true",
                         help="ask choice questions without their options and score the free-form answers "
                              "against the true option's text (a time, a number or a name)")
+    parser.add_argument("--subtitles", type=Path, default=None,
+                        help="folder of subtitle files: <video id>.srt (Video-MME), LongVideoBench's subtitle JSON "
+                             "(named by the annotation's subtitle_path), or any .srt/.vtt/.ass named after a video")
+    parser.add_argument("--no-speech", action="store_true",
+                        help="frames only: ignore subtitles beside the videos and inside them")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -59,7 +64,10 @@ def eval_main(args: argparse.Namespace) -> int:
         raise ConfigError("--retries and --retry-wait must be >= 0")
     settings = EvalSettings(task=args.task, strategy=args.strategy, budget=args.budget, retries=args.retries,
                             retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps, open=args.open,
-                            allow_truncated=getattr(args, "allow_truncated", False))
+                            allow_truncated=getattr(args, "allow_truncated", False),
+                            subtitles=str(args.subtitles) if args.subtitles else None, speech=not args.no_speech)
+    if args.subtitles is not None and not args.subtitles.is_dir():
+        raise ConfigError(f"subtitles folder {args.subtitles} does not exist")
     if args.open:
         from agentime.eval.metrics import set_open_scorer
         from agentime.eval.open_answers import score_open_answer

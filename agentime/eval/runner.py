@@ -45,12 +45,39 @@ class EvalSettings:
     fps: float = 1.0
     allow_truncated: bool = False
     open: bool = False  # ask choice questions without their options; score free-form answers (metrics hook)
+    subtitles: str | None = None  # folder of subtitle files named by video (or by the annotation's subtitle_path)
+    speech: bool = True  # False: frames only, even where subtitles sit beside the videos
 
-    def config(self):
+    def config(self, video: str | None = None, item: EvalItem | None = None):
         from agentime.config import Config, VideoConfig, default_cache_dir
+        from agentime.speech.settings import SpeechConfig
 
+        subtitles = subtitle_file(self.subtitles, video, item) if self.subtitles and self.speech else None
+        offset = float((item.meta if item else {}).get("starting_timestamp_for_subtitles") or 0.0)
         return Config(cache_dir=Path(self.cache_dir) if self.cache_dir else default_cache_dir(),
-                      video=VideoConfig(overview_fps=self.fps, allow_truncated=self.allow_truncated))
+                      video=VideoConfig(overview_fps=self.fps, allow_truncated=self.allow_truncated),
+                      speech=SpeechConfig(enabled=self.speech, subtitles=subtitles, offset=offset if subtitles else 0.0))
+
+    def speech_setting(self) -> str:
+        """How the run used speech, for the metrics: off, a subtitles folder, or whatever lies beside the videos."""
+        if not self.speech:
+            return "without subtitles"
+        return f"with subtitles from {self.subtitles}" if self.subtitles else "subtitles beside the videos or in them"
+
+
+SUBTITLE_NAMES = (".srt", ".vtt", ".ass", ".ssa", "_en.json", ".json")
+
+
+def subtitle_file(folder: str | None, video: str | None, item: EvalItem | None) -> Path | None:
+    """The subtitle file of a video in `folder`: the annotation's `subtitle_path` (LongVideoBench), else one
+    named after the video (Video-MME's `<video id>.srt`); None when there is none (that video runs frames
+    only)."""
+    if not folder or video is None:
+        return None
+    named = (item.meta if item else {}).get("subtitle_path")
+    candidates = [Path(folder) / named] if named else []
+    candidates += [Path(folder) / (Path(video).stem + suffix) for suffix in SUBTITLE_NAMES]
+    return next((c for c in candidates if c.is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -89,7 +116,7 @@ def error_row(task: str, item: EvalItem, video: str | None, status: str, message
                 "answer_text": None, "parsed": None, "correct": False if item.answer is not None else None, "spans": [],
                 "iou": 0.0 if item.span is not None else None, "confidence": None, "frames_used": 0,
                 "target_frames": 0, "draft_frames": 0, "strategy": None, "seconds": 0.0,
-                "missing_video": missing_video, "prompt_fits": []})
+                "missing_video": missing_video, "prompt_fits": [], "speech_source": None, "speech": []})
     return row
 
 
@@ -103,6 +130,9 @@ def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, secon
                 "frames_used": int(answer.stats["target_frames"] + answer.stats["draft_frames"]),
                 "target_frames": int(answer.stats["target_frames"]), "draft_frames": int(answer.stats["draft_frames"]),
                 "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False,
+                "speech_source": (answer.stats.get("speech") or {}).get("source"),
+                "speech": [{"start": e.t, "end": e.end, "text": e.text} for e in answer.evidence
+                           if e.source == "speech"],
                 # what prompt fitting cut so the model could take the prompts (empty when nothing was)
                 "prompt_fits": [step["note"] for step in getattr(answer, "trace", []) if step["step"] == "fit"]})
     row.update(score(settings.task, item, prediction, spans))
@@ -125,8 +155,9 @@ def answer_group(models: dict, video: str, items: Iterable[EvalItem], settings: 
     from agentime.api import Session
     from agentime.vlm.errors import ServerError
 
+    items = list(items)
     try:
-        session = Session(video, models=models, config=settings.config())
+        session = Session(video, models=models, config=settings.config(video, items[0] if items else None))
     except AgentimeError as exc:
         for item in items:
             yield error_row(settings.task, item, video, "error", f"{type(exc).__name__}: {exc}")
@@ -257,6 +288,8 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
     metrics = summarise(task, ours, expected=len(items))
     metrics["settings"] = {**asdict(settings), "models": source.describe(), "executor": executor,
                            "annotations": str(annotations), "videos": str(videos), "results": str(out)}
+    metrics["speech"] = {"setting": settings.speech_setting(),
+                         "questions_with_text": sum(1 for r in ours if r.get("speech_source"))}
     metrics["files"] = write_submissions(task, ours, out, metrics)
     write_atomic(output_path(out, "metrics.json"), json.dumps(metrics, indent=1))
     _check_missing(metrics, videos, max_missing, allow_missing)

@@ -126,7 +126,8 @@ def read_longvideobench(path: Path) -> list[EvalItem]:
             answer = OPTION_LETTERS[choice]
         items.append(EvalItem(str(r["id"]), str(r["video_path"]), r["question"], "choice", options, answer,
                               None, {"duration_group": r["duration_group"], "question_category": r["question_category"],
-                                     "topic_category": r.get("topic_category"), "level": r.get("level")}))
+                                     "topic_category": r.get("topic_category"), "level": r.get("level")},
+                              {k: r[k] for k in ("subtitle_path", "starting_timestamp_for_subtitles") if r.get(k)}))
     return items
 
 

@@ -13,7 +13,8 @@ import re
 _PHRASE_RE = re.compile(r"\b(?:the|a|an)\s+((?:[a-z]+\s+)?[a-z]+?)(?=\s+(?:is|are|was|were|first|appear|appears|"
                         r"on|in|at|shown|show|visible|enter|enters|leave|leaves|do|does)\b|[?.,]|$)",
                         re.IGNORECASE)
-_STOP = {"number", "time", "times", "video", "frame", "frames", "object", "moment", "answer", "question", "screen"}
+_STOP = {"number", "time", "times", "video", "frame", "frames", "object", "moment", "answer", "question", "screen",
+         "narrator", "speaker", "voice"}  # who speaks is heard, not seen: no frame statement for them
 
 ANSWER_INSTRUCTION = "Answer with the option's letter."
 

@@ -24,13 +24,14 @@ class SearchRuntime:
     """The question, the models and the video for one search, with a ledger of frames and calls."""
 
     def __init__(self, question: str, view: VideoView, target, *, draft=None, embedder=None,
-                 index: FrameIndex | None = None, config: SearchConfig | None = None, options=None):
+                 index: FrameIndex | None = None, config: SearchConfig | None = None, options=None, speech=None):
         self.question, self.view = question, view
         # prompts are fitted to each model's limits; what was cut goes into the trace (record_prompt_cuts)
         self.prompt_cuts: list[str] = []
         self.target = fitted(target, self.prompt_cuts.append)
         self.draft = fitted(draft, self.prompt_cuts.append)
         self.embedder, self.index, self.config, self.options = embedder, index, config or SearchConfig(), options
+        self.speech = speech  # the transcript's SpeechIndex, or None
         phrases = look_for(question)
         self.statements = [relevance_statement(p) for p in phrases] or [question_relevance_statement(question)]
         self.queries = phrases or [question]
@@ -115,14 +116,27 @@ class SearchRuntime:
         return self._query_scores
 
     def query_prior(self) -> np.ndarray | None:
-        """`query_scores` scaled to [0, 1] over the whole video (None without an index)."""
-        scores = self.query_scores()
-        if scores is None:
-            return None
+        """`query_scores` scaled to [0, 1] over the whole video, raised to 1 where a transcript line matching the
+        question is said (None with neither an index nor a matching line)."""
         if self._query_prior is None:
-            lo, hi = float(np.min(scores)), float(np.max(scores))
-            self._query_prior = (scores - lo) / (hi - lo + 1e-9)
+            from agentime.speech.search import speech_prior
+
+            scores = self.query_scores()
+            spoken = speech_prior(self.speech, self.question, self.view.overview_times)
+            if scores is not None:
+                lo, hi = float(np.min(scores)), float(np.max(scores))
+                self._query_prior = (scores - lo) / (hi - lo + 1e-9)
+                if spoken is not None:
+                    self._query_prior = np.maximum(self._query_prior, spoken)
+            else:
+                self._query_prior = spoken
         return self._query_prior
+
+    def transcript_lines(self) -> str | None:
+        """The transcript lines matching the question, timestamped, for the target's prompts (None if none)."""
+        from agentime.speech.search import PROMPT_LINES, transcript_lines
+
+        return transcript_lines(self.speech, self.question, PROMPT_LINES)
 
 
 def trace(state: dict, step: str, *, lane: str = "", model: str | None = None, times=(), scores=(), note: str = "",

@@ -46,7 +46,7 @@ def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
     def fresh(t: float) -> bool:
         return not any(a <= t < b for a, b in inspected)
 
-    query = rt.query_scores()
+    query = rt.query_prior()  # the embedder's similarity, raised where a matching transcript line is said
     candidates = []
     if query is not None:
         order = np.argsort(-query)

@@ -42,7 +42,7 @@ def _start(rt: SearchRuntime, state: dict) -> None:
     picks, segments = [], []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         prior, ranked = _embed_prior(rt, float(start), float(end))
-        pick = ranked[0] if ranked and rt.query_scores() is not None else evenly_spaced(start, end, 1)[0]
+        pick = ranked[0] if ranked and rt.query_prior() is not None else evenly_spaced(start, end, 1)[0]
         picks.append(pick)
         segments.append({"start": float(start), "end": float(end), "prior": prior, "depth": 0})
     scores = rt.target_relevance(state, picks)
@@ -59,7 +59,7 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
     segment = state["queue"].pop(0)
     state["inspected"].append([segment["start"], segment["end"]])
     _, ranked = _embed_prior(rt, segment["start"], segment["end"])
-    if rt.query_scores() is None:
+    if rt.query_prior() is None:
         ranked = evenly_spaced(segment["start"], segment["end"], SPOTLIGHT_FRAMES)
     room = min(SPOTLIGHT_FRAMES, rt.search_budget_left(state))
     fresh = [t for t in ranked if time_key(t) not in state["scores"]][:room]

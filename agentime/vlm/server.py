@@ -314,8 +314,9 @@ class Admission:
         return int(min(60, max(1, math.ceil(self.latency_s * self.in_flight / (2 * self.max_batch)))))
 
 
-def build_app(vlm, config: ServerConfig | None = None):
-    """The ASGI app serving `vlm` (an HFVLM, or anything with `first_token_generations`/`generate_chat`)."""
+def build_app(vlm, config: ServerConfig | None = None, recognizer=None):
+    """The ASGI app serving `vlm` (an HFVLM, or anything with `first_token_generations`/`generate_chat`), and
+    with a speech `recognizer` (see `agentime.speech.asr`) also `/v1/audio/transcriptions`."""
     cfg = config or ServerConfig()
     limits = cfg.limits()
     model_name = cfg.model_name or vlm.name
@@ -403,6 +404,11 @@ def build_app(vlm, config: ServerConfig | None = None):
         finally:
             admission.leave(served)
 
+    if recognizer is not None:
+        from agentime.speech.transcription_api import add_transcription_route
+
+        add_transcription_route(app, recognizer, model_name=recognizer.name, max_bytes=cfg.max_request_bytes,
+                                error_response=error_response)
     if cfg.api_key:
         app.add_middleware(RequireAPIKey, api_key=cfg.api_key)
     return app
@@ -441,13 +447,15 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def serve_in_thread(vlm, config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
-    """Start serving `vlm` on host:port (0: a free port) in a background thread; `.base_url`, `.stop()`."""
-    return ServerThread(build_app(vlm, config), host, port).start()
+def serve_in_thread(vlm, config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0,
+                    recognizer=None) -> ServerThread:
+    """Start serving `vlm` (and `recognizer`, if given) on host:port (0: a free port) in a background thread;
+    `.base_url`, `.stop()`."""
+    return ServerThread(build_app(vlm, config, recognizer), host, port).start()
 
 
 def run_server(spec: str, host: str = "127.0.0.1", port: int = 8000, *, config: ServerConfig | None = None,
-               log_level: str = "info", **model_options) -> None:
+               log_level: str = "info", asr_model: str | None = None, **model_options) -> None:
     """Load the model named by `spec` (an hf or embedded spec) and serve it until interrupted."""
     import uvicorn
 
@@ -456,7 +464,12 @@ def run_server(spec: str, host: str = "127.0.0.1", port: int = 8000, *, config: 
     vlm = load_vlm(spec, **model_options)
     if not hasattr(vlm, "first_token_generations"):
         raise VLMError(f"{spec} is not an in-process model; serve an hf: or embedded: model")
-    uvicorn.run(build_app(vlm, config), host=host, port=port, log_level=log_level)
+    recognizer = None
+    if asr_model:
+        from agentime.speech.asr import HFRecognizer
+
+        recognizer = HFRecognizer(asr_model)
+    uvicorn.run(build_app(vlm, config, recognizer), host=host, port=port, log_level=log_level)
 
 
 def add_serve_arguments(parser) -> None:
@@ -488,6 +501,8 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--request-timeout", type=float, default=120.0,
                         help="seconds a request may wait and run before it gets 504 (default 120)")
     parser.add_argument("--trust-remote-code", action="store_true", help="run custom code from the model folder")
+    parser.add_argument("--asr-model", default=None, metavar="PATH",
+                        help="also serve /v1/audio/transcriptions with this Whisper-family model folder")
 
 
 def parse_attn_option(value: str | None):
@@ -515,6 +530,6 @@ def serve_main(args) -> int:
                           max_queue=args.max_queue, request_timeout_s=args.request_timeout)
     run_server(args.model, args.host, args.port, config=config, device=args.device, dtype=args.dtype,
                attn_implementation=parse_attn_option(args.attn_implementation), max_batch=args.max_batch,
-               trust_remote_code=args.trust_remote_code, name=args.name,
+               trust_remote_code=args.trust_remote_code, name=args.name, asr_model=args.asr_model,
                **({"verbose": True} if getattr(args, "verbose", False) else {}))
     return 0

@@ -1,0 +1,113 @@
+"""Answering multiple-choice questions from speech: the text path, and speech that points at frames.
+
+Two kinds of question are answered here, before the frames-only answer:
+- about what was said ("Which price did the narrator announce?"): the option written in the transcript lines
+  most similar to the question wins (whole words; the most similar line naming exactly one option decides).
+  This path reads text only, so it works with a target that was never trained on transcripts; with no option
+  in those lines the question falls through to the frames.
+- about what is on screen when something is said ("What is on screen when the narrator says 'look up'?"):
+  the best-matching line gives the moment; the target scores each option on the frames shown while it is
+  said (one yes/no statement per option) and the likeliest option wins.
+Anything else (or no matching line) returns None and the frames answer as before. The search state is only
+charged for the frames the target looks at; nothing here searches for other moments.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from agentime.speech.search import SPOKEN, speech_matches, speech_queries
+from agentime.video.tafr import format_timestamp
+
+SCREEN = re.compile(r"\b(?:on screen|on-screen|shown|visible|appears?|see|seen|showing|displayed)\b", re.IGNORECASE)
+MOMENT_FRAMES = 4  # frames scored while the matched line is said
+TEXT_LINES = 10  # lines, most similar to the question first, searched for an option's words
+LETTERS = "ABCDEFGHIJ"
+
+
+def is_speech_question(question: str) -> bool:
+    return bool(SPOKEN.search(question or ""))
+
+
+def _contains(line: str, option: str) -> bool:
+    words = " ".join(re.findall(r"[a-z0-9$]+", option.lower()))
+    said = " ".join(re.findall(r"[a-z0-9$]+", line.lower()))
+    return bool(words) and re.search(rf"(?<![a-z0-9]){re.escape(words)}(?![a-z0-9])", said) is not None
+
+
+def _from_text(matches, texts: list[str]):
+    """The option found in the best-matching line that names exactly one option, and that line."""
+    for match in matches:
+        found = [i for i, t in enumerate(texts) if _contains(match.segment.text, t)]
+        if len(found) == 1:
+            return found[0], match
+    return None, None
+
+
+def _moment_times(rt, start: float, end: float) -> list[float]:
+    grid = rt.view.overview_between(start, end + 1e-3)
+    if grid.size == 0:
+        grid = rt.view.overview_between(max(0.0, start - 1.0), end + 1.0)
+    if grid.size > MOMENT_FRAMES:
+        grid = grid[np.linspace(0, grid.size - 1, MOMENT_FRAMES).round().astype(int)]
+    return [float(t) for t in grid]
+
+
+def _from_frames(rt, state: dict, match, texts: list[str]) -> tuple[int | None, list[float], str]:
+    from agentime.search.prompts import relevance_statement
+
+    times = _moment_times(rt, match.segment.start, match.segment.end)
+    if not times:
+        return None, [], ""
+    began = time.perf_counter()
+    frames = rt.view.frames_at(times)
+    likelihood = [float(np.max(rt.target.yes_probability(frames, relevance_statement(t)))) for t in texts]
+    rt._charge(state, "target", times, began, calls=len(texts))
+    best = int(np.argmax(likelihood))
+    note = ", ".join(f"{t}: {p:.2f}" for t, p in zip(texts, likelihood, strict=True))
+    return best, times, f"on screen while \"{match.segment.text}\" is said ({note})"
+
+
+def settled_by_speech(rt) -> bool:
+    """Whether the transcript alone answers the question (the text path finds an option): then the frames need
+    no search."""
+    if rt.speech is None or not rt.options or not is_speech_question(rt.question) or SCREEN.search(rt.question):
+        return False
+    from agentime.search.answer import option_texts
+
+    return _from_text(rt.speech.matches(speech_queries(rt.question), k=TEXT_LINES), option_texts(rt.options))[0] \
+        is not None
+
+
+def answer_from_speech(rt, state: dict) -> dict | None:
+    """The answer dict (as `search.answer.final_answer` returns) when speech settles the question, else None."""
+    from agentime.search.answer import option_texts
+    from agentime.search.runtime import trace
+
+    if rt.speech is None or not rt.options or not is_speech_question(rt.question):
+        return None
+    texts = option_texts(rt.options)
+    began = time.perf_counter()
+    if SCREEN.search(rt.question):
+        matches = speech_matches(rt.speech, rt.question)
+        if not matches:
+            return None
+        used = matches[0]
+        index, times, how = _from_frames(rt, state, used, texts)
+    else:
+        # every line counts here, best-matching first: a line that names an option is evidence even when it
+        # shares few words with the question ("what does the speaker say first?")
+        index, used = _from_text(rt.speech.matches(speech_queries(rt.question), k=TEXT_LINES), texts)
+        times = []
+        how = f"said at {format_timestamp(used.segment.start)}: \"{used.segment.text}\"" if used else ""
+    if index is None:
+        return None
+    trace(state, "answer", model="target" if times else "transcript", times=times, note=f"{how}: {texts[index]}",
+          seconds=time.perf_counter() - began)
+    line = used.segment
+    return {"text": texts[index], "choice": LETTERS[index], "spans": [[line.start, line.end]],
+            "evidence_times": times, "after_times": [],
+            "speech": [{"start": line.start, "end": line.end, "text": line.text, "score": round(used.score, 4)}]}
