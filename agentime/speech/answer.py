@@ -21,11 +21,11 @@ import numpy as np
 
 from agentime.speech.search import SPOKEN, speech_matches, speech_queries
 from agentime.video.tafr import format_timestamp
+from agentime.vocabulary import OPTION_LETTERS, option_texts
 
 SCREEN = re.compile(r"\b(?:on screen|on-screen|shown|visible|appears?|see|seen|showing|displayed)\b", re.IGNORECASE)
 MOMENT_FRAMES = 4  # frames scored while the matched line is said
 TEXT_LINES = 10  # lines, most similar to the question first, searched for an option's words
-LETTERS = "ABCDEFGHIJ"
 
 
 def is_speech_question(question: str) -> bool:
@@ -65,7 +65,7 @@ def _from_frames(rt, state: dict, match, texts: list[str]) -> tuple[int | None, 
     began = time.perf_counter()
     frames = rt.view.frames_at(times)
     likelihood = [float(np.max(rt.target.yes_probability(frames, relevance_statement(t)))) for t in texts]
-    rt._charge(state, "target", times, began, calls=len(texts))
+    rt.charge(state, "target", times, began, calls=len(texts))
     best = int(np.argmax(likelihood))
     note = ", ".join(f"{t}: {p:.2f}" for t, p in zip(texts, likelihood, strict=True))
     return best, times, f"on screen while \"{match.segment.text}\" is said ({note})"
@@ -76,7 +76,6 @@ def settled_by_speech(rt) -> bool:
     no search."""
     if rt.speech is None or not rt.options or not is_speech_question(rt.question) or SCREEN.search(rt.question):
         return False
-    from agentime.search.answer import option_texts
 
     return _from_text(rt.speech.matches(speech_queries(rt.question), k=TEXT_LINES), option_texts(rt.options))[0] \
         is not None
@@ -84,7 +83,6 @@ def settled_by_speech(rt) -> bool:
 
 def answer_from_speech(rt, state: dict) -> dict | None:
     """The answer dict (as `search.answer.final_answer` returns) when speech settles the question, else None."""
-    from agentime.search.answer import option_texts
     from agentime.search.runtime import trace
 
     if rt.speech is None or not rt.options or not is_speech_question(rt.question):
@@ -108,6 +106,6 @@ def answer_from_speech(rt, state: dict) -> dict | None:
     trace(state, "answer", model="target" if times else "transcript", times=times, note=f"{how}: {texts[index]}",
           seconds=time.perf_counter() - began)
     line = used.segment
-    return {"text": texts[index], "choice": LETTERS[index], "spans": [[line.start, line.end]],
+    return {"text": texts[index], "choice": OPTION_LETTERS[index], "spans": [[line.start, line.end]],
             "evidence_times": times, "after_times": [],
             "speech": [{"start": line.start, "end": line.end, "text": line.text, "score": round(used.score, 4)}]}
