@@ -148,7 +148,7 @@ def test_cli_json_carries_speech_evidence_and_a_missing_file_exits_2(narrated, t
     from agentime.cli import main
 
     path, world, srt, questions = narrated
-    monkeypatch.setattr(api, "_resolve", lambda models: _models(world))
+    monkeypatch.setattr(api, "load_model_roles", lambda specs, verbose=False: _models(world))
     q = questions["speech"][0]
     assert main(["ask", str(path), q["question"], "--options", *q["options"], "--cache", str(tmp_path),
                  "--quiet", "--strategy", "timesearch", "--budget", "16", "--subtitles", str(srt), "--json"]) == 0

@@ -37,6 +37,11 @@ class VideoView:
     def duration(self) -> float:
         return self.info.duration
 
+    def overview_between(self, start: float, end: float) -> np.ndarray:
+        """The overview's frame times in [start, end)."""
+        lo, hi = np.searchsorted(self.overview_times, [start, end], side="left")
+        return self.overview_times[lo:hi]
+
     def _chunk_frames(self, index: int) -> ChunkFrames:
         if index not in self._loaded:
             self._loaded[index] = ChunkFrames(self._chunks[index])
