@@ -26,7 +26,7 @@ def real_videos() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_video(tmp_path_factory):
     """A 4-minute synthetic video (4 fps, keyframe every 5 s) and the world it was rendered from."""
-    from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+    from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
     world = generate_world(321, WorldConfig(minutes=4))
     path = write_video(world, tmp_path_factory.mktemp("synthetic") / "world.mp4")

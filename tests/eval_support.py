@@ -13,7 +13,7 @@ from agentime.vlm.errors import ServerUnavailableError
 
 def oracle_models(world_file: str, draft: bool = True) -> dict:
     from oracle_models import OracleEmbedder, OracleVLM
-    from pipelines.synthetic_world import World
+    from pipelines.synthetic.world import World
 
     world = World.load(world_file)
     return {"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft") if draft else None,

@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from agentime.vlm.base import Generation
-from pipelines.synthetic_world import COLOURS, SHAPES
+from pipelines.synthetic.world import COLOURS, SHAPES
 
 COMBOS = [f"{c} {s}" for c in COLOURS for s in SHAPES]
 _OBJECT = re.compile(r"\b(" + "|".join(COLOURS) + r")\s+(" + "|".join(SHAPES) + r")\b")

@@ -7,7 +7,7 @@ import torch
 
 from agentime.attention import SparseAttentionConfig, clear_frame_boundaries
 from agentime.attention.register import register_sparse_attention, registered_config
-from pipelines import bench_attention as bench
+from pipelines.bench import attention as bench
 
 EXACT = SparseAttentionConfig(block_size=16, top_k=1000, min_seq_len=0)  # every block read: sparse == dense
 NARROW = SparseAttentionConfig(block_size=16, top_k=2, min_seq_len=0)  # sink and local block only

@@ -99,7 +99,7 @@ def test_questions_outside_the_vocabulary_still_get_an_answer(draft):
 def test_binding_negatives_cross_the_attributes_of_two_visible_objects():
     import random
 
-    from pipelines import embedded_data as data
+    from pipelines.train import embedded_data as data
 
     rng = random.Random(3)
     crossed = {data.binding_negative(rng, {"blue diamond", "green square"}) for _ in range(50)}

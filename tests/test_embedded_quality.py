@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from pipelines import eval_embedded as ev
+from pipelines.bench import eval_embedded as ev
 
 SEED = 424242  # not a training seed: training streams are named "<training seed>-<stage>-<step>"
 N = 40

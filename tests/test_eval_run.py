@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-    from pipelines.make_benchmark import make_benchmark
+    from pipelines.synthetic.make_benchmark import make_benchmark
 
     out = tmp_path_factory.mktemp("bench")
     make_benchmark(out, videos=2, minutes=2, seed=11, progress=False)
@@ -218,7 +218,7 @@ def test_ray_executor_gives_the_local_results(bench, tmp_path):
 
 
 def test_command_line_with_tiny_hf_models(bench, tmp_path):
-    from pipelines.tiny_vlms import build_llava
+    from pipelines.tiny.vlms import build_llava
 
     model = build_llava(tmp_path / "tiny-llava")
     videos = tmp_path / "videos"

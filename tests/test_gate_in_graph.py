@@ -11,8 +11,8 @@ from agentime.agent.graph import build_graph
 from agentime.api import Session
 from agentime.config import Config, TimingConfig
 from oracle_models import OracleEmbedder, OracleVLM
-from pipelines.synthetic_questions import make_questions
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.questions import make_questions
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
 RULE = TimingConfig(gate="always", use_policy=False)  # the plain rule: the same decision whatever the clock
 

@@ -134,7 +134,7 @@ def test_unwritable_cache_is_a_clear_error(synthetic_video, tmp_path):
 
 
 def test_ingest_benchmark_reports_every_method(synthetic_video):
-    from pipelines.bench_ingest import run
+    from pipelines.bench.ingest import run
 
     path, world = synthetic_video
     report = run(str(path), fps=1.0, repeats=1, max_side=384)

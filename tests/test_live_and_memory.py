@@ -8,7 +8,7 @@ import pytest
 
 from agentime.video.live import LiveRecording, read_tail
 from agentime.video.sampling import sample_frames
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The search strategies and the agent graph, driven by models with perfect perception of the world.
 
 The oracle models (tests/oracle_models.py) isolate the search logic from model quality: a strategy that
-fails here has a logic bug. Quality with the shipped embedded models is measured by pipelines.bench_search.
+fails here has a logic bug. Quality with the shipped embedded models is measured by pipelines.bench.search.
 """
 
 import json
@@ -16,8 +16,8 @@ from agentime.agent.graph import build_graph, route_search
 from agentime.config import Config
 from agentime.errors import ConfigError, VideoNotFoundError
 from oracle_models import OracleEmbedder, OracleVLM
-from pipelines.synthetic_questions import make_questions
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.questions import make_questions
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ sys.path.insert(0, "tests")
 from agentime.api import Session
 from agentime.config import Config
 from oracle_models import OracleEmbedder, OracleVLM
-from pipelines.synthetic_world import World
+from pipelines.synthetic.world import World
 world = World.load(sys.argv[3])
 models = {"target": OracleVLM(world), "draft": None, "embedder": OracleEmbedder(world)}
 session = Session(sys.argv[1], models=models, config=Config(cache_dir=sys.argv[2]), session_id="s1",
@@ -167,8 +167,8 @@ def test_cli_ask_prints_the_answer_with_timestamps(needle_video, tmp_path, capsy
 
 
 def test_search_benchmark_summary_shape(tmp_path):
-    from pipelines.bench_search import run, summarise
-    from pipelines.make_benchmark import make_benchmark, video_seed
+    from pipelines.bench.search import run, summarise
+    from pipelines.synthetic.make_benchmark import make_benchmark, video_seed
 
     make_benchmark(tmp_path / "bench", videos=1, minutes=3, seed=99, progress=False)
     world = generate_world(video_seed(99, 0), WorldConfig(minutes=3))
@@ -186,7 +186,7 @@ def test_search_benchmark_summary_shape(tmp_path):
                Config(cache_dir=tmp_path / "cache"), {"needle"})
     assert set(only["strategies"]["uniform"]["accuracy_by_type"]) == {"needle"}
 
-    from pipelines.bench_search import main
+    from pipelines.bench.search import main
     with pytest.raises(SystemExit) as exit_info:
         main(["--bench", str(tmp_path / "bench"), "--types", "juggling"])
     assert exit_info.value.code == 2

@@ -18,7 +18,7 @@ from agentime.vlm.errors import AuthenticationError
 from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
 from agentime.vlm.server import ServerConfig, Worker, _Job, add_serve_arguments, serve_in_thread, serve_main
 from agentime.vlm.server_requests import ChatRequest
-from pipelines.hostile_inputs import data_url, nested_json, png_bomb, small_png
+from pipelines.robustness.hostile_inputs import data_url, nested_json, png_bomb, small_png
 from tiny_models import frames, tiny_model, tiny_vlm
 
 

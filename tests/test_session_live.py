@@ -8,7 +8,7 @@ import pytest
 from agentime.api import Session
 from agentime.config import Config
 from oracle_models import OracleEmbedder, OracleVLM
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import pytest
 from agentime.video.live import LiveRecording
 from agentime.video.sampling import sample_frames
 from agentime.video.stream import StreamError, StreamRecorder, is_stream_url
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from agentime.video.sampling import sample_frames
-from pipelines.make_benchmark import main as make_benchmark_main
-from pipelines.synthetic_questions import make_questions
-from pipelines.synthetic_world import World, WorldConfig, generate_world
+from pipelines.synthetic.make_benchmark import main as make_benchmark_main
+from pipelines.synthetic.questions import make_questions
+from pipelines.synthetic.world import World, WorldConfig, generate_world
 
 
 def test_same_seed_same_world_and_pixels():

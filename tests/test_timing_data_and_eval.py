@@ -5,7 +5,8 @@ import shutil
 from pathlib import Path
 
 from agentime.timing.format import context_variant_of, domain_of, read_tictoc_dir
-from pipelines import eval_tictoc, make_tictoc
+from pipelines.bench import eval_tictoc
+from pipelines.synthetic import make_tictoc
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "tictoc" / "train"
 

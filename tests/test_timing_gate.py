@@ -8,7 +8,7 @@ from langchain_core.messages import HumanMessage
 
 from agentime.agent.timing_gate import TimingGate
 from agentime.errors import TimingError
-from pipelines.example_timing_graph import FARE_TOOL, build_graph, example_history, stamp
+from pipelines.examples.timing_graph import FARE_TOOL, build_graph, example_history, stamp
 
 START = datetime(2025, 6, 8, 10, 0, tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ import pytest
 from agentime.timing.format import conversation_at, read_tictoc_dir
 from agentime.timing.metrics import normalized_alignment
 from agentime.timing.policy import ToolTimingPolicy
-from pipelines import make_tictoc
+from pipelines.synthetic import make_tictoc
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "tictoc" / "train"
 START = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)

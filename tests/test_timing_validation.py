@@ -1,4 +1,4 @@
-"""The honest validation protocol of `pipelines.train_timing --cv` and the freshness cues that carry the policy
+"""The honest validation protocol of `pipelines.train.timing --cv` and the freshness cues that carry the policy
 to tools it never saw: near-topic generated domains leave a fold, the report has the levels and the worst
 domains, results are read for their own timestamps, and the generator writes tools in several styles."""
 
@@ -10,7 +10,8 @@ import pytest
 from agentime.timing.encoder import EncoderVariant, SentenceEncoder
 from agentime.timing.features import RESULT_AGE_FEATURES, TIME_WORDS, result_data_age, time_word_features
 from agentime.timing.format import LabeledSample, TicTocSample
-from pipelines import make_tictoc, train_timing
+from pipelines.synthetic import make_tictoc
+from pipelines.train import timing as train_timing
 
 CRYPTO_TOOL = {"type": "function", "function": {
     "name": "retrieve_crypto_rate", "description": "Fetch the current exchange rate of a cryptocurrency.",

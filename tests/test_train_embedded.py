@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines import embedded_data as data
-from pipelines import train_embedded as train
-from pipelines.embedded_models import resize_vlm_input
+from pipelines.train import embedded_data as data
+from pipelines.train import embedded as train
+from pipelines.train.embedded_models import resize_vlm_input
 
 
 def frame_batch(rng: random.Random) -> list[str]:
@@ -53,7 +53,7 @@ def test_long_mix_sets_the_batch_kind_weights():
 
 @pytest.fixture(scope="module")
 def tiny_idefics3(tmp_path_factory):
-    from pipelines.tiny_vlms import build_idefics3
+    from pipelines.tiny.vlms import build_idefics3
 
     return build_idefics3(tmp_path_factory.mktemp("idefics3") / "model", image_size=32)
 
@@ -63,7 +63,7 @@ def test_a_resized_vlm_sees_frames_at_the_new_resolution(tiny_idefics3, tmp_path
 
     from agentime.video.frames import Frame
     from agentime.vlm.registry import load_vlm
-    from pipelines.embedded_models import save_folder
+    from pipelines.train.embedded_models import save_folder
 
     model, processor = train.load_exported(tiny_idefics3, "cpu", image_size=48)
     image = np.zeros((240, 320, 3), np.uint8)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 from ui_support import CHROMIUM_FLAGS, ROOT, UIServer, chromium_path, make_audio_only, make_clip, make_demo_video
 
 ARTIFACTS = ROOT / "artifacts" / "ui"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from agentime.errors import ConfigError
-from pipelines.synthetic_world import WorldConfig, generate_world, write_video
+from pipelines.synthetic.world import WorldConfig, generate_world, write_video
 from ui import callbacks
 from ui.models import MODEL_URL, SERVER_MODELS, UNREACHABLE, choose_models, load_models
 from ui.recordings import NOT_RECORDED, STREAMS_OFF, Recordings, pinned

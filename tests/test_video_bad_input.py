@@ -91,7 +91,7 @@ def test_truncated_mp4_reports_readable_duration(synthetic_video, tmp_path):
 def test_mp4_cut_before_its_index_was_written(synthetic_video, tmp_path):
     import av
 
-    from pipelines.synthetic_world import generate_world, WorldConfig
+    from pipelines.synthetic.world import generate_world, WorldConfig
 
     path = tmp_path / "index_at_end.mp4"
     world = generate_world(5, WorldConfig(minutes=1, needles=1, groundings=1, orders=0, counts=1))

@@ -12,7 +12,7 @@ from agentime.video.tafr import format_timestamp
 from agentime.vlm.base import yes_no_parts
 from agentime.vlm.families import FAMILIES
 from agentime.vlm.hf import HFVLM
-from pipelines.tiny_vlm_families import FAMILY_BUILDERS
+from pipelines.tiny.families import FAMILY_BUILDERS
 from tiny_models import family_folder, family_vlm, frames
 
 NAMES = list(FAMILY_BUILDERS)
@@ -132,7 +132,7 @@ def test_right_padded_tokenizers_as_shipped_are_padded_left_for_scoring():
 def test_check_families_pipeline_reports_every_check(capsys):
     import json
 
-    from pipelines.check_families import main
+    from pipelines.bench.check_families import main
 
     assert main(["--json", "--family", "qwen2_5_vl", "--family", "llava_onevision", "--family", "gemma3"]) == 0
     report = json.loads(capsys.readouterr().out)

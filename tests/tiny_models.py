@@ -18,8 +18,8 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 @functools.lru_cache(maxsize=None)
 def tiny_model(name: str) -> Path:
-    """Folder of the tiny model `name` (a key of pipelines.tiny_vlms.BUILDERS), built on first use."""
-    from pipelines import tiny_vlms as tiny
+    """Folder of the tiny model `name` (a key of pipelines.tiny.vlms.BUILDERS), built on first use."""
+    from pipelines.tiny import vlms as tiny
 
     return tiny.BUILDERS[name](_ROOT / name)
 
@@ -39,8 +39,8 @@ def frames(count: int, size: int = 32, seed: int = 0, start: float = 1.0) -> lis
 
 @functools.lru_cache(maxsize=None)
 def family_folder(name: str) -> Path:
-    """Folder of the tiny model of family `name` (a key of pipelines.tiny_vlm_families.FAMILY_BUILDERS)."""
-    from pipelines.tiny_vlm_families import FAMILY_BUILDERS
+    """Folder of the tiny model of family `name` (a key of pipelines.tiny.families.FAMILY_BUILDERS)."""
+    from pipelines.tiny.families import FAMILY_BUILDERS
 
     return FAMILY_BUILDERS[name](_ROOT / f"family-{name}")
 

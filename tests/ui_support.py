@@ -22,14 +22,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 def make_demo_video(folder: Path, minutes: float = 3, seed: int = 2024) -> Path:
     """A synthetic long-video sample like `make demo`'s, shorter; returns the video's path."""
-    from pipelines.make_benchmark import make_benchmark
+    from pipelines.synthetic.make_benchmark import make_benchmark
 
     make_benchmark(folder, videos=1, minutes=minutes, seed=seed, progress=False)
     return folder / "videos" / f"synth_s{seed}_000.mp4"
 
 
 def make_tiny_model(folder: Path) -> Path:
-    from pipelines.tiny_vlms import build_llava
+    from pipelines.tiny.vlms import build_llava
 
     return build_llava(folder)
 

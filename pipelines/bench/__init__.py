@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations: ingest, search, VLM and attention speed, model families, embedded-model and TicToc quality, batch evaluation."""
