@@ -86,6 +86,11 @@ def test_cross_validation_drops_near_topics_and_reports_levels_and_worst_domains
     assert len(predictions) == len(real_samples) and {p["domain"] for p in predictions} == {
         "cryptocurrency_exchange", "recorded_property_deed_lookup"}
     assert all(0.0 <= p["probability"] <= 1.0 and "log10_timescale" in p for p in predictions)
+    # without anchors the timescale comes from the texts and freshness cues alone (the anchors' timescales are 0)
+    both = train_timing.concat([synthetic, shared])
+    assert data.train(both, config).anchor_log_timescale.any()
+    text_only = train_timing.TrainConfig(steps=20, per_domain=3, use_anchors=False, timescale_decay=0.01)
+    assert not data.train(both, text_only).anchor_log_timescale.any()
 
 
 def test_time_words_are_read_inside_identifiers_and_by_source():

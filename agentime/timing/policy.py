@@ -2,9 +2,10 @@
 
 The model is small and readable. From the embedded tool descriptions, system prompt and last tool result
 it estimates how quickly the tool's information goes stale (a timescale, log10 seconds: a similarity-
-weighted average over anchor domains with known timescales, plus a linear correction that includes
-explicit time words, read separately from the called tool's name, description and parameters, from its result
-and from the user's message, such as "live", "current_bid", "readings", "today's", "schedule"); the logit of
+weighted average over anchor domains with known timescales, plus a linear map of the embeddings of the tool's
+text and its last result and of explicit time words, read separately from the called tool's name,
+description and parameters, from its result and from the user's message, such as "live", "current_bid",
+"readings", "today's", "schedule"; weights trained without anchors leave their timescales at zero); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
 action, the answer is already in the conversation, ...) and of the user's embedded message. A small gate

@@ -97,7 +97,7 @@ class TrainConfig:
     steps: int = 600
     learning_rate: float = 0.03
     weight_decay: float = 1e-3  # on the user-message weights
-    timescale_decay: float = 1.0  # on the linear timescale correction (the anchors carry the estimate)
+    timescale_decay: float = 0.1  # on the linear map of the texts that corrects the anchors' timescale
     shared_weight: float = 3.0
     timescale_aux_weight: float = 3.0
     anchor_temperature: float = 0.05
@@ -109,6 +109,9 @@ class TrainConfig:
     time_word_sources: tuple[str, ...] = ("tool",)
     near_topic_threshold: float = NEAR_TOPIC_THRESHOLD
     near_topic_anchors: bool = True  # leave near-topic anchors out of each generated sample's anchor estimate
+    # False: no anchor domains; the timescale is the linear map of the texts and freshness cues alone (anchors
+    # are kept with timescale 0, so the policy's formula and weight files stay the same; see the dataset card)
+    use_anchors: bool = True
     request_word_share: float = 0.1  # a word in follow-ups of at least this share of domains is a request word
     encoder_int8: bool = True  # the sentence encoder's variant; the policy runs the same one
     max_tokens: int = MAX_TOKENS
@@ -312,6 +315,8 @@ def train(
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # small dense problem: one thread is faster than two on a shared CPU
     anchors, anchor_log_timescale = timescale_anchors(features)
+    if not config.use_anchors:
+        anchor_log_timescale = np.zeros_like(anchor_log_timescale)
     anchor_timescale = torch.from_numpy(
         near_topic_out_anchor_timescale(features, anchors, anchor_log_timescale, config, near_anchors)
     )
@@ -551,6 +556,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="L2 weight on the text-embedding correction of the timescale")
     parser.add_argument("--time-word-sources", default=",".join(TrainConfig.time_word_sources),
                         help="comma-separated sources whose time words the timescale may use (tool,result,user)")
+    parser.add_argument("--no-anchors", action="store_true",
+                        help="estimate the timescale from the texts' linear map and time words alone "
+                             "(validated with --timescale-decay 0.01)")
     parser.add_argument("--own-domain-anchors", action="store_true",
                         help="leave only a sample's own domain out of its anchor estimate in training, not near topics")
     parser.add_argument("--max-tokens", type=int, default=TrainConfig.max_tokens, help="tokens kept of each text")
@@ -563,6 +571,7 @@ def main(argv: list[str] | None = None) -> None:
         shared_dir=args.shared_dir,
         near_topic_threshold=args.near_topic_threshold,
         near_topic_anchors=not args.own_domain_anchors,
+        use_anchors=not args.no_anchors,
         timescale_decay=args.timescale_decay,
         time_word_sources=tuple(s for s in args.time_word_sources.split(",") if s),
         encoder_int8=not args.fp32,
