@@ -131,8 +131,8 @@ def answer_row(settings: EvalSettings, item: EvalItem, video: str, answer, secon
                 "target_frames": int(answer.stats["target_frames"]), "draft_frames": int(answer.stats["draft_frames"]),
                 "strategy": answer.strategy, "seconds": round(seconds, 3), "missing_video": False,
                 "speech_source": (answer.stats.get("speech") or {}).get("source"),
-                "speech": [{"start": e.t, "end": e.end, "text": e.text} for e in answer.evidence
-                           if e.source == "speech"],
+                "speech": [{"start": e.t, "end": e.end, "text": e.text} for e in getattr(answer, "evidence", [])
+                           if getattr(e, "source", None) == "speech"],
                 # what prompt fitting cut so the model could take the prompts (empty when nothing was)
                 "prompt_fits": [step["note"] for step in getattr(answer, "trace", []) if step["step"] == "fit"]})
     row.update(score(settings.task, item, prediction, spans))
