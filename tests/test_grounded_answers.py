@@ -9,7 +9,7 @@ import pytest
 import agentime
 from agentime.config import Config
 from agentime.eval.open_answers import score_open_answer, stated_number, stated_span, time_correct
-from agentime.search.grounding import is_time_question, is_unsure, named_claims
+from agentime.search.grounding import is_time_question, is_unsure, named_claims, span_words
 from agentime.video.tafr import find_timestamps, format_clock
 from oracle_models import OracleEmbedder, OracleVLM
 from pipelines.synthetic_questions import make_questions
@@ -144,6 +144,7 @@ def test_open_answers_are_scored_by_time_number_and_name():
     assert not score_open_answer("Which object?", "orange hexagon", "orange diamond")
     assert score_open_answer("What?", "the man opens the red door and walks out", "he leaves") is None
     assert stated_span("From 00:01:00 to 00:01:05") == [60.0, 65.0]
+    assert span_words([2941.5, 2942.5]) == "at 00:49:02" and span_words([60.2, 65.4]) == "from 00:01:00 to 00:01:05"
 
 
 def test_answers_from_a_model_behind_an_openai_compatible_server_agree_with_their_spans(world_video, tmp_path):

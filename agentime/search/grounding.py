@@ -59,7 +59,9 @@ def is_time_question(question: str) -> bool:
 
 
 def span_words(span) -> str:
-    return f"from {format_clock(span[0])} to {format_clock(span[1])}"
+    """"from 00:38:44 to 00:38:51"; a span within one clock second is "at 00:49:02"."""
+    start, end = format_clock(span[0]), format_clock(span[1])
+    return f"at {start}" if start == end else f"from {start} to {end}"
 
 
 def _listed(spans) -> str:
