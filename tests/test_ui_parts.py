@@ -368,3 +368,15 @@ def test_videos_browsers_cannot_play_get_an_h264_preview_with_the_same_times(tmp
                                           keyframes_only=keyframes_only, end=original.duration)).info
         assert preview.codec == "h264" and abs(preview.duration - original.duration) <= 0.5
         assert preview.frame_count < original.frame_count if keyframes_only else preview.frame_count >= 50
+
+
+def test_an_answer_that_says_it_is_unsure_is_not_wrapped_in_a_second_unsure():
+    from ui.answers import headline
+
+    unsure = SimpleNamespace(choice=None, text="Unsure: the model answered \"42\", but no frame found shows it",
+                             confidence=0.2)
+    assert headline(unsure) == unsure.text
+    guess = SimpleNamespace(choice=None, text="orange hexagon", confidence=0.2)
+    assert headline(guess) == "Unsure — best guess: orange hexagon"
+    sure = SimpleNamespace(choice="B", text="96", confidence=0.9)
+    assert headline(sure) == "Answer: B. 96"

@@ -5,6 +5,8 @@ text, so they always show the same answer. Pure functions of an `Answer`; no Gra
 
 from __future__ import annotations
 
+from agentime.search.grounding import is_unsure as says_unsure
+
 from .timeline import clock
 
 # Answers whose search confidence is below this are shown as unsure. Chosen with
@@ -48,10 +50,14 @@ def answer_label(answer) -> str:
 
 
 def headline(answer) -> str:
-    """One line shared by the answer panel and the chat."""
+    """One line shared by the answer panel and the chat; an answer that already says it is unsure is shown as
+    it is, not wrapped again."""
+    label = answer_label(answer)
+    if says_unsure(label):
+        return label
     if is_unsure(answer):
-        return f"Unsure — best guess: {answer_label(answer)}"
-    return f"Answer: {answer_label(answer)}"
+        return f"Unsure — best guess: {label}"
+    return f"Answer: {label}"
 
 
 def frames_sentence(stats: dict) -> str:
