@@ -23,7 +23,7 @@ def test_verbose_loading_shows_the_progress_bar(capfd):
 
 def test_models_loaded_for_a_question_show_their_loading_output_only_when_verbose(tmp_path, capfd):
     from agentime.vlm.registry import load_model_roles
-    from agentime.vlm.tiny import build_llava
+    from pipelines.tiny.vlms import build_llava
 
     model = build_llava(tmp_path / "tiny-llava")
     capfd.readouterr()
