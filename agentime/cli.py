@@ -312,6 +312,10 @@ def main(argv: list[str] | None = None, ui_main=None) -> int:
     except KeyboardInterrupt:
         print("agentime: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read the output stopped reading (`agentime graph | head`): nothing is wrong, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

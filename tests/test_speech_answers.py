@@ -51,6 +51,17 @@ def test_what_the_narrator_said_is_answered_from_the_transcript(narrated, tmp_pa
         assert answer.stats["target_frames"] == 0  # the transcript settles it: no frame search
 
 
+def test_an_open_question_about_what_was_said_quotes_the_line_with_its_time(narrated, tmp_path):
+    path, world, srt, questions = narrated
+    q = questions["speech"][0]
+    answer = agentime.ask(path, q["question"], strategy="timesearch", budget=24, models=_models(world),
+                          config=_config(tmp_path), subtitles=srt)
+    spoken = [e for e in answer.evidence if e.source == "speech"]
+    assert answer.choice is None and q["answer_text"] in answer.text and spoken[0].text in answer.text
+    assert list(answer.spans[0]) == q["answer_spans"][0] and answer.confidence > 0
+    assert answer.stats["target_frames"] == 0 and answer.trace[-1]["model"] == "transcript"
+
+
 @pytest.mark.parametrize("strategy", ["timesearch", "spectemp"])
 def test_what_is_on_screen_when_something_is_said(narrated, tmp_path, strategy):
     path, world, srt, questions = narrated
@@ -96,14 +107,12 @@ def test_matching_lines_go_into_the_target_prompt_with_timestamps(narrated, tmp_
     from agentime.video.tafr import format_timestamp
 
     path, world, srt, questions = narrated
-    q = questions["speech"][0]
+    q = questions["cross_modal"][0]  # asked openly, it needs the frames: the target answers, lines in its prompt
     target = PromptRecorder(world)
     answer = agentime.ask(path, q["question"], strategy="timesearch", budget=16, models=_models(world, target),
                           config=_config(tmp_path), subtitles=srt)
-    start = q["answer_spans"][0][0]
     line = next(e for e in answer.evidence if e.source == "speech")
-    assert q["answer_text"] in line.text
-    assert any(f'{format_timestamp(start)} "{line.text}"' in text for prompt in target.prompts for text in prompt)
+    assert any(f'{format_timestamp(line.t)} "{line.text}"' in text for prompt in target.prompts for text in prompt)
 
 
 def test_without_subtitles_the_speech_question_has_no_transcript(narrated, tmp_path):

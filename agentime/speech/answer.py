@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from agentime.speech.search import SPOKEN, speech_matches, speech_queries
-from agentime.video.tafr import format_timestamp
+from agentime.video.tafr import format_clock, format_timestamp
 from agentime.vocabulary import OPTION_LETTERS, option_texts
 
 SCREEN = re.compile(r"\b(?:on screen|on-screen|shown|visible|appears?|see|seen|showing|displayed)\b", re.IGNORECASE)
@@ -74,21 +74,43 @@ def _from_frames(rt, state: dict, match, texts: list[str]) -> tuple[int | None, 
 def settled_by_speech(rt) -> bool:
     """Whether the transcript alone answers the question (the text path finds an option): then the frames need
     no search."""
-    if rt.speech is None or not rt.options or not is_speech_question(rt.question) or SCREEN.search(rt.question):
+    if rt.speech is None or not is_speech_question(rt.question) or SCREEN.search(rt.question):
         return False
-
+    if not rt.options:
+        return bool(rt.speech.matches(speech_queries(rt.question), k=1))
     return _from_text(rt.speech.matches(speech_queries(rt.question), k=TEXT_LINES), option_texts(rt.options))[0] \
         is not None
+
+
+def _open_from_text(rt, state: dict, began: float) -> dict | None:
+    """An open question about what was said: the line that matches it best, quoted with its time (the words
+    come from the transcript, never from a model); the search's confidence is that line's similarity."""
+    from agentime.search.runtime import trace
+
+    matches = rt.speech.matches(speech_queries(rt.question), k=1)
+    if not matches:
+        return None
+    used = matches[0]
+    line = used.segment
+    text = f"\"{line.text}\" (said at {format_clock(line.start)})"
+    state["confidence"] = max(float(state.get("confidence", 0.0)), round(float(used.score), 4))
+    trace(state, "answer", model="transcript", note=f"the best matching line: {text}",
+          seconds=time.perf_counter() - began)
+    return {"text": text, "choice": None, "spans": [[line.start, line.end]], "evidence_times": [],
+            "after_times": [], "speech": [{"start": line.start, "end": line.end, "text": line.text,
+                                           "score": round(used.score, 4)}]}
 
 
 def answer_from_speech(rt, state: dict) -> dict | None:
     """The answer dict (as `search.answer.final_answer` returns) when speech settles the question, else None."""
     from agentime.search.runtime import trace
 
-    if rt.speech is None or not rt.options or not is_speech_question(rt.question):
+    if rt.speech is None or not is_speech_question(rt.question):
         return None
-    texts = option_texts(rt.options)
     began = time.perf_counter()
+    if not rt.options:
+        return None if SCREEN.search(rt.question) else _open_from_text(rt, state, began)
+    texts = option_texts(rt.options)
     if SCREEN.search(rt.question):
         matches = speech_matches(rt.speech, rt.question)
         if not matches:
