@@ -86,7 +86,7 @@ def test_a_count_agrees_with_the_appearances_the_search_found(world_video, tmp_p
     assert all(inside_a_span(t, answer.spans) for t in find_timestamps(answer.text))
     # with the index the sweep finds every appearance, and the text says how many and when
     q, answer = ask(world_video, tmp_path, "counting", "1")
-    assert answer.text.startswith(f"{q['answer_text']} times: from ")
+    assert answer.text.startswith(f"{q['answer_text']} times: ")
     assert len(answer.spans) == int(q["answer_text"]) and answer.choice is None
     assert stated_number(answer.text) == int(q["answer_text"])
 
@@ -174,3 +174,15 @@ def test_answers_from_a_model_behind_an_openai_compatible_server_agree_with_thei
                     step["note"].startswith("nothing named"), (answer.text, step["note"])
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("strategy", ["timesearch", "exhaustive"])
+def test_the_span_an_answer_states_is_shown_among_its_evidence_frames(world_video, tmp_path, strategy):
+    path, world, questions = world_video
+    counted = next(q for q in questions.values() if q["task_type"] == "counting")
+    thing = re.search(r"does an? (.+) appear", counted["question"]).group(1)
+    answer = agentime.ask(path, f"When does the {thing} first appear?", strategy=strategy, budget=32,
+                          models={"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"),
+                                  "embedder": OracleEmbedder(world)}, config=Config(cache_dir=tmp_path))
+    start, end = answer.spans[0]
+    assert any(start <= e.t <= end and e.score is not None for e in answer.evidence), (answer.spans, answer.evidence)
