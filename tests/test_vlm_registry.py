@@ -80,3 +80,25 @@ def test_serve_arguments_reach_the_server(monkeypatch):
     assert parse_attn_option("sdpa") == "sdpa"
     assert parse_attn_option("vision=sdpa,text=agentime_sparse") == {"vision": "sdpa", "text": "agentime_sparse"}
     assert parser.parse_args([]).model == "embedded:target"
+
+
+def test_a_new_backend_is_one_registration(monkeypatch):
+    from agentime.vlm import registry
+
+    monkeypatch.setattr(registry, "BACKENDS", dict(registry.BACKENDS))
+    loaded = []
+
+    def parse(spec, rest):
+        return registry.ModelSpec("echo", rest)
+
+    def vlm(parsed, options):
+        loaded.append((parsed.location, options))
+        return f"echo model {parsed.location}"
+
+    registry.register_backend(registry.Backend("echo", parse, vlm, refusal="echo serves no embedders"))
+    roles = registry.load_model_roles({"target": "echo:big", "draft": "echo:small", "embedder": None})
+    assert roles == {"target": "echo model big", "draft": "echo model small", "embedder": None}
+    assert loaded == [("big", {}), ("small", {"max_batch": registry.DRAFT_MAX_BATCH})]
+    with pytest.raises(ModelSpecError, match="echo serves no embedders"):
+        registry.load_embedder("echo:x")
+    assert registry.parse_spec("/models/qwen").kind == "hf"  # bare forms keep their meaning

@@ -5,11 +5,14 @@ Forms:
   `hf:/path/to/folder` or `hf:org/name`  any transformers image-text-to-text model (hub ids need network)
   `openai:http://host:8000/v1#model`     any OpenAI-compatible server (`#model` optional when it serves one)
 A bare path is read as `hf:`, a bare http(s) URL as `openai:`. The CLI, UI and API accept these strings.
+Each form is a `Backend`: a new kind of model is its own module (how to parse its spec, how to load it) plus
+one `register_backend` line in the list below.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +26,34 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed spec: `kind` is embedded, hf or openai; `location` a name, path/id or URL."""
+    """A parsed spec: `kind` names its backend (embedded, hf, openai); `location` a name, path/id or URL."""
 
     kind: str
     location: str
     model: str | None = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One kind of model spec. `parse(spec, rest)` reads the text after `kind:` into a ModelSpec (raising
+    ModelSpecError); `vlm(parsed, options)` and `embedder(parsed, options)` load its models (`embedder` None:
+    this backend serves no embedders, `refusal` says what to use instead); `in_process` backends print loading
+    output that `verbose` shows."""
+
+    kind: str
+    parse: Callable[[str, str], ModelSpec]
+    vlm: Callable[[ModelSpec, dict], object]
+    embedder: Callable[[ModelSpec, dict], object] | None = None
+    in_process: bool = True
+    refusal: str = ""
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> None:
+    """Make `kind:...` specs load through `backend` (the one line a new backend adds, at the end of this module)."""
+    BACKENDS[backend.kind] = backend
 
 
 def parse_spec(spec: str) -> ModelSpec:
@@ -36,23 +62,12 @@ def parse_spec(spec: str) -> ModelSpec:
         raise ModelSpecError("empty model spec; use embedded:target, hf:/path/to/model or openai:URL#model")
     spec = spec.strip()
     kind, sep, rest = spec.partition(":")
-    if sep and kind in ("embedded", "hf", "openai"):
+    if sep and kind in BACKENDS:
         if not rest:
             raise ModelSpecError(f"model spec {spec!r} names no model after '{kind}:'")
-        if kind == "embedded":
-            if rest not in EMBEDDED_NAMES:
-                raise ModelSpecError(f"unknown embedded model {rest!r}; choose one of {', '.join(EMBEDDED_NAMES)}")
-            return ModelSpec("embedded", rest)
-        if kind == "openai":
-            url, _, model = rest.partition("#")
-            if not url.startswith(("http://", "https://")):
-                raise ModelSpecError(f"{spec!r}: an openai spec needs an http(s) URL, e.g. "
-                                     "openai:http://127.0.0.1:8000/v1#model")
-            return ModelSpec("openai", url, model or None)
-        return ModelSpec("hf", rest)
+        return BACKENDS[kind].parse(spec, rest)
     if spec.startswith(("http://", "https://")):
-        url, _, model = spec.partition("#")
-        return ModelSpec("openai", url, model or None)
+        return _parse_openai(spec, spec)
     return ModelSpec("hf", spec)
 
 
@@ -80,33 +95,69 @@ def _build_config(config_class, base: dict, options: dict):
 
 
 def load_vlm(spec: str, **options):
-    """A VLM for `spec`; `options` are fields of HFConfig or OpenAIConfig (device, max_batch, timeout_s ...)."""
+    """A VLM for `spec`; `options` are fields of its backend's config (HFConfig, OpenAIConfig: device,
+    max_batch, timeout_s ...)."""
     parsed = parse_spec(spec)
-    if parsed.kind == "openai":
-        from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
-
-        base = {"base_url": parsed.location}
-        if parsed.model:
-            base["model"] = parsed.model
-        return OpenAIVLM(_build_config(OpenAIConfig, base, options))
-    from agentime.vlm.hf import HFConfig, HFVLM
-
-    path = str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
-    base = {"path": path}
-    if parsed.kind == "embedded":
-        base["name"] = options.pop("name", None) or parsed.location
-    return HFVLM(_build_config(HFConfig, base, options))
+    return BACKENDS[parsed.kind].vlm(parsed, options)
 
 
 def load_embedder(spec: str, **options):
     """An Embedder for `spec` (embedded or hf: SigLIP/CLIP-style dual encoders)."""
     parsed = parse_spec(spec)
-    if parsed.kind == "openai":
-        raise ModelSpecError("embedders run in process: use embedded:embedder or hf:/path/to/siglip")
+    backend = BACKENDS[parsed.kind]
+    if backend.embedder is None:
+        raise ModelSpecError(backend.refusal or f"{parsed.kind}: specs load no embedders")
+    return backend.embedder(parsed, options)
+
+
+# ---- the backends -------------------------------------------------------------------------------------------
+
+def _parse_embedded(spec: str, rest: str) -> ModelSpec:
+    if rest not in EMBEDDED_NAMES:
+        raise ModelSpecError(f"unknown embedded model {rest!r}; choose one of {', '.join(EMBEDDED_NAMES)}")
+    return ModelSpec("embedded", rest)
+
+
+def _parse_openai(spec: str, rest: str) -> ModelSpec:
+    url, _, model = rest.partition("#")
+    if not url.startswith(("http://", "https://")):
+        raise ModelSpecError(f"{spec!r}: an openai spec needs an http(s) URL, e.g. "
+                             "openai:http://127.0.0.1:8000/v1#model")
+    return ModelSpec("openai", url, model or None)
+
+
+def _hf_path(parsed: ModelSpec) -> str:
+    return str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
+
+
+def _hf_vlm(parsed: ModelSpec, options: dict):
+    from agentime.vlm.hf import HFConfig, HFVLM
+
+    base = {"path": _hf_path(parsed)}
+    if parsed.kind == "embedded":
+        base["name"] = options.pop("name", None) or parsed.location
+    return HFVLM(_build_config(HFConfig, base, options))
+
+
+def _hf_embedder(parsed: ModelSpec, options: dict):
     from agentime.vlm.hf import HFConfig, HFEmbedder
 
-    path = str(embedded_model_dir(parsed.location)) if parsed.kind == "embedded" else parsed.location
-    return HFEmbedder(_build_config(HFConfig, {"path": path}, options))
+    return HFEmbedder(_build_config(HFConfig, {"path": _hf_path(parsed)}, options))
+
+
+def _openai_vlm(parsed: ModelSpec, options: dict):
+    from agentime.vlm.openai_api import OpenAIConfig, OpenAIVLM
+
+    base = {"base_url": parsed.location}
+    if parsed.model:
+        base["model"] = parsed.model
+    return OpenAIVLM(_build_config(OpenAIConfig, base, options))
+
+
+register_backend(Backend("embedded", _parse_embedded, _hf_vlm, _hf_embedder))
+register_backend(Backend("hf", lambda spec, rest: ModelSpec("hf", rest), _hf_vlm, _hf_embedder))
+register_backend(Backend("openai", _parse_openai, _openai_vlm, in_process=False,
+                         refusal="embedders run in process: use embedded:embedder or hf:/path/to/siglip"))
 
 
 def load_model_roles(specs: dict | None = None, verbose: bool = False) -> dict:
@@ -129,7 +180,7 @@ def load_model_roles(specs: dict | None = None, verbose: bool = False) -> dict:
         if spec is None or not isinstance(spec, str):
             loaded[role] = spec
             continue
-        shown = {"verbose": True} if verbose and parse_spec(spec).kind != "openai" else {}
+        shown = {"verbose": True} if verbose and BACKENDS[parse_spec(spec).kind].in_process else {}
         if role == "embedder":
             loaded[role] = load_embedder(spec, **shown)
         else:
