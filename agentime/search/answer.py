@@ -23,11 +23,10 @@ import time
 
 import numpy as np
 
-from agentime.search.base import AFTER_SPAN
+from agentime.search.base import AFTER_SPAN, SearchState, time_key
 from agentime.search.common import (best_evidence_times, evenly_spaced, keep_evidence, scored_near,
                                     snap_to_overview, unscored_neighbour)
 from agentime.search.counting import count_appearances, counted_answer, is_count_question
-from agentime.search.base import time_key
 from agentime.search.grounding import ground_answer
 from agentime.search.prompts import ANSWER_INSTRUCTION, answer_statement, relevance_statement
 from agentime.search.runtime import SearchRuntime, trace
@@ -58,7 +57,7 @@ def matching_option(answer: str, options: list[str]) -> int | None:
     return inside[0] if len(inside) == 1 else None
 
 
-def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -> list[list[float]]:
+def evidence_spans(state: SearchState, threshold: float, gap: float, duration: float) -> list[list[float]]:
     """Relevant frames closer than `gap` seconds merged into [start, end] spans, in time order.
 
     Frames the draft found relevant extend a span only when the target verified a frame of that span.
@@ -81,7 +80,7 @@ def evidence_spans(state: dict, threshold: float, gap: float, duration: float) -
 SPAN_CONFIDENCE_MARGIN = 0.1
 
 
-def span_confidence(state: dict, span: list[float]) -> float:
+def span_confidence(state: SearchState, span: list[float]) -> float:
     """Median relevance of the frames scored in and just around the span.
 
     An object really on screen is seen in frame after frame (a few frames at its edges, found not relevant,
@@ -91,12 +90,12 @@ def span_confidence(state: dict, span: list[float]) -> float:
     return float(np.median(near)) if near else 0.0
 
 
-def _spans(rt: SearchRuntime, state: dict) -> list[list[float]]:
+def _spans(rt: SearchRuntime, state: SearchState) -> list[list[float]]:
     gap = max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
     return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
 
 
-def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> list[list[float]]:
+def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]]) -> list[list[float]]:
     """For "first" questions: each span before the most confident one that rests on a single scored frame gets
     one more frame (a second later, else earlier) scored by the target while the budget lasts, so one lookalike
     frame cannot pass for the first appearance. Returns the spans, recomputed when anything was looked at."""
@@ -122,7 +121,7 @@ def _second_looks(rt: SearchRuntime, state: dict, spans: list[list[float]]) -> l
     return _spans(rt, state)
 
 
-def _main_span(state: dict, spans: list[list[float]], question: str) -> list[float] | None:
+def _main_span(state: SearchState, spans: list[list[float]], question: str) -> list[float] | None:
     """The span that answers: for "first" ("last") questions the earliest (latest) span about as confident as
     the best one, else the span of the most relevant evidence frame."""
     if not spans:
@@ -136,7 +135,7 @@ def _main_span(state: dict, spans: list[list[float]], question: str) -> list[flo
     return min(spans, key=lambda s: 0 if s[0] <= best <= s[1] else min(abs(best - s[0]), abs(best - s[1])))
 
 
-def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forward: bool) -> list[float]:
+def _follow_while_seen(rt: SearchRuntime, state: SearchState, span: list[float], forward: bool) -> list[float]:
     """The span extended forward (or back) while the target still sees what the question is about: one frame
     every WATCH_STEP seconds, at most WATCH_LIMIT seconds, then halving the step between the last frame that
     shows it and the first that does not, within the budget less the after-span frames. What comes "right
@@ -172,7 +171,7 @@ def _follow_while_seen(rt: SearchRuntime, state: dict, span: list[float], forwar
     return [span[0], max(span[1], edge)] if forward else [min(span[0], edge), span[1]]
 
 
-def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[float]:
+def _frames_after(rt: SearchRuntime, state: SearchState, span: list[float]) -> list[float]:
     """Times of overview frames just after the found span, inside the video: frames the target has already
     seen, and new ones while the budget lasts."""
     wanted = [span[1] + d for d in AFTER_SPAN if span[1] + d < rt.view.duration]
@@ -185,7 +184,7 @@ def _frames_after(rt: SearchRuntime, state: dict, span: list[float]) -> list[flo
     return times
 
 
-def _option_seen_after(rt: SearchRuntime, state: dict, main: list[float], after: list[float],
+def _option_seen_after(rt: SearchRuntime, state: SearchState, main: list[float], after: list[float],
                        texts: list[str]) -> tuple[int | None, str]:
     """For "what comes right after X" with options: the option the target sees in the frames after X's span and
     not in the span's last frames (one yes/no statement per option over those frames), when one stands out;
@@ -205,7 +204,7 @@ def _option_seen_after(rt: SearchRuntime, state: dict, main: list[float], after:
     return (best if gains[best] >= NEWLY_SEEN else None), note
 
 
-def final_answer(rt: SearchRuntime, state: dict) -> dict:
+def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
     began = time.perf_counter()
     cfg = rt.config
     spans = _spans(rt, state)
@@ -275,7 +274,7 @@ def final_answer(rt: SearchRuntime, state: dict) -> dict:
                                      "evidence_times": shown, "after_times": after}, frames)
 
 
-def _best_inside(state: dict, span, count: int) -> list[float]:
+def _best_inside(state: SearchState, span, count: int) -> list[float]:
     """The `count` highest-scored frame times the target saw inside `span`."""
     inside = [(float(k), score) for k, score in state["scores"].items() if span[0] <= float(k) <= span[1]]
     return [t for t, _ in sorted(inside, key=lambda kv: -kv[1])[:count]]

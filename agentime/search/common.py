@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.base import time_key
+from agentime.search.base import SearchState, time_key
 from agentime.search.runtime import SearchRuntime, trace
 
 
@@ -29,13 +29,13 @@ def snap_to_overview(rt: SearchRuntime, times: list[float]) -> list[float]:
     return snapped
 
 
-def unscored_neighbour(rt: SearchRuntime, state: dict, t: float) -> float | None:
+def unscored_neighbour(rt: SearchRuntime, state: SearchState, t: float) -> float | None:
     """The overview frame a second after `t` (else a second before) that the target has not scored yet."""
     fresh = [u for u in snap_to_overview(rt, [t + 1.0, t - 1.0]) if u != t and time_key(u) not in state["scores"]]
     return fresh[0] if fresh else None
 
 
-def keep_evidence(state: dict, times, scores, reason: str, source: str, threshold: float) -> None:
+def keep_evidence(state: SearchState, times, scores, reason: str, source: str, threshold: float) -> None:
     """Add frames scoring at or above `threshold` to the evidence (once per time, best score kept)."""
     known = {e["t"]: e for e in state["evidence"]}
     for t, s in zip(times, scores, strict=True):
@@ -51,19 +51,19 @@ def keep_evidence(state: dict, times, scores, reason: str, source: str, threshol
     state["evidence"].sort(key=lambda e: e["t"])
 
 
-def scored_near(state: dict, span: list[float], margin: float) -> dict[float, float]:
+def scored_near(state: SearchState, span: list[float], margin: float) -> dict[float, float]:
     """Relevance of every frame scored in the span or within `margin` seconds of it (target, else draft)."""
     scores = dict(state.get("draft_scores", {}))
     scores.update(state["scores"])
     return {float(t): s for t, s in scores.items() if span[0] - margin <= float(t) <= span[1] + margin}
 
 
-def best_evidence_times(state: dict, limit: int) -> list[float]:
+def best_evidence_times(state: SearchState, limit: int) -> list[float]:
     ranked = sorted(state["evidence"], key=lambda e: -e["score"])[:limit]
     return sorted(e["t"] for e in ranked)
 
 
-def reflect(rt: SearchRuntime, state: dict) -> float:
+def reflect(rt: SearchRuntime, state: SearchState) -> float:
     """The target judges whether the evidence answers the question; its probability is the confidence."""
     times = best_evidence_times(state, rt.config.answer_frames)
     if not times:

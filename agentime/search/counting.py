@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from agentime.search.base import SearchState
 from agentime.search.common import keep_evidence, scored_near
 from agentime.search.runtime import SearchRuntime, trace
 
@@ -48,7 +49,7 @@ def candidate_runs(times: np.ndarray, scores: np.ndarray, limit: int) -> list[li
     return runs
 
 
-def _one_appearance(rt: SearchRuntime, state: dict, a: float, b: float) -> bool:
+def _one_appearance(rt: SearchRuntime, state: SearchState, a: float, b: float) -> bool:
     """Whether two confirmed moments belong to one appearance: the target checks the frame half-way."""
     if rt.budget_left(state) <= 0:
         return b - a < SUPPRESS
@@ -58,7 +59,7 @@ def _one_appearance(rt: SearchRuntime, state: dict, a: float, b: float) -> bool:
     return bool(rt.target_relevance(state, [middle])[0] >= rt.config.relevance_threshold)
 
 
-def _second_look(rt: SearchRuntime, state: dict, confirmed: list[float], runs: dict) -> list[float]:
+def _second_look(rt: SearchRuntime, state: SearchState, confirmed: list[float], runs: dict) -> list[float]:
     """The confirmed moments whose next most similar frame, at least a second away, the target also finds the
     object in (while the budget lasts; a moment without such a frame, or without budget, stands)."""
     seconds = {t: next((u for u in runs[t][1:] if abs(u - t) >= 1.0), None) for t in confirmed}
@@ -70,7 +71,7 @@ def _second_look(rt: SearchRuntime, state: dict, confirmed: list[float], runs: d
     return [t for t in confirmed if seconds[t] not in scores or scores[seconds[t]] >= threshold]
 
 
-def counted_instead(rt: SearchRuntime, state: dict, *, use_draft: bool) -> bool:
+def counted_instead(rt: SearchRuntime, state: SearchState, *, use_draft: bool) -> bool:
     """At the start of a counting question, sweep instead of the strategy's own search; True when that settled
     the search (it cannot without a frame index)."""
     if state["phase"] != "start" or not is_count_question(rt.question):
@@ -81,7 +82,7 @@ def counted_instead(rt: SearchRuntime, state: dict, *, use_draft: bool) -> bool:
     return bool(state.get("counted"))
 
 
-def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
+def sweep(rt: SearchRuntime, state: SearchState, *, use_draft: bool) -> None:
     """Check the likeliest moments of the whole video for the looked-for object; the confirmed ones, joined
     where the object stays on screen between them, are the appearances (state["appearances"])."""
     similarity = rt.query_scores()
@@ -122,7 +123,7 @@ def sweep(rt: SearchRuntime, state: dict, *, use_draft: bool) -> None:
     state["counted"] = True
 
 
-def count_appearances(state: dict, spans: list[list[float]], threshold: float) -> list[list[float]]:
+def count_appearances(state: SearchState, spans: list[list[float]], threshold: float) -> list[list[float]]:
     """The spans that are separate confident appearances: the mean relevance of the frames scored in and just
     around each span is at least `threshold`, so one lookalike frame among frames that say no does not count."""
     kept = []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentime.search.base import SearchState
 from agentime.search.common import keep_evidence
 from agentime.search.runtime import SearchRuntime, trace
 
 BATCH = 256  # frames per step, so progress shows and a checkpoint lands between batches
 
 
-def step(rt: SearchRuntime, state: dict) -> None:
+def step(rt: SearchRuntime, state: SearchState) -> None:
     grid = rt.view.overview_times
     position = int(state.get("position", 0))
     times = [float(t) for t in grid[position: position + BATCH]]

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from agentime.search.base import SearchState
 from agentime.search.counting import count_appearances, is_count_question
 from agentime.search.prompts import look_for, number_statement, relevance_statement
 from agentime.search.runtime import SearchRuntime, trace
@@ -131,7 +132,7 @@ def named_claims(generation: str) -> list[tuple[str, str]]:
     return claims[:MAX_CLAIMS]
 
 
-def unseen_claims(rt: SearchRuntime, state: dict, frames: list, claims: list[tuple[str, str]]) -> list[str]:
+def unseen_claims(rt: SearchRuntime, state: SearchState, frames: list, claims: list[tuple[str, str]]) -> list[str]:
     """The claims the target sees in none of `frames` (one yes/no statement per claim over the frames)."""
     if not claims or not frames:
         return [what for what, _ in claims]
@@ -145,7 +146,7 @@ def unseen_claims(rt: SearchRuntime, state: dict, frames: list, claims: list[tup
     return unseen
 
 
-def checked_answer(rt: SearchRuntime, state: dict, generation: str, frames: list) -> tuple[str, str]:
+def checked_answer(rt: SearchRuntime, state: SearchState, generation: str, frames: list) -> tuple[str, str]:
     """(text, note): the generation when every number and object it names is seen in the answer's frames,
     else a sentence saying the answer is unsure."""
     generation = generation.strip()
@@ -160,7 +161,7 @@ def checked_answer(rt: SearchRuntime, state: dict, generation: str, frames: list
     return generation, f"seen in the answer's frames: {checked}" if claims else "nothing named to check"
 
 
-def ground_answer(rt: SearchRuntime, state: dict, result: dict, frames: list) -> dict:
+def ground_answer(rt: SearchRuntime, state: SearchState, result: dict, frames: list) -> dict:
     """`result` (final_answer's: text, choice, spans main first, evidence_times, after_times) with its text and
     spans made to agree with the evidence; `frames` are the frames the answer was read from."""
     if rt.options:

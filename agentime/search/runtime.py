@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentime.index.frame_index import FrameIndex
-from agentime.search.base import AFTER_SPAN, SearchConfig, time_key
+from agentime.search.base import AFTER_SPAN, SearchConfig, SearchState, time_key
 from agentime.search.prompts import look_for, question_relevance_statement, relevance_statement, sufficiency_statement
 from agentime.video.view import VideoView
 from agentime.vlm.fitting import fitted
@@ -46,7 +46,7 @@ class SearchRuntime:
             scores = np.maximum(scores, np.asarray(model.yes_probability(frames, statement), dtype=float))
         return scores
 
-    def target_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
+    def target_relevance(self, state: SearchState, times: Sequence[float]) -> np.ndarray:
         if not len(times):
             return np.zeros(0)
         began = time.perf_counter()
@@ -56,7 +56,7 @@ class SearchRuntime:
             state["scores"][time_key(t)] = float(s)
         return scores
 
-    def draft_relevance(self, state: dict, times: Sequence[float]) -> np.ndarray:
+    def draft_relevance(self, state: SearchState, times: Sequence[float]) -> np.ndarray:
         if not len(times):
             return np.zeros(0)
         model = self.draft or self.target
@@ -67,7 +67,7 @@ class SearchRuntime:
             state["draft_scores"][time_key(t)] = float(s)
         return scores
 
-    def sufficiency(self, state: dict, times: Sequence[float]) -> float:
+    def sufficiency(self, state: SearchState, times: Sequence[float]) -> float:
         if not len(times):
             return 0.0
         began = time.perf_counter()
@@ -76,7 +76,7 @@ class SearchRuntime:
         self.charge(state, "target", times, began, calls=1)
         return probability
 
-    def charge(self, state: dict, who: str, times: Sequence[float], began: float, calls: int) -> None:
+    def charge(self, state: SearchState, who: str, times: Sequence[float], began: float, calls: int) -> None:
         """Count a model's work in the state's ledger: `who` ("target" or "draft") looked at `times` (each
         distinct frame counts once per model) in `calls` calls, since `began` (a `perf_counter` reading)."""
         stats = state["stats"]
@@ -88,20 +88,20 @@ class SearchRuntime:
         stats[f"{who}_calls"] += calls
         stats["seconds"] += time.perf_counter() - began
 
-    def frames_seen(self, state: dict, who: str) -> set[str]:
+    def frames_seen(self, state: SearchState, who: str) -> set[str]:
         """Time keys of the frames `who` ("target" or "draft") has been charged for in this search."""
         return set(state.get(f"_{who}_seen", []))
 
-    def record_prompt_cuts(self, state: dict) -> None:
+    def record_prompt_cuts(self, state: SearchState) -> None:
         """Trace what prompt fitting left out of the models' prompts since the last call."""
         if self.prompt_cuts:
             trace(state, "fit", note="; ".join(self.prompt_cuts))
             self.prompt_cuts.clear()
 
-    def budget_left(self, state: dict) -> int:
+    def budget_left(self, state: SearchState) -> int:
         return self.config.budget - int(state["stats"]["target_frames"])
 
-    def search_budget_left(self, state: dict) -> int:
+    def search_budget_left(self, state: SearchState) -> int:
         """What a search may still spend: the budget less the frames the answer step adds after the span."""
         reserve = len(AFTER_SPAN) if self.config.answer_frames > 2 * len(AFTER_SPAN) else 0
         return self.budget_left(state) - reserve
@@ -139,8 +139,8 @@ class SearchRuntime:
         return transcript_lines(self.speech, self.question, PROMPT_LINES)
 
 
-def trace(state: dict, step: str, *, lane: str = "", model: str | None = None, times=(), scores=(), note: str = "",
-          seconds: float = 0.0, **extra) -> None:
+def trace(state: SearchState, step: str, *, lane: str = "", model: str | None = None, times=(), scores=(),
+          note: str = "", seconds: float = 0.0, **extra) -> None:
     """Append one step to the state's trace; `lane` is the timeline row it is drawn in (`base.LANES`; "" for a
     step that is not drawn)."""
     state["trace"].append({"step": step, "lane": lane, "model": model, "times": [round(float(t), 3) for t in times],

@@ -19,13 +19,13 @@ import numpy as np
 
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import counted_instead
-from agentime.search.base import time_key
+from agentime.search.base import SearchState, time_key
 from agentime.search.runtime import SearchRuntime, trace
 
 CONFIRM_NEAR = 2.0  # seconds: a relevant frame this close to the most relevant one backs it
 
 
-def _first_look(rt: SearchRuntime, state: dict) -> None:
+def _first_look(rt: SearchRuntime, state: SearchState) -> None:
     times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.spectemp.uniform_first))
     scores = rt.target_relevance(state, times)
     trace(state, "first_look", lane="looked", model="target", times=times, scores=scores, note=f"{len(times)} uniform frames")
@@ -35,7 +35,7 @@ def _first_look(rt: SearchRuntime, state: dict) -> None:
     state["phase"] = "speculate"
 
 
-def _name_region(rt: SearchRuntime, state: dict) -> tuple[float, float, str]:
+def _name_region(rt: SearchRuntime, state: SearchState) -> tuple[float, float, str]:
     """Around the target's most relevant frame not yet inspected, else the embedder's best moment: a region of
     `region_seconds` (the moment is pinpointed; the draft refines it). With neither, an unexplored stretch as
     wide as the gap between the first look's frames."""
@@ -75,7 +75,7 @@ def _retrieval_prior(rt: SearchRuntime, times: list[float]) -> np.ndarray:
     return prior[np.clip(np.searchsorted(grid, times), 0, grid.size - 1)]
 
 
-def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndarray) -> list[float]:
+def _propose(rt: SearchRuntime, state: SearchState, times: list[float], scores: np.ndarray) -> list[float]:
     """k salient, mutually diverse frames: greedy on score minus a penalty for nearness to picked frames."""
     picked_before = [e["t"] for e in state["evidence"]]
     proposals: list[float] = []
@@ -93,7 +93,7 @@ def _propose(rt: SearchRuntime, state: dict, times: list[float], scores: np.ndar
     return sorted(proposals)
 
 
-def _round(rt: SearchRuntime, state: dict) -> None:
+def _round(rt: SearchRuntime, state: SearchState) -> None:
     state["round"] += 1
     start, end, why = _name_region(rt, state)
     state["inspected"].append([start, end])
@@ -117,7 +117,7 @@ def _round(rt: SearchRuntime, state: dict) -> None:
         reflect(rt, state)
 
 
-def _confirmed(rt: SearchRuntime, state: dict) -> bool:
+def _confirmed(rt: SearchRuntime, state: SearchState) -> bool:
     """Whether the most relevant evidence frame stands: backed by a relevant frame within CONFIRM_NEAR seconds,
     or by a neighbour the target scores now (one frame, while the search budget lasts). A contradicted frame
     leaves the evidence and keeps the neighbour's lower score, so no later region is centred on it."""
@@ -146,7 +146,7 @@ def _confirmed(rt: SearchRuntime, state: dict) -> bool:
     return False
 
 
-def step(rt: SearchRuntime, state: dict) -> None:
+def step(rt: SearchRuntime, state: SearchState) -> None:
     if counted_instead(rt, state, use_draft=True):
         return
     if state["phase"] == "start":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.base import time_key
+from agentime.search.base import SearchState, time_key
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
 from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
@@ -35,7 +35,7 @@ def _embed_prior(rt: SearchRuntime, start: float, end: float) -> tuple[float, li
     return float(local[order[0]]), [float(times[i]) for i in order]
 
 
-def _start(rt: SearchRuntime, state: dict) -> None:
+def _start(rt: SearchRuntime, state: SearchState) -> None:
     duration = rt.view.duration
     count = max(1, min(rt.config.timesearch.segments, int(duration // 10) or 1, max(1, rt.config.budget // 4)))
     bounds = np.linspace(0.0, duration, count + 1)
@@ -55,7 +55,7 @@ def _start(rt: SearchRuntime, state: dict) -> None:
     state["phase"] = "spotlight"
 
 
-def _spotlight(rt: SearchRuntime, state: dict) -> None:
+def _spotlight(rt: SearchRuntime, state: SearchState) -> None:
     segment = state["queue"].pop(0)
     state["inspected"].append([segment["start"], segment["end"]])
     _, ranked = _embed_prior(rt, segment["start"], segment["end"])
@@ -82,7 +82,7 @@ def _spotlight(rt: SearchRuntime, state: dict) -> None:
         state["queue"].sort(key=lambda s: -s["priority"])
 
 
-def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
+def _zoom(rt: SearchRuntime, state: SearchState, around: float) -> None:
     """Dense frames around a relevant moment; while the window's edge is still relevant, extend it that way
     (so a span is found whole, not just its middle)."""
     half = rt.config.timesearch.zoom_seconds / 2
@@ -108,7 +108,7 @@ def _zoom(rt: SearchRuntime, state: dict, around: float) -> None:
             extensions += 1
 
 
-def step(rt: SearchRuntime, state: dict) -> None:
+def step(rt: SearchRuntime, state: SearchState) -> None:
     if counted_instead(rt, state, use_draft=False):
         return
     if state["phase"] == "start":

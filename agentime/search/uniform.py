@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from agentime.search.base import SearchState
 from agentime.search.common import evenly_spaced, keep_evidence, snap_to_overview
 from agentime.search.runtime import SearchRuntime, trace
 
 
-def step(rt: SearchRuntime, state: dict) -> None:
+def step(rt: SearchRuntime, state: SearchState) -> None:
     times = snap_to_overview(rt, evenly_spaced(0.0, rt.view.duration, rt.config.budget))
     scores = rt.target_relevance(state, times)
     trace(state, "uniform", lane="looked", model="target", times=times, scores=scores, note=f"{len(times)} evenly spaced frames")

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from agentime.search.base import SearchState
 from agentime.speech.search import SPOKEN, speech_matches, speech_queries
 from agentime.video.tafr import format_clock, format_timestamp
 from agentime.vocabulary import OPTION_LETTERS, option_texts
@@ -56,7 +57,7 @@ def _moment_times(rt, start: float, end: float) -> list[float]:
     return [float(t) for t in grid]
 
 
-def _from_frames(rt, state: dict, match, texts: list[str]) -> tuple[int | None, list[float], str]:
+def _from_frames(rt, state: SearchState, match, texts: list[str]) -> tuple[int | None, list[float], str]:
     from agentime.search.prompts import relevance_statement
 
     times = _moment_times(rt, match.segment.start, match.segment.end)
@@ -82,7 +83,7 @@ def settled_by_speech(rt) -> bool:
         is not None
 
 
-def _open_from_text(rt, state: dict, began: float) -> dict | None:
+def _open_from_text(rt, state: SearchState, began: float) -> dict | None:
     """An open question about what was said: the line that matches it best, quoted with its time (the words
     come from the transcript, never from a model); the search's confidence is that line's similarity."""
     from agentime.search.runtime import trace
@@ -101,7 +102,7 @@ def _open_from_text(rt, state: dict, began: float) -> dict | None:
                                            "score": round(used.score, 4)}]}
 
 
-def answer_from_speech(rt, state: dict) -> dict | None:
+def answer_from_speech(rt, state: SearchState) -> dict | None:
     """The answer dict (as `search.answer.final_answer` returns) when speech settles the question, else None."""
     from agentime.search.runtime import trace
 
