@@ -290,7 +290,7 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
                            "annotations": str(annotations), "videos": str(videos), "results": str(out)}
     metrics["speech"] = {"setting": settings.speech_setting(),
                          "questions_with_text": sum(1 for r in ours if r.get("speech_source"))}
-    metrics["files"] = write_submissions(task, ours, out, metrics)
+    metrics["files"] = write_submissions(TASKS[task], ours, out, metrics)
     write_atomic(output_path(out, "metrics.json"), json.dumps(metrics, indent=1))
     _check_missing(metrics, videos, max_missing, allow_missing)
     return metrics
