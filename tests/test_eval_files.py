@@ -182,3 +182,23 @@ def test_tempcompass_predictions_file_in_its_own_layout(tmp_path):
     assert entry == {"question": items[0].meta["question"], "answer": "B. dunking a basketball",
                      "prediction": "A man dunks."}
     assert missing["prediction"] is None
+
+
+def test_a_task_record_brings_its_own_submission_writer(tmp_path):
+    from dataclasses import replace
+
+    from agentime.eval.tasks import TASKS
+
+    def answers_only(rows, out, metrics):
+        path = output_path(out, "answers.txt")
+        path.write_text("".join(f"{r['question_id']} {r['parsed']}\n" for r in rows))
+        return {"answers": str(path)}
+
+    items = read_task("egoschema", DATA / "egoschema" / "questions.json")[:2]
+    rows = rows_for("egoschema", items, [answer("D", "x"), answer("A", "y")])
+    task = replace(TASKS["egoschema"], name="egoschema_plain", write_submission=answers_only)
+    files = write_submissions(task, rows, tmp_path / "run.jsonl", {})
+    assert set(files) == {"results", "metrics", "answers"}  # only the record's writer ran
+    assert Path(files["answers"]).read_text() == f"{items[0].question_id} D\n{items[1].question_id} A\n"
+    assert TASKS["charades_sta"].write_submission is None
+    assert set(write_submissions("charades_sta", rows, tmp_path / "ch.jsonl", {})) == {"results", "metrics"}

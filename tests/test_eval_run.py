@@ -246,3 +246,39 @@ def test_command_line_bad_annotations_exit_with_a_readable_message(tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "record 2 (002-1) has no field 'answer'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eval_takes_a_config_file_and_settings_like_ask(bench, tmp_path, monkeypatch, capsys):
+    from agentime.cli import main
+
+    annotations, world, questions = one_video(bench, tmp_path)
+    loaded = []
+
+    def oracle_load(source):  # the models the run's Config names are recorded, the oracle answers
+        loaded.append(source.specs)
+        return oracle_models(str(world), True)
+
+    monkeypatch.setattr(ModelSource, "load", oracle_load)
+    config = tmp_path / "run.toml"
+    config.write_text('[search]\nbudget = 40\n[models]\ntarget = "hf:/models/from-the-file"\ndraft = "hf:/d"\n')
+    out = tmp_path / "run" / "results.jsonl"
+    common = ["eval", "--task", "synthetic", "--annotations", str(annotations), "--videos", str(bench),
+              "--out", str(out), "--strategy", "uniform", "--cache", str(tmp_path / "cache"), "--quiet",
+              "--config", str(config), "--draft", ""]
+    assert main([*common, "--set", "search.budget=3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    rows = read_results(out)
+    assert len(rows) == len(questions)
+    # the file's budget (40), then --set's (3): each question's session looked at 3 target frames
+    assert {r["target_frames"] for r in rows.values()} == {3}
+    assert printed["settings"]["config"]["search"]["budget"] == 3
+    # the file names the target; the command's --draft '' comes after the file
+    assert loaded == [{"target": "hf:/models/from-the-file", "draft": None,
+                       "embedder": printed["settings"]["config"]["models"]["embedder"]}]
+
+    assert main([*common, "--out", str(tmp_path / "bad.jsonl"), "--set", "search.budget=none"]) == 2
+    error = capsys.readouterr().err
+    assert error.strip() == "agentime: error: setting search.budget takes int, got 'none'"
+    assert main([*common, "--out", str(tmp_path / "bad.jsonl"), "--set", "search.budgit=3"]) == 2
+    assert "unknown setting search.budgit" in capsys.readouterr().err
+    assert not (tmp_path / "bad.jsonl").exists()

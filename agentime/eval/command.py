@@ -1,6 +1,7 @@
 """The command line of a batch evaluation, shared by `agentime eval` and `python -m pipelines.evaluate`.
 
-Parses options into `EvalSettings` and a `ModelSource` (with `--open`, registers the free-form answer scorer of
+Builds the run's `Config` as every command does (`--config FILE`, then the options, then each `--set`), and
+from it `EvalSettings` and a `ModelSource` (with `--open`, registers the free-form answer scorer of
 `open_answers.py`), runs `runner.evaluate`, prints the metrics JSON (also when the run fails because too many
 videos are missing: then the error line follows on stderr, exit 2).
 """
@@ -27,16 +28,19 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "submission files are written beside it, named after it")
     parser.add_argument("--strategy", default="auto", choices=NAMES)
     parser.add_argument("--budget", type=int, default=None, help="target frames per question")
-    parser.add_argument("--target", default=DEFAULT_MODEL_SPECS["target"], help="target model spec")
-    parser.add_argument("--draft", default=DEFAULT_MODEL_SPECS["draft"], help="draft model spec ('' for none)")
-    parser.add_argument("--embedder", default=DEFAULT_MODEL_SPECS["embedder"], help="embedder spec ('' for none)")
+    # model and fps defaults are None so that a --config file's values hold unless an option is given
+    parser.add_argument("--target", default=None, help=f"target model spec (default {DEFAULT_MODEL_SPECS['target']})")
+    parser.add_argument("--draft", default=None,
+                        help=f"draft model spec ('' for none; default {DEFAULT_MODEL_SPECS['draft']})")
+    parser.add_argument("--embedder", default=None,
+                        help=f"embedder spec ('' for none; default {DEFAULT_MODEL_SPECS['embedder']})")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="local threads or a Ray cluster")
     parser.add_argument("--workers", type=int, default=1, help="videos answered at once (threads or Ray actors)")
     parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--retries", type=int, default=2, help="retries of a question after a model server error")
     parser.add_argument("--retry-wait", type=float, default=2.0, help="seconds before the first retry (doubles)")
-    parser.add_argument("--fps", type=float, default=1.0, help="overview frames per second")
+    parser.add_argument("--fps", type=float, default=None, help="overview frames per second (default 1)")
     parser.add_argument("--cache", default=None, help="frame cache folder (default: $AGENTIME_CACHE or ~/.cache)")
     parser.add_argument("--max-missing", type=float, default=0.1,
                         help="share of questions whose video may be missing before the run fails (default 0.1)")
@@ -51,9 +55,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-speech", action="store_true",
                         help="frames only: ignore subtitles beside the videos and inside them")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from agentime.cli import add_config_arguments
+
+    add_config_arguments(parser)
 
 
 def eval_main(args: argparse.Namespace) -> int:
+    from agentime.cli import config_from_args
     from agentime.errors import ConfigError
     from agentime.eval.results_file import output_path
     from agentime.eval.runner import EvalSettings, MissingVideosError, ModelSource, evaluate
@@ -62,10 +70,14 @@ def eval_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget must be >= 1, got {args.budget}")
     if args.retries < 0 or args.retry_wait < 0:
         raise ConfigError("--retries and --retry-wait must be >= 0")
+    config = config_from_args(args)
     settings = EvalSettings(task=args.task, strategy=args.strategy, budget=args.budget, retries=args.retries,
-                            retry_wait=args.retry_wait, cache_dir=args.cache, fps=args.fps, open=args.open,
-                            allow_truncated=getattr(args, "allow_truncated", False),
-                            subtitles=str(args.subtitles) if args.subtitles else None, speech=not args.no_speech)
+                            retry_wait=args.retry_wait, cache_dir=str(config.cache_dir),
+                            fps=config.video.overview_fps, open=args.open,
+                            allow_truncated=config.video.allow_truncated,
+                            subtitles=str(args.subtitles) if args.subtitles else None,
+                            speech=not args.no_speech and config.speech.enabled,
+                            base=config)
     if args.subtitles is not None and not args.subtitles.is_dir():
         raise ConfigError(f"subtitles folder {args.subtitles} does not exist")
     if args.open:
@@ -73,8 +85,7 @@ def eval_main(args: argparse.Namespace) -> int:
         from agentime.eval.open_answers import score_open_answer
 
         set_open_scorer(score_open_answer)
-    source = ModelSource({"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None},
-                         verbose=getattr(args, "verbose", False))
+    source = ModelSource(config.models.specs(), verbose=config.verbose)
     try:
         metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings,
                            executor=args.executor, workers=args.workers, limit=args.limit, ray_address=args.ray_address,

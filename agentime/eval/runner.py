@@ -17,9 +17,10 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from agentime.config import Config
 from agentime.errors import AgentimeError, ConfigError
 from agentime.eval.items import EvalItem
 from agentime.eval.metrics import presented_prediction, score, summarise
@@ -47,16 +48,27 @@ class EvalSettings:
     open: bool = False  # ask choice questions without their options; score free-form answers (metrics hook)
     subtitles: str | None = None  # folder of subtitle files named by video (or by the annotation's subtitle_path)
     speech: bool = True  # False: frames only, even where subtitles sit beside the videos
+    # The run's Config (`agentime eval --config FILE --set NAME=VALUE`): its search, models, timing and speech
+    # sections reach every session; fps, cache_dir, allow_truncated and the per-video subtitles above are
+    # applied over it. None: the defaults.
+    base: Config | None = None
 
-    def config(self, video: str | None = None, item: EvalItem | None = None):
-        from agentime.config import Config, VideoConfig, default_cache_dir
-        from agentime.speech.settings import SpeechConfig
-
+    def config(self, video: str | None = None, item: EvalItem | None = None) -> Config:
         subtitles = subtitle_file(self.subtitles, video, item) if self.subtitles and self.speech else None
         offset = float((item.meta if item else {}).get("starting_timestamp_for_subtitles") or 0.0)
-        return Config(cache_dir=Path(self.cache_dir) if self.cache_dir else default_cache_dir(),
-                      video=VideoConfig(overview_fps=self.fps, allow_truncated=self.allow_truncated),
-                      speech=SpeechConfig(enabled=self.speech, subtitles=subtitles, offset=offset if subtitles else 0.0))
+        base = self.base or Config()
+        return replace(base, cache_dir=Path(self.cache_dir) if self.cache_dir else base.cache_dir,
+                       video=replace(base.video, overview_fps=self.fps,
+                                     allow_truncated=self.allow_truncated or base.video.allow_truncated),
+                       speech=replace(base.speech, enabled=self.speech, subtitles=subtitles,
+                                      offset=offset if subtitles else 0.0))
+
+    def describe(self) -> dict:
+        """These settings as JSON values, for the metrics file (the Config, when given, as its sections)."""
+        described = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "base"}
+        if self.base is not None:
+            described["config"] = json.loads(json.dumps(asdict(self.base), default=str))
+        return described
 
     def speech_setting(self) -> str:
         """How the run used speech, for the metrics: off, a subtitles folder, or whatever lies beside the videos."""
@@ -286,11 +298,11 @@ def evaluate(task: str, annotations: str | Path, videos: str | Path, out: str | 
     rewrite_results(out, sorted(rows.values(), key=lambda r: order.get(r["question_id"], len(order))))
     ours = [rows[i.question_id] for i in items if i.question_id in rows]
     metrics = summarise(task, ours, expected=len(items))
-    metrics["settings"] = {**asdict(settings), "models": source.describe(), "executor": executor,
+    metrics["settings"] = {**settings.describe(), "models": source.describe(), "executor": executor,
                            "annotations": str(annotations), "videos": str(videos), "results": str(out)}
     metrics["speech"] = {"setting": settings.speech_setting(),
                          "questions_with_text": sum(1 for r in ours if r.get("speech_source"))}
-    metrics["files"] = write_submissions(task, ours, out, metrics)
+    metrics["files"] = write_submissions(TASKS[task], ours, out, metrics)
     write_atomic(output_path(out, "metrics.json"), json.dumps(metrics, indent=1))
     _check_missing(metrics, videos, max_missing, allow_missing)
     return metrics

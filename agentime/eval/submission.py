@@ -10,7 +10,8 @@
   prediction}]}}` per question type, which its `eval_<type>.py` (and the captioning LLM judge) read.
 
 Files are named after the results file of the run (`run1.jsonl` -> `run1.egoschema_kaggle.csv`). Rows are
-taken in the order given (annotation order). Writes only; scoring is `metrics.py`'s.
+taken in the order given (annotation order). Which writer a benchmark uses is its `Task` record's
+`write_submission` (`tasks.py`); this module holds the writers only. Writes only; scoring is `metrics.py`'s.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from agentime.eval.results_file import output_path, write_atomic
 
 
-def _egoschema(rows: list[dict], out: Path, metrics: dict) -> dict:
+def egoschema_submission(rows: list[dict], out: Path, metrics: dict) -> dict:
     answers = {r["question_id"]: (ord(r["parsed"]) - 65 if r["kind"] == "choice" and r.get("parsed") else -1)
                for r in rows}
     text = io.StringIO()
@@ -36,7 +37,7 @@ def _egoschema(rows: list[dict], out: Path, metrics: dict) -> dict:
     return {"egoschema_kaggle_csv": str(csv_path), "egoschema_answers_json": str(json_path)}
 
 
-def _videomme(rows: list[dict], out: Path, metrics: dict) -> dict:
+def videomme_submission(rows: list[dict], out: Path, metrics: dict) -> dict:
     videos: dict[str, dict] = {}
     for r in rows:
         video_id = r["meta"].get("video_id") or Path(r["video"]).stem
@@ -51,7 +52,7 @@ def _videomme(rows: list[dict], out: Path, metrics: dict) -> dict:
     return {"videomme_template": str(path)}
 
 
-def _lvbench(rows: list[dict], out: Path, metrics: dict) -> dict:
+def lvbench_submission(rows: list[dict], out: Path, metrics: dict) -> dict:
     answers = {r["question_id"]: (r.get("parsed") or "") if r["kind"] == "choice" else "" for r in rows}
     answers_path, result_path = output_path(out, "lvbench_answers.json"), output_path(out, "lvbench_result.json")
     write_atomic(answers_path, json.dumps(answers, indent=1))
@@ -62,7 +63,7 @@ def _lvbench(rows: list[dict], out: Path, metrics: dict) -> dict:
     return files
 
 
-def _tempcompass(rows: list[dict], out: Path, metrics: dict) -> dict:
+def tempcompass_submission(rows: list[dict], out: Path, metrics: dict) -> dict:
     by_type: dict[str, dict] = {}
     for r in rows:
         meta = r["meta"]
@@ -77,12 +78,14 @@ def _tempcompass(rows: list[dict], out: Path, metrics: dict) -> dict:
     return files
 
 
-WRITERS = {"egoschema": _egoschema, "videomme": _videomme, "lvbench": _lvbench, "tempcompass": _tempcompass}
+def write_submissions(task, rows: list[dict], out: Path, metrics: dict) -> dict:
+    """Write the submission files of `task` (a `Task` record, or its name in `TASKS`; none for tasks without
+    a writer); returns {what: path}."""
+    if isinstance(task, str):
+        from agentime.eval.tasks import TASKS  # tasks.py names the writers above: import it only when called
 
-
-def write_submissions(task: str, rows: list[dict], out: Path, metrics: dict) -> dict:
-    """Write the task's submission files (none for tasks without one); returns {what: path}."""
+        task = TASKS[task]
     files = {"results": str(out), "metrics": str(output_path(out, "metrics.json"))}
-    if task in WRITERS and rows:
-        files.update(WRITERS[task](rows, out, metrics))
+    if task.write_submission is not None and rows:
+        files.update(task.write_submission(rows, out, metrics))
     return files

@@ -18,8 +18,8 @@ the videos folder by `videos.VideoFolder` (sub-folders, download layouts).
 - tempcompass: its four question files (`tempcompass.py`); video `<video_id>.mp4`.
 
 A record that does not fit raises `AnnotationError` naming the first bad record. Each task is one `Task`
-record in `TASKS` (reader, prompt, answer reader, scoring rule and breakdowns): a new benchmark is one module
-with its reader and rule plus one line there. Scoring itself lives in `agentime.eval.metrics`.
+record in `TASKS` (reader, prompt, answer reader, scoring rule and breakdowns, submission writer): a new
+benchmark is one module with its reader and rule plus one line there. Scoring itself lives in `agentime.eval.metrics`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from agentime.eval.fields import PAREN_OPTION, as_list, check, fail, letter, let
 from agentime.eval.items import AnnotationError, EvalItem
 from agentime.eval.records import load_records
 from agentime.eval.rules import ScoringRule
+from agentime.eval.submission import (egoschema_submission, lvbench_submission, tempcompass_submission,
+                                      videomme_submission)
 from agentime.eval.tempcompass import read_tempcompass
 from agentime.vocabulary import OPTION_LETTERS
 
@@ -207,7 +209,9 @@ def question_and_options(item: EvalItem) -> tuple[str, list[str] | None]:
 class Task:
     """One benchmark task, whole: its annotation reader, what is asked of the model per item (`prompt`), how
     its official script reads an answer (`read_answer`), its scoring rule with the breakdowns it reports
-    (`rule`), and whether choice items with a true span also get grounding metrics (`span_metrics`)."""
+    (`rule`), whether choice items with a true span also get grounding metrics (`span_metrics`), and what
+    writes the files its server or leaderboard takes (`write_submission(rows, results path, metrics)` ->
+    {what: path}; None: no submission file)."""
 
     name: str
     read: Callable[[Path], list[EvalItem]]
@@ -216,21 +220,24 @@ class Task:
     read_answer: Callable[[EvalItem, str, str], str] = videomme_answer
     prompt: Callable[[EvalItem], tuple[str, list[str] | None]] = question_and_options
     span_metrics: bool = False
+    write_submission: Callable[[list[dict], Path, dict], dict] | None = None
 
 
 TASKS = {t.name: t for t in [
     Task("synthetic", read_synthetic, "agentime's synthetic long-video benchmark (pipelines.make_benchmark)",
          rules.SYNTHETIC, span_metrics=True),
     Task("videomme", read_videomme, "Video-MME multiple choice, by duration, domain, sub-category, task type",
-         rules.VIDEOMME),
-    Task("lvbench", read_lvbench, "LVBench multiple choice, by question type", rules.LVBENCH, lvbench_answer),
+         rules.VIDEOMME, write_submission=videomme_submission),
+    Task("lvbench", read_lvbench, "LVBench multiple choice, by question type", rules.LVBENCH, lvbench_answer,
+         write_submission=lvbench_submission),
     Task("longvideobench", read_longvideobench, "LongVideoBench multiple choice, by duration group and category",
          rules.LONGVIDEOBENCH),
-    Task("egoschema", read_egoschema, "EgoSchema five-way multiple choice", rules.EGOSCHEMA),
+    Task("egoschema", read_egoschema, "EgoSchema five-way multiple choice", rules.EGOSCHEMA,
+         write_submission=egoschema_submission),
     Task("charades_sta", read_charades_sta, "Charades-STA temporal grounding: R@1 at IoU 0.3/0.5/0.7 and mIoU",
          rules.CHARADES_STA),
     Task("tempcompass", read_tempcompass, "TempCompass multi-choice or yes/no, by temporal dimension",
-         rules.TEMPCOMPASS, tempcompass_answer),
+         rules.TEMPCOMPASS, tempcompass_answer, write_submission=tempcompass_submission),
 ]}
 
 
