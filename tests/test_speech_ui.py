@@ -60,3 +60,18 @@ def test_subtitle_upload_is_checked_and_resets_the_session(tmp_path):
     values = choose_subtitles(str(tmp_path / "notes.txt"), state)
     assert state.subtitles is None and "not a subtitle file" in values["status"]
     assert "removed" in choose_subtitles(None, state)["status"]
+    empty = tmp_path / "empty.srt"
+    empty.write_text("")
+    values = choose_subtitles(str(empty), state)  # refused at upload, not at the next question
+    assert state.subtitles is None and values["status"].startswith("**Error:**") and "empty.srt" in values["status"]
+
+
+def test_an_answer_read_from_the_transcript_says_so():
+    from ui.answers import frames_sentence
+
+    answer = _answer(speech=True)
+    answer.stats.update(target_frames=0, draft_frames=0)
+    answer.trace.append({"step": "answer", "model": "transcript"})
+    assert frames_sentence(answer) == "answered from the transcript, without looking at a frame"
+    answer.trace[-1]["model"] = "target"
+    assert "earlier searches" in frames_sentence(answer)

@@ -60,9 +60,12 @@ def headline(answer) -> str:
     return f"Answer: {label}"
 
 
-def frames_sentence(stats: dict) -> str:
+def frames_sentence(answer) -> str:
+    stats = answer.stats
     target, draft = int(stats.get("target_frames", 0)), int(stats.get("draft_frames", 0))
     if not target and not draft:
+        if answer.trace and answer.trace[-1].get("model") == "transcript":
+            return "answered from the transcript, without looking at a frame"
         return "answered from what earlier searches found, without looking at the video again"
     closely = f"looked at {target} frame{'s' if target != 1 else ''} closely"
     return closely + (f" and skimmed {draft} with the small model" if draft else "")
@@ -80,7 +83,7 @@ def answer_markdown(answer, video_name: str, *, reused_from: str | None = None) 
     else:
         lines += [f"**How sure:** {answer.confidence:.0%}  "]
     lines += [f"**Moments:** {moments(answer)}  ",
-              f"**Work:** {frames_sentence(answer.stats)}"
+              f"**Work:** {frames_sentence(answer)}"
               + (f" ({answer.stats.get('seconds', 0.0):.1f} s)" if answer.stats.get("target_frames") else "")]
     if reused_from:
         lines += ["", f"*Answered from what was found for “{reused_from}”.*"]
@@ -88,7 +91,7 @@ def answer_markdown(answer, video_name: str, *, reused_from: str | None = None) 
 
 
 def chat_reply(answer, *, reused_from: str | None = None) -> str:
-    tail = f"(from what was found for “{reused_from}”)" if reused_from else f"({frames_sentence(answer.stats)})"
+    tail = f"(from what was found for “{reused_from}”)" if reused_from else f"({frames_sentence(answer)})"
     return f"{headline(answer)} {tail}"
 
 

@@ -195,7 +195,8 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
 
 def choose_subtitles(file_path: str | None, state: UserState | None) -> dict:
     """After a subtitle upload (or a cleared box): the file the next questions read their speech from."""
-    from agentime.speech.sources import SUBTITLE_SUFFIXES
+    from agentime.errors import SubtitleError
+    from agentime.speech.sources import SUBTITLE_SUFFIXES, read_subtitle_file
 
     state = state or UserState()
     state.session = state.session_key = None  # the next question opens the video again, with its speech
@@ -207,6 +208,11 @@ def choose_subtitles(file_path: str | None, state: UserState | None) -> dict:
         state.subtitles = None
         return {"status": f"**Error:** {escape(Path(file_path).name)} is not a subtitle file; upload "
                           f"{', '.join(SUBTITLE_SUFFIXES)}", "state": state}
+    try:
+        read_subtitle_file(file_path)  # an empty or unreadable file is refused now, not at the next question
+    except SubtitleError as exc:
+        state.subtitles = None
+        return {"status": f"**Error:** {escape(str(exc))}", "state": state}
     state.subtitles = str(file_path)
     return {"status": f"Subtitles ready: {escape(Path(file_path).name)}. Ask a question.", "state": state}
 
