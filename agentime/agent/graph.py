@@ -131,9 +131,13 @@ def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     view_and_index(video, ctx)
-    if ctx.config.speech.enabled:
-        ctx.report("reading speech", 0.1)
-    video["speech"] = speech_for_video(video, ctx.config.speech, ctx.cache)[1]
+    speech = ctx.config.speech
+    if speech.enabled and (speech.subtitles or speech.asr):  # slow paths get a message before, not after
+        ctx.report("reading the subtitles" if speech.subtitles else "transcribing the speech", 0.1)
+    summary = speech_for_video(video, speech, ctx.cache)[1]
+    if summary.get("source"):
+        ctx.report(f"read {summary['segments']} transcript lines", 0.12)
+    video["speech"] = summary
     return {"video": video}
 
 
