@@ -9,7 +9,7 @@ import pytest
 import agentime
 from agentime.config import Config
 from agentime.eval.open_answers import score_open_answer, stated_number, stated_span, time_correct
-from agentime.search.grounding import is_time_question, is_unsure, named_claims, span_words
+from agentime.search.grounding import UNSURE_CONFIDENCE, is_time_question, is_unsure, named_claims, span_words
 from agentime.video.tafr import find_timestamps, format_clock
 from oracle_models import OracleEmbedder, OracleVLM
 from pipelines.synthetic_questions import make_questions
@@ -98,6 +98,7 @@ def test_a_number_no_evidence_frame_shows_is_not_asserted(world_video, tmp_path)
     q, answer = ask(world_video, tmp_path, "needle", "99")
     assert q["answer_text"] != "99" and is_unsure(answer.text) and answer.choice is None
     assert answer.spans  # the moments found still come with the answer
+    assert answer.confidence <= UNSURE_CONFIDENCE  # an unsure text never comes with the search's high confidence
     q, answer = ask(world_video, tmp_path, "needle", q["answer_text"])
     assert answer.text == q["answer_text"]
     assert score_open_answer(q["question"], q["answer_text"], answer.text)

@@ -380,6 +380,11 @@ def test_an_answer_that_says_it_is_unsure_is_not_wrapped_in_a_second_unsure():
     assert headline(guess) == "Unsure — best guess: orange hexagon"
     sure = SimpleNamespace(choice="B", text="96", confidence=0.9)
     assert headline(sure) == "Answer: B. 96"
+    from ui.answers import answer_markdown
+
+    unsure.confidence, unsure.question, unsure.spans, unsure.stats, unsure.trace = 0.95, "Which number?", [], {}, []
+    shown = answer_markdown(unsure, "clip.mp4")  # even with a high confidence, no "How sure: 95%" beside it
+    assert "How sure" not in shown and "not sure" in shown
 
 
 def test_subtitles_uploaded_for_a_video_leave_with_it(demo, tmp_path):

@@ -29,6 +29,7 @@ from agentime.search.runtime import SearchRuntime, trace
 from agentime.video.tafr import find_timestamps, format_clock
 
 UNSURE = "Unsure"  # how an answer that does not assert anything begins
+UNSURE_CONFIDENCE = 0.5  # the most an unsure answer claims: the moment may be right, its words are unconfirmed
 MAX_CLAIMS = 3  # things named in one generation that are checked against the frames
 MAX_LISTED = 5  # spans written out in one answer; the rest stay in Answer.spans
 WRITTEN_TIME_SLACK = 1.0  # seconds: a written time this close to a found span is inside it (clock rounding)
@@ -177,4 +178,6 @@ def ground_answer(rt: SearchRuntime, state: SearchState, result: dict, frames: l
     else:
         text, note = checked_answer(rt, state, generation, frames)
     trace(state, "ground", model="target", times=[f.t for f in frames], note=f"{note}: {text}")
+    if is_unsure(text):  # an answer that says it is unsure never reports the search's high confidence
+        state["confidence"] = min(float(state["confidence"]), UNSURE_CONFIDENCE)
     return {**result, "text": text, "choice": None, "spans": spans}
