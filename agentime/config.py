@@ -86,7 +86,7 @@ class SpecTempConfig:
     region_seconds: float = 60.0  # paper: width of a region around a pinpointed moment (the target's or embedder's)
     diversity: float = 0.5  # penalty on proposals close to frames already picked
     moments: int = 6  # guided: the embedder's moments the draft scans per round
-    window_seconds: float = 4.0  # guided: the draft scans this long around each moment
+    window_seconds: float = 2.0  # guided: the draft scans this long around each moment (3 frames at 1 fps)
 
     def __post_init__(self) -> None:
         if self.preset not in SPECTEMP_PRESETS:

@@ -28,6 +28,12 @@ def clip(tmp_path_factory):
     return path, world, make_questions(world, "clip", 42)
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One frame cache for the module: the clip is ingested once (each model's index is kept beside it)."""
+    return tmp_path_factory.mktemp("cost-cache")
+
+
 class SleepingVLM(OracleVLM):
     """The oracle VLM, but every call takes PAUSE seconds more and is counted."""
 
@@ -73,11 +79,11 @@ def roles(stats):
 
 
 @pytest.mark.parametrize("strategy", ["timesearch", "spectemp"])
-def test_every_model_call_is_timed_under_its_role(clip, tmp_path, strategy):
+def test_every_model_call_is_timed_under_its_role(clip, shared_cache, strategy):
     path, world, questions = clip
     q = next(q for q in questions if q["task_type"] == "order")  # the answer step calls the target itself
     models = sleeping_models(world)
-    session = Session(path, models=models, config=Config(cache_dir=tmp_path))
+    session = Session(path, models=models, config=Config(cache_dir=shared_cache))
     session.prepare()  # ingest and index: not part of the question's cost
     models["embedder"].text_calls = 0
     answer = session.ask(q["question"], options=q["options"], strategy=strategy, budget=32)
@@ -94,16 +100,16 @@ def test_every_model_call_is_timed_under_its_role(clip, tmp_path, strategy):
     assert answer.stats["embedder_calls"] >= 1
 
 
-def test_tiny_hf_models_report_seconds_per_role(clip, tmp_path):
+def test_tiny_hf_models_report_seconds_per_role(tmp_path):
     from agentime.vlm.hf import HFConfig, HFEmbedder
 
-    path, world, questions = clip
-    q = next(q for q in questions if q["task_type"] == "needle")
+    world = generate_world(7, WorldConfig(minutes=2))  # a short clip: the tiny embedder indexes it quickly
+    path = write_video(world, tmp_path / "short.mp4")
     models = {"target": tiny_vlm("llava"), "draft": tiny_vlm("idefics3"),
               "embedder": HFEmbedder(HFConfig(str(tiny_model("siglip"))))}
     began = time.perf_counter()
-    answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=16,
-                          models=models, config=Config(cache_dir=tmp_path))
+    answer = agentime.ask(path, "When does the red circle first appear?", options=["A. 1", "B. 2"],
+                          strategy="spectemp", budget=16, models=models, config=Config(cache_dir=tmp_path))
     elapsed = time.perf_counter() - began
     target, draft, embedder = roles(answer.stats)
     assert target > 0 and draft > 0 and embedder > 0
@@ -112,11 +118,11 @@ def test_tiny_hf_models_report_seconds_per_role(clip, tmp_path):
     assert answer.stats["target_frames"] <= 16 and answer.stats["draft_frames"] > 0
 
 
-def test_the_paper_preset_runs_the_published_protocol(clip, tmp_path):
+def test_the_paper_preset_runs_the_published_protocol(clip, shared_cache):
     """10 uniform target frames first, then rounds of 1-fps draft scans with 2 proposals each, at most 3."""
     path, world, questions = clip
     q = next(q for q in questions if q["task_type"] == "needle")
-    config = Config(cache_dir=tmp_path).with_settings(["search.spectemp.preset=paper",
+    config = Config(cache_dir=shared_cache).with_settings(["search.spectemp.preset=paper",
                                                        "search.confidence_threshold=1.0"])  # never confident
     assert config.search.spectemp.preset == "paper"
     models = {"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"), "embedder": OracleEmbedder(world)}
@@ -136,18 +142,18 @@ def test_the_paper_preset_runs_the_published_protocol(clip, tmp_path):
         assert abs(frames - (last_t - first_t + 1)) <= 2
 
 
-def test_the_guided_default_has_no_uniform_first_look(clip, tmp_path):
+def test_the_guided_default_has_no_uniform_first_look(clip, shared_cache):
     """The embedder names the moments, the draft scans around them in one batch, the target verifies only the
     draft's proposals: far fewer target frames than the paper's protocol on the same question."""
     path, world, questions = clip
     assert SpecTempConfig().preset == "guided"
     asked = [q for q in questions if q["task_type"] in ("needle", "grounding")]
     models = {"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"), "embedder": OracleEmbedder(world)}
-    paper = Config(cache_dir=tmp_path, search=SearchConfig(spectemp=SpecTempConfig(preset="paper")))
+    paper = Config(cache_dir=shared_cache, search=SearchConfig(spectemp=SpecTempConfig(preset="paper")))
     guided_frames, paper_frames = 0, 0
     for q in asked:
         guided = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=32,
-                              models=models, config=Config(cache_dir=tmp_path))
+                              models=models, config=Config(cache_dir=shared_cache))
         truth = q["answer_spans"][0]
         assert guided.spans and min(guided.spans[0][1], truth[1]) > max(guided.spans[0][0], truth[0])
         if q["task_type"] == "grounding":  # time-range options: matched to the span (the oracle cannot read)
@@ -162,10 +168,10 @@ def test_the_guided_default_has_no_uniform_first_look(clip, tmp_path):
 
 
 @pytest.mark.parametrize("preset,minimum", [("paper", 14), ("guided", 4)])
-def test_a_budget_too_small_names_the_smallest_that_works(clip, tmp_path, preset, minimum):
+def test_a_budget_too_small_names_the_smallest_that_works(clip, shared_cache, preset, minimum):
     path, world, questions = clip
     models = {"target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"), "embedder": OracleEmbedder(world)}
-    config = Config(cache_dir=tmp_path, search=SearchConfig(spectemp=SpecTempConfig(preset=preset)))
+    config = Config(cache_dir=shared_cache, search=SearchConfig(spectemp=SpecTempConfig(preset=preset)))
     session = Session(path, models=models, config=config)
     with pytest.raises(BudgetTooSmallError, match=f"use a budget of {minimum} or more") as error:
         session.ask(questions[0]["question"], strategy="spectemp", budget=minimum - 1)
@@ -175,14 +181,14 @@ def test_a_budget_too_small_names_the_smallest_that_works(clip, tmp_path, preset
     assert answer.stats["target_frames"] <= minimum + 4  # the answer step may add its own few
 
 
-def test_cli_exits_2_with_the_smallest_budget(clip, tmp_path, capsys, monkeypatch):
+def test_cli_exits_2_with_the_smallest_budget(clip, shared_cache, capsys, monkeypatch):
     from agentime import api
     from agentime.cli import main
 
     path, world, questions = clip
     monkeypatch.setattr(api, "load_model_roles", lambda models, verbose=False: {
         "target": OracleVLM(world), "draft": OracleVLM(world, "oracle-draft"), "embedder": OracleEmbedder(world)})
-    code = main(["ask", str(path), questions[0]["question"], "--cache", str(tmp_path), "--quiet",
+    code = main(["ask", str(path), questions[0]["question"], "--cache", str(shared_cache), "--quiet",
                  "--strategy", "spectemp", "--budget", "5", "--set", "search.spectemp.preset=paper"])
     err = capsys.readouterr().err
     assert code == 2

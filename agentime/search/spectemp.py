@@ -193,8 +193,24 @@ def _verify(rt: SearchRuntime, state: SearchState, times: list[float], draft_sco
           draft_scores=[float(draft_scores[times.index(t)]) for t in proposals])
     keep_evidence(state, proposals, verified, f"proposed by the draft in round {state['round']}", "draft",
                   rt.config.relevance_threshold)
-    if state["evidence"]:
+    if state["evidence"] and not _agreed(rt, state, proposals, verified):
         reflect(rt, state)
+
+
+def _agreed(rt: SearchRuntime, state: SearchState, proposals: list[float], verified: np.ndarray) -> bool:
+    """Guided early stop: a proposal the target verifies at the confidence threshold, which the draft also sees a
+    second away, at a moment the embedder chose, is found; its verification is the confidence and no reflection
+    is asked (the answer still reads all the evidence)."""
+    agreed = [(float(s), t) for t, s in zip(proposals, verified, strict=True)
+              if s >= rt.config.confidence_threshold and _draft_backs(rt, state, t)]
+    if not agreed:
+        return False
+    score, t = max(agreed)
+    state["confidence"] = score
+    trace(state, "agree", lane="check", model="target", times=[t], scores=[score],
+          note=f"{t:.1f} s verified by the target, seen by the draft a second away, chosen by the embedder: "
+               "confident without a reflection")
+    return True
 
 
 def _draft_backs(rt: SearchRuntime, state: SearchState, t: float) -> bool:
