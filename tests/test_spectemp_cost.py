@@ -105,7 +105,7 @@ def test_tiny_hf_models_report_seconds_per_role(tmp_path):
 
     world = generate_world(7, WorldConfig(minutes=2))  # a short clip: the tiny embedder indexes it quickly
     path = write_video(world, tmp_path / "short.mp4")
-    models = {"target": tiny_vlm("llava"), "draft": tiny_vlm("idefics3"),
+    models = {"target": tiny_vlm("llava"), "draft": tiny_vlm("llava"),  # one model in two roles, timed apart
               "embedder": HFEmbedder(HFConfig(str(tiny_model("siglip"))))}
     began = time.perf_counter()
     answer = agentime.ask(path, "When does the red circle first appear?", options=["A. 1", "B. 2"],

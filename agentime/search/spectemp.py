@@ -179,6 +179,26 @@ def _guided_round(rt: SearchRuntime, state: SearchState) -> None:
           scores=[float(np.max(draft_scores))],
           note=f"round {state['round']}: {len(times)} frames around {len(moments)} of the embedder's likeliest moments")
     _verify(rt, state, times, draft_scores)
+    _draft_extent(rt, state)
+
+
+EXTENT_SECONDS = 8.0  # guided: how far either side of a verified moment the draft looks for the span's edges
+
+
+def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
+    """Around the best verified frame, the draft scores the frames up to EXTENT_SECONDS either side (one batch),
+    so that the found span reaches as far as the thing stays on screen (spans take draft-relevant frames next
+    to a verified one) without the target looking at them."""
+    if not state["evidence"]:
+        return
+    best = max(state["evidence"], key=lambda e: e["score"])["t"]
+    wanted = [t for t in snap_to_overview(rt, list(np.arange(best - EXTENT_SECONDS, best + EXTENT_SECONDS + 1e-6, 1.0)))
+              if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+    if not wanted:
+        return
+    scores = rt.draft_relevance(state, wanted)
+    trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted, scores=scores,
+          note=f"the draft follows {best:.1f} s to the span's edges")
 
 
 def _verify(rt: SearchRuntime, state: SearchState, times: list[float], draft_scores: np.ndarray) -> None:
