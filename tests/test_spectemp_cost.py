@@ -7,6 +7,8 @@ answer step's own calls, the embedder's text embedding) shows as missing seconds
 
 import time
 
+import numpy as np
+
 import pytest
 
 import agentime
@@ -194,3 +196,35 @@ def test_cli_exits_2_with_the_smallest_budget(clip, shared_cache, capsys, monkey
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "use a budget of 14 or more" in lines[0] and "Traceback" not in err
+
+
+def test_a_counted_appearance_seen_in_one_frame_only_gets_a_second_look(clip, shared_cache):
+    """The draft and the target both see the counted object in one lone frame (a lookalike, where the embedder
+    also points); the target's second look at its neighbour says no, so it is not counted."""
+    from test_search_agent import LookalikeVLM
+
+    path, world, questions = clip
+    q = next(q for q in questions if q["task_type"] == "counting")
+    spans = q["answer_spans"]
+    lone = next(float(t) for t in range(30, 570, 7) if all(not a - 20 <= t <= b + 20 for a, b in spans))
+    wanted = q["question"].split("does a ")[1].split(" appear")[0]
+
+    class LookalikeEmbedder(OracleEmbedder):
+        def embed_images(self, frames):
+            rows = super().embed_images(frames)
+            from oracle_models import COMBOS
+            for i, frame in enumerate(frames):
+                if abs(frame.t - lone) < 0.01:
+                    rows[i, COMBOS.index(wanted)] = 1.0
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    models = {"target": LookalikeVLM(world, lone), "draft": LookalikeVLM(world, lone, "oracle-draft"),
+              "embedder": LookalikeEmbedder(world, "lookalike-embedder")}
+    answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=32,
+                          models=models, config=Config(cache_dir=shared_cache))
+    drafted = next(s for s in answer.trace if s["step"] == "count_draft")
+    assert lone in drafted["times"]  # the lookalike was a candidate the draft checked
+    second = next(s for s in answer.trace if s["step"] == "count_second_look")
+    assert "lookalike" in second["note"]
+    assert answer.choice == q["answer"] and len(answer.spans) == int(q["answer_text"])
+    assert all(not s[0] <= lone <= s[1] for s in answer.spans)

@@ -271,8 +271,34 @@ def _confirmed(rt: SearchRuntime, state: SearchState) -> bool:
     return False
 
 
+def _second_looks(rt: SearchRuntime, state: SearchState) -> None:
+    """After a counting sweep: an appearance resting on one frame the target confirmed (the draft found it,
+    nothing else backs it) gets one neighbour scored by the target; if that says no, it was a lookalike seen
+    once and is not counted. TimeSearch's sweep, without a draft, looks twice at every moment the same way."""
+    threshold, kept, looked = rt.config.relevance_threshold, [], []
+    for span in state.get("appearances", []):
+        inside = [float(k) for k, v in state["scores"].items() if v >= threshold and span[0] <= float(k) <= span[1]]
+        neighbour = unscored_neighbour(rt, state, inside[0]) if len(inside) == 1 else None
+        if neighbour is None or rt.budget_left(state) <= 0:
+            kept.append(span)
+            continue
+        [score] = rt.target_relevance(state, [neighbour])
+        looked.append((neighbour, float(score)))
+        if score >= threshold:
+            kept.append(span)
+            keep_evidence(state, [neighbour], [score], "second look at a counted appearance", "target", threshold)
+        else:
+            state["evidence"] = [e for e in state["evidence"] if e["t"] not in inside]
+    if looked:
+        trace(state, "count_second_look", lane="looked", model="target", times=[t for t, _ in looked],
+              scores=[v for _, v in looked],
+              note=f"{len(state['appearances']) - len(kept)} of {len(looked)} one-frame appearances were lookalikes")
+        state["appearances"] = kept
+
+
 def step(rt: SearchRuntime, state: SearchState) -> None:
     if counted_instead(rt, state, use_draft=True):
+        _second_looks(rt, state)
         return
     if _uses_guidance(rt):
         _guided_round(rt, state)
