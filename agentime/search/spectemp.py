@@ -271,14 +271,25 @@ def _confirmed(rt: SearchRuntime, state: SearchState) -> bool:
     return False
 
 
+def _likeliest_neighbour(rt: SearchRuntime, state: SearchState, t: float) -> float | None:
+    """The overview frame 1-2 s from `t` the embedder finds most like the question, not yet scored by the target
+    (a second after `t` may already be past the thing's end)."""
+    grid, prior = rt.view.overview_times, rt.query_prior()
+    near = [i for i in np.flatnonzero(np.abs(grid - t) <= 2.0)
+            if abs(float(grid[i]) - t) >= 1.0 and time_key(float(grid[i])) not in state["scores"]]
+    if not near or prior is None:
+        return unscored_neighbour(rt, state, t)
+    return float(grid[max(near, key=lambda i: prior[i])])
+
+
 def _second_looks(rt: SearchRuntime, state: SearchState) -> None:
     """After a counting sweep: an appearance resting on one frame the target confirmed (the draft found it,
-    nothing else backs it) gets one neighbour scored by the target; if that says no, it was a lookalike seen
-    once and is not counted. TimeSearch's sweep, without a draft, looks twice at every moment the same way."""
+    nothing else backs it) gets its likeliest neighbour scored by the target; if that says no, it was a lookalike
+    seen once and is not counted. TimeSearch's sweep, without a draft, looks twice at every moment the same way."""
     threshold, kept, looked = rt.config.relevance_threshold, [], []
     for span in state.get("appearances", []):
         inside = [float(k) for k, v in state["scores"].items() if v >= threshold and span[0] <= float(k) <= span[1]]
-        neighbour = unscored_neighbour(rt, state, inside[0]) if len(inside) == 1 else None
+        neighbour = _likeliest_neighbour(rt, state, inside[0]) if len(inside) == 1 else None
         if neighbour is None or rt.budget_left(state) <= 0:
             kept.append(span)
             continue
