@@ -6,9 +6,11 @@ Two protocols (`SpecTempConfig.preset`):
   question; each round the draft scans `window_seconds` around the next `moments` of them at `draft_fps`, all in
   one batch, and proposes the k frames (default 2) that are salient (the draft's relevance plus half the
   embedder's normalised similarity) and diverse (a penalty for being close in time to frames already picked).
-  The target verifies only those. A relevant frame the draft also finds relevant a second away is backed by
-  two models and the embedder at once and needs no confirmation by the target. Without a frame index the
-  guided protocol falls back to the paper's.
+  The target verifies only those ("first"/"last" questions: the earliest/latest frame the draft finds among
+  them). A verified frame the draft also finds relevant a second away is backed by two models and the embedder
+  at once: it needs no confirmation by the target, and at the confidence threshold it ends the search without
+  a reflection (early stop). The draft then follows the verified moment 8 s either side in one batch, so the
+  span reaches the thing's edges. Without a frame index the guided protocol falls back to the paper's.
 - "paper" (the published protocol): the target first sees N uniform frames (default 10) and reflects. While it
   is not confident, it names the region to inspect next: around its most relevant frame so far, else around the
   embedder's best moment not yet inspected (a region of `region_seconds`, default 60 s). The draft scans that
@@ -19,7 +21,7 @@ relevance threshold is rejected, and the trace says so. Before stopping on confi
 that nothing backs gets one neighbour scored by the target; if that says no, the frame was a lookalike seen
 once: it leaves the evidence and the search goes on. At most T rounds (default 3). Counting questions sweep the
 whole video instead: the draft checks the likeliest runs, the target verifies what it finds (see
-`counting.py`).
+`counting.py`), and an appearance resting on one verified frame gets a second look before it is counted.
 """
 
 from __future__ import annotations
