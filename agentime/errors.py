@@ -13,6 +13,15 @@ class ConfigError(AgentimeError, ValueError):
     """A configuration value or option is invalid."""
 
 
+class BudgetTooSmallError(ConfigError):
+    """The search budget cannot cover what the strategy must look at on this video; `minimum` is the smallest
+    budget (in target frames) that does."""
+
+    def __init__(self, message: str, minimum: int):
+        super().__init__(message)
+        self.minimum = minimum
+
+
 class VideoError(AgentimeError):
     """A video cannot be opened, read or sampled as asked."""
 

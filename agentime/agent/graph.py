@@ -24,7 +24,7 @@ from agentime.agent.refresh import Turn
 from agentime.agent.state import AgentState
 from agentime.agent.timing_gate import TimingGate
 from agentime.index.frame_index import FrameIndex
-from agentime.search import STRATEGIES, choose_strategy
+from agentime.search import STRATEGIES, check_budget, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime
@@ -36,7 +36,8 @@ from agentime.video.live_ingest import ingest_live
 from agentime.video.source import open_video
 from agentime.video.view import VideoView
 
-UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "seconds": 0.0}
+UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "embedder_calls": 0,
+           "seconds": 0.0, "target_seconds": 0.0, "draft_seconds": 0.0, "embedder_seconds": 0.0, "wall_seconds": 0.0}
 
 
 def view_and_index(video: dict, ctx: AgentContext) -> tuple[VideoView, FrameIndex | None]:
@@ -123,11 +124,11 @@ def reuse(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     return {"search": search, "answer": result, "video": video, "turns": [*state.get("turns", []), turn]}
 
 
-def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+def prepared_video(path: str, live: bool, ctx: AgentContext) -> dict:
+    """The video ingested (cached), its frame index loaded or built and its transcript read: the state's
+    `video` record."""
     ctx.report("ingesting video", 0.0)
-    live = bool(state["video"].get("live"))
-    result = ingest_live(state["video"]["path"], ctx.config) if live else ingest(state["video"]["path"], ctx.config)
+    result = ingest_live(path, ctx.config) if live else ingest(path, ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     view_and_index(video, ctx)
@@ -138,7 +139,11 @@ def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     if summary.get("source"):
         ctx.report(f"read {summary['segments']} transcript lines", 0.12)
     video["speech"] = summary
-    return {"video": video}
+    return video
+
+
+def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
+    return {"video": prepared_video(state["video"]["path"], bool(state["video"].get("live")), runtime.context)}
 
 
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
@@ -146,6 +151,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx.runtime = None  # a new search: its runtime is built at its first step
     name = choose_strategy(state.get("strategy", "auto"), duration=state["video"]["info"]["duration"],
                            has_draft=ctx.draft is not None)
+    check_budget(name, ctx.search, state["video"]["frames"], state["video"]["info"]["duration"])
     ctx.report(f"searching with {name}", 0.15)
     return {"search": new_state(name), "steps": 0}
 
@@ -159,6 +165,7 @@ def search_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     else:
         STRATEGIES[search["strategy"]].step(rt, search)
     rt.record_prompt_cuts(search)
+    rt.record_seconds(search)
     steps = state.get("steps", 0) + 1
     if steps >= ctx.max_steps:
         search["done"] = True
@@ -180,6 +187,7 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     result = answer_from_speech(rt, search) or final_answer(rt, search)
     result.setdefault("speech", speech_evidence(rt.speech, rt.question))
     rt.record_prompt_cuts(search)
+    rt.record_seconds(search)
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,
              "confidence": search["confidence"], "strategy": search["strategy"]}
