@@ -1,11 +1,16 @@
 """Ingest a video: sample its base overview once and keep it in the frame cache.
 
 `ingest(path, config)` opens the video, samples it at the overview rate with the cheapest decoding method,
-downscales the frames and writes them chunk by chunk into the cache (`cache.py`). An interrupted ingest
-resumes after its last complete chunk; a finished one is found again from the file's identity in well under
-a second, after its chunks are checked: damaged ones are dropped and rebuilt, and the result says so. An
-ingest that samples no frame is an error and leaves no manifest. Nothing here chooses decoding methods
-(`sampling.py`) or file formats (`cache.py`).
+downscales the frames and writes them chunk by chunk into the cache (`cache.py`); a thread decodes ahead
+while the caller's thread encodes and stores (and, through `on_chunk`, embeds: `agentime.index.ingest_index`).
+An interrupted ingest resumes after its last complete chunk; a finished one is found again from the file's
+identity in well under a second, after its chunks are checked (by size and time against the manifest; a
+changed chunk is read whole): damaged ones are dropped and rebuilt, and the result says so. An ingest that
+samples no frame is an error and leaves no manifest. Before decoding, an overview the cache's disk cannot
+hold is refused with the estimate (`CacheSpaceError`). A file that changes while it is ingested (a recording
+still being written) is refused with `VideoChangedError` and nothing of it is kept: growing recordings are
+followed by `live_ingest.py`, which keeps each part it has read as complete up to its `until`. Nothing here
+chooses decoding methods (`sampling.py`) or file formats (`cache.py`).
 """
 
 from __future__ import annotations
@@ -229,6 +234,8 @@ def _ingest_locked(source: VideoSource, store: OverviewStore, key: str, config: 
         raise NoDecodableFramesError(
             f"{source.path}: no frame could be sampled at {v.overview_fps:g} fps although the file opens; it is "
             "damaged or in a form this build of FFmpeg cannot decode (try re-encoding it)")
+    if identity is not None and _identity(source.path) != identity:  # grown after its last chunk was read
+        _refuse_changed(source.path, store, identity)
     manifest = {
         "format": CACHE_FORMAT, "key": key, "info": source.info.to_dict(), "frames": stored,
         "overview_fps": v.overview_fps, "max_side": v.max_side, "jpeg_quality": v.jpeg_quality,
