@@ -175,3 +175,20 @@ def test_a_recording_that_grows_while_ingested_is_refused_and_nothing_is_kept(tm
     assert not store.complete and store.chunk_paths() == []
     live = ingest_live(recording, config(tmp_path / "cache"))  # the documented path for a growing file
     assert live.frames > 0
+
+
+def test_asking_indexes_through_the_resumable_pass(synthetic_video, tmp_path):
+    from oracle_models import OracleEmbedder, OracleVLM
+
+    from agentime.api import Session
+
+    path, world = synthetic_video
+    models = {"target": OracleVLM(world), "draft": None, "embedder": OracleEmbedder(world)}
+    session = Session(path, models=models, config=Config(cache_dir=tmp_path).with_speech(enabled=False))
+    answer = session.ask("When does the red circle appear?", strategy="timesearch", budget=8)
+    assert answer.stats["target_frames"] > 0
+    directory = ingest_module.overview_directory(Config(cache_dir=tmp_path), video_key(path))
+    parts = ChunkEmbeddings(directory, "oracle-embedder")
+    times = OverviewStore(directory).chunk_times()
+    assert times and all(parts.load(i, t) is not None for i, t in enumerate(times))  # saved per chunk
+    assert FrameIndex.saved_length(directory, "oracle-embedder") == sum(t.size for t in times)

@@ -121,6 +121,19 @@ class FrameIndex:
         atomic_write_bytes(path.with_suffix(".times.npz"), buffer.getvalue())
         return path
 
+    @staticmethod
+    def saved_length(folder: Path, embedder_name: str) -> int | None:
+        """How many frames the index saved in `folder` holds (from its times file, without reading the
+        index), or None when there is none or it is unreadable."""
+        path = Path(folder) / f"index_{_safe(embedder_name)}.faiss"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path.with_suffix(".times.npz"), allow_pickle=False) as npz:
+                return int(npz["times"].shape[0])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            return None
+
     @classmethod
     def load(cls, folder: Path, embedder_name: str) -> FrameIndex | None:
         """The saved index of `embedder_name` in `folder`, or None when there is none (yet)."""

@@ -30,9 +30,11 @@ from agentime.video.source import VideoSource
 
 def ingest_and_index(video: str | os.PathLike | VideoSource, config: Config | None = None, embedder=None, *,
                      progress: bool = False, allow_truncated: bool = False,
-                     stop_after_chunks: int | None = None) -> tuple[IngestResult, FrameIndex | None]:
+                     stop_after_chunks: int | None = None,
+                     load_index: bool = True) -> tuple[IngestResult, FrameIndex | None]:
     """The ingested overview of `video` and its frame index (None while the overview is incomplete, after
-    `stop_after_chunks`)."""
+    `stop_after_chunks`, and, with `load_index=False`, when a matching index is already saved: the caller
+    loads it once, not at every call)."""
     if embedder is None:
         raise ValueError("ingest_and_index needs an embedder")
     name = getattr(embedder, "name", "")
@@ -47,6 +49,8 @@ def ingest_and_index(video: str | os.PathLike | VideoSource, config: Config | No
         if not result.store.complete:
             return result, None
         if result.cached:
+            if not load_index and FrameIndex.saved_length(result.directory, name) == result.frames:
+                return result, None
             saved = _saved(result.directory, name)
             if saved is not None and len(saved) == result.frames:
                 return result, saved
