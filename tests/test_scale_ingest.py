@@ -192,3 +192,18 @@ def test_asking_indexes_through_the_resumable_pass(synthetic_video, tmp_path):
     times = OverviewStore(directory).chunk_times()
     assert times and all(parts.load(i, t) is not None for i, t in enumerate(times))  # saved per chunk
     assert FrameIndex.saved_length(directory, "oracle-embedder") == sum(t.size for t in times)
+
+
+def test_a_decoding_error_reaches_the_caller_and_stops_the_ingest(tmp_path, monkeypatch):
+    from agentime.errors import CorruptVideoError
+
+    real = ingest_module.sample_frames
+
+    def broken(source, **kwargs):  # the file turns out damaged after a few frames
+        yield from list(real(source, **kwargs))[:5]
+        raise CorruptVideoError("cut short", 2.0)
+
+    monkeypatch.setattr(ingest_module, "sample_frames", broken)
+    with pytest.raises(CorruptVideoError, match="cut short"):
+        ingest(CLIP, config(tmp_path))
+    assert not OverviewStore(ingest_module.overview_directory(config(tmp_path), video_key(CLIP))).complete

@@ -159,20 +159,24 @@ def _decode_in_background(source: VideoSource, fps: float, start: float, max_sid
     stop = threading.Event()
     end = object()
 
+    def hand_over(item: object) -> bool:
+        """Queue `item` unless the consumer has stopped; False once it has."""
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for frame in sample_frames(source, fps=fps, start=start, max_side=max_side, method=method):
-                while not stop.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(frame):
                     return
-            frames.put(end)
+            hand_over(end)
         except BaseException as exc:  # handed to the consumer, raised there
-            frames.put(exc)
+            hand_over(exc)
 
     worker = threading.Thread(target=produce, name="agentime-decode", daemon=True)
     worker.start()
