@@ -120,6 +120,8 @@ def child_ask(bench: Path, cache: Path, strategies: list[str], budget: int) -> d
             "target_frames": float(np.mean([r["target_frames"] for r in found])),
             "draft_frames": float(np.mean([r["draft_frames"] for r in found])),
             "target_frames_by_question": [r["target_frames"] for r in found],
+            "wrong": [f"{q['question_id']} ({q['task_type']})" for q, r in zip(questions, found, strict=True)
+                      if not r["correct"]],
         }
     return {"open_seconds": open_seconds, "strategies": summary}
 
@@ -206,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hours or min(hours) < 1 / 60:
         parser.error("--hours needs at least one length of one minute (1/60 h) or more")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    lengths = [measure_length(h, args.seed, args.out, strategies, args.budget, args.embedder, not args.json)
-               for h in hours]
+    lengths = []
+    for h in hours:
+        lengths.append(measure_length(h, args.seed, args.out, strategies, args.budget, args.embedder, not args.json))
+        print(json.dumps(lengths[-1]), file=sys.stderr, flush=True)  # each length as soon as it is measured
     summary = {"seed": args.seed, "budget": args.budget, "video": {"size": [320, 240], "fps": VIDEO_FPS},
                "cpus": os.cpu_count(), "lengths": lengths}
     if len(lengths) > 1:
