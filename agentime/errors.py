@@ -62,6 +62,14 @@ class CacheError(AgentimeError):
     """The frame cache is unusable (permissions, disk full, foreign files)."""
 
 
+class CacheSpaceError(CacheError):
+    """The cache's disk has less free space than the overview of a video is estimated to need."""
+
+
+class VideoChangedError(VideoError):
+    """The file changed (a recording still growing) while it was being ingested: nothing of it is kept."""
+
+
 class VLMError(AgentimeError):
     """A vision-language model or embedder cannot be loaded or called."""
 

@@ -24,6 +24,7 @@ from agentime.agent.refresh import Turn
 from agentime.agent.state import AgentState
 from agentime.agent.timing_gate import TimingGate
 from agentime.index.frame_index import FrameIndex
+from agentime.index.ingest_index import ingest_and_index
 from agentime.search import STRATEGIES, check_budget, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
@@ -128,7 +129,12 @@ def prepared_video(path: str, live: bool, ctx: AgentContext) -> dict:
     """The video ingested (cached), its frame index loaded or built and its transcript read: the state's
     `video` record."""
     ctx.report("ingesting video", 0.0)
-    result = ingest_live(path, ctx.config) if live else ingest(path, ctx.config)
+    if live:
+        result = ingest_live(path, ctx.config)
+    elif ctx.embedder is not None:  # overview and index in one resumable pass (decoding beside embedding)
+        result, _ = ingest_and_index(path, ctx.config, ctx.embedder, load_index=False)
+    else:
+        result = ingest(path, ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     view_and_index(video, ctx)
