@@ -15,16 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentime.api import Answer, Session, validate_question
+from agentime.config import DEFAULT_MODEL_SPECS, Config
 from agentime.vlm.registry import load_model_roles
-from agentime.config import Config
-from agentime.errors import AgentimeError, CacheError, ConfigError
-from agentime.index.frame_index import FrameIndex
-from agentime.index.library_index import LibraryHit, LibraryIndex
+from agentime.errors import ConfigError
+from agentime.index.library_index import LibraryIndex
+from agentime.library_workers import saved_frame_index
 from agentime.video.cache import atomic_write_json
 
 HIDDEN_PREFIXES = (".", "~")
@@ -71,6 +72,8 @@ class Library:
         self.config = cache if isinstance(cache, Config) else Config(cache_dir=Path(cache)) if cache else Config()
         self.paths, self.folder = _listed(paths_or_folder)
         self.quantizer = quantizer
+        spec = {**DEFAULT_MODEL_SPECS, **(models or {})}.get("embedder")
+        self._embedder_spec = spec if isinstance(spec, str) else None  # what worker processes load
         self._models = load_model_roles(models)
         self.embedder = self._models.get("embedder")
         if self.embedder is None:
@@ -83,41 +86,47 @@ class Library:
         self.notes: list[str] = []
         self.index: LibraryIndex | None = None
         self._sessions: dict[str, Session] = {}
+        self._seen_listing: dict[str, tuple[int, int]] = {}  # the folder as the last `add` listed it
         self._load_manifest()
         if add:
             self.add()
 
     # -- adding ----------------------------------------------------------------------------------------
-    def add(self) -> dict:
-        """Ingest every video not yet in the library (or changed since), refresh the index; a summary."""
-        from agentime.video.cache import video_key
-        from agentime.video.ingest import ingest
+    def add(self, workers: int = 1) -> dict:
+        """Ingest every video not yet in the library (or changed since), refresh the index; a summary.
+
+        With `workers` > 1 the videos are ingested and embedded in that many processes (`library_workers`).
+        The manifest is saved after each video, so an interrupted add resumes where it stopped.
+        """
+        from agentime.library_workers import prepare_videos
 
         if self.folder is not None:
+            self._seen_listing = _listing(self.folder)  # before reading: a file that changes meanwhile is seen again
             self.paths, _ = _listed(self.folder)
         self.skipped, added, unchanged = [], [], []
         self._drop_missing()
-        for number, path in enumerate(self.paths):
-            self.progress(f"adding {path.name}", number / max(1, len(self.paths)))
+        pending = []
+        for path in self.paths:
             known = self.videos.get(str(path))
             try:
-                if known and known["key"] == video_key(path) and _index_ready(known, self.embedder.name):
+                if known and known["key"] == _content_key(path) and _index_ready(known, self.embedder.name):
                     unchanged.append(str(path))
                     continue
-                result = ingest(path, self.config)
-                twin = next((p for p, v in self.videos.items() if v["key"] == result.key and p != str(path)), None)
-                if twin is not None:
-                    self.skipped.append(SkippedFile(str(path), f"the same content as {twin}, already in the library"))
-                    continue
-                frame_index = _saved_index(result.directory, self.embedder.name)
-                if frame_index is None or len(frame_index) != result.frames:
-                    frame_index = FrameIndex.build(self.embedder, result.iter_frames())
-                    frame_index.save(result.directory)
-            except (AgentimeError, OSError) as exc:
-                self.skipped.append(SkippedFile(str(path), " ".join(str(exc).split()) or type(exc).__name__))
+            except OSError as exc:
+                self.skipped.append(SkippedFile(str(path), _reason(exc)))
                 continue
-            self.videos[str(path)] = {"key": result.key, "directory": str(result.directory),
-                                      "frames": result.frames, "duration": result.info.duration}
+            pending.append(path)
+        outcomes = prepare_videos(pending, self.config, self.embedder, self._embedder_spec, workers=workers)
+        for number, (path, outcome) in enumerate(outcomes):
+            self.progress(f"added {path.name}", (number + 1) / max(1, len(pending)))
+            if "skipped" in outcome:
+                self.skipped.append(SkippedFile(str(path), outcome["skipped"]))
+                continue
+            twin = next((p for p, v in self.videos.items() if v["key"] == outcome["key"] and p != str(path)), None)
+            if twin is not None:
+                self.skipped.append(SkippedFile(str(path), f"the same content as {twin}, already in the library"))
+                continue
+            self.videos[str(path)] = outcome
             added.append(str(path))
             self._save_manifest()  # after each video: an interrupted add resumes from here
         self._refresh_index()
@@ -125,6 +134,26 @@ class Library:
         return {"videos": len(self.videos), "added": added, "unchanged": unchanged,
                 "skipped": [vars(s) for s in self.skipped], "notes": list(self.notes),
                 "index": self.index.choice.kind if self.index else None}
+
+    def watch(self, *, interval: float = 2.0, workers: int = 1, stop: threading.Event | None = None,
+              on_add: Callable[[dict], None] | None = None) -> None:
+        """Add the folder's new, changed or deleted files as they come, until `stop` is set (or Ctrl-C).
+
+        The folder is listed every `interval` seconds; a change is added once the listing has stayed the
+        same for one interval, so a file still being copied is not read half-written. `on_add` gets each
+        add's summary. Polling, not file-system events: it works the same on network shares and in containers.
+        """
+        if self.folder is None:
+            raise ConfigError("only a folder can be watched; give the library a folder, not a list of files")
+        stop = stop or threading.Event()
+        previous = _listing(self.folder)
+        while not stop.wait(interval):
+            current = _listing(self.folder)
+            if current != self._seen_listing and current == previous:
+                summary = self.add(workers=workers)
+                if on_add is not None:
+                    on_add(summary)
+            previous = current
 
     def _drop_missing(self) -> None:
         for path in list(self.videos):
@@ -141,7 +170,7 @@ class Library:
         if index is None or index.videos != keys or index.needs_rebuild(rows, self.quantizer):
             parts = []
             for video in self.videos.values():
-                frame_index = _saved_index(Path(video["directory"]), self.embedder.name)
+                frame_index = saved_frame_index(Path(video["directory"]), self.embedder.name)
                 if frame_index is None:  # its cache went away: it is added again on the next `add`
                     continue
                 parts.append((video["key"], frame_index.embeddings(), frame_index.times))
@@ -215,16 +244,30 @@ class Library:
             self._refresh_index()
 
 
-def _saved_index(directory: Path, embedder_name: str) -> FrameIndex | None:
-    """A video's saved frame index; None when missing or damaged (the caller builds it again)."""
-    try:
-        return FrameIndex.load(directory, embedder_name)
-    except CacheError:
-        return None
+def _content_key(path: Path) -> str:
+    from agentime.video.cache import video_key
+
+    return video_key(path)
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each listed file's size and modification time: what `watch` compares between polls."""
+    listing = {}
+    for path in _listed(folder)[0]:
+        try:
+            stat = path.stat()
+        except OSError:  # deleted between the listing and the stat
+            continue
+        listing[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return listing
 
 
 def _index_ready(video: dict, embedder_name: str) -> bool:
-    index = _saved_index(Path(video["directory"]), embedder_name)
+    index = saved_frame_index(Path(video["directory"]), embedder_name)
     return index is not None and len(index) == video["frames"]
 
 

@@ -1,0 +1,101 @@
+"""Adding a library's videos in worker processes and following a watched folder, on real small clips."""
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import agentime
+
+REAL = Path(__file__).parent / "data" / "real_videos"
+CLIPS = ["bear-vp9.webm", "sample.flv", "sample_h264.ts"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    from agentime.vlm.registry import load_model_roles
+
+    return {**load_model_roles({"target": "embedded:target", "draft": None, "embedder": None}),
+            "embedder": "embedded:embedder"}  # a spec, so that worker processes can load it
+
+
+def _folder(tmp_path: Path, clips) -> Path:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in clips:
+        shutil.copy(REAL / name, folder / name)
+    return folder
+
+
+def test_workers_add_the_same_videos_as_one_process_and_skip_them_when_unchanged(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS)
+    (folder / "notes.txt").write_text("not a video")
+    alone = agentime.Library(folder, cache=tmp_path / "one", models=models, add=False).add()
+    library = agentime.Library(folder, cache=tmp_path / "many", models=models, add=False)
+    summary = library.add(workers=2)
+    assert sorted(summary["added"]) == sorted(alone["added"]) == sorted(str(folder / c) for c in CLIPS)
+    assert [s["path"] for s in summary["skipped"]] == [str(folder / "notes.txt")] and summary["skipped"][0]["reason"]
+    one = agentime.Library(folder, cache=tmp_path / "one", models=models, add=False)
+    assert {p: (v["key"], v["frames"]) for p, v in library.videos.items()} == \
+           {p: (v["key"], v["frames"]) for p, v in one.videos.items()}
+    assert len(library.index) == sum(v["frames"] for v in library.videos.values())
+
+    again = agentime.Library(folder, cache=tmp_path / "many", models=models, add=False).add(workers=2)
+    assert again["added"] == [] and sorted(again["unchanged"]) == sorted(summary["added"])
+
+
+def test_an_interrupted_add_resumes_with_the_videos_it_had_not_finished(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS[:2])
+    library = agentime.Library(folder, cache=tmp_path / "cache", models=models)
+    manifest = json.loads((library.directory / "videos.json").read_text())
+    del manifest["videos"][str(folder / CLIPS[1])]  # as if the add had stopped before the second video
+    (library.directory / "videos.json").write_text(json.dumps(manifest))
+    resumed = agentime.Library(folder, cache=tmp_path / "cache", models=models, add=False).add(workers=2)
+    assert resumed["added"] == [str(folder / CLIPS[1])] and resumed["unchanged"] == [str(folder / CLIPS[0])]
+
+
+def test_watching_adds_new_files_and_drops_deleted_ones_until_stopped(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS[:1])
+    library = agentime.Library(folder, cache=tmp_path / "cache", models=models)
+    summaries, stop = queue.Queue(), threading.Event()
+    watcher = threading.Thread(target=library.watch, kwargs={"interval": 0.2, "stop": stop, "on_add": summaries.put})
+    watcher.start()
+    try:
+        shutil.copy(REAL / CLIPS[1], folder / ".copying")  # hidden while it is written, then renamed
+        os.replace(folder / ".copying", folder / CLIPS[1])
+        assert summaries.get(timeout=120)["added"] == [str(folder / CLIPS[1])]
+        (folder / CLIPS[0]).unlink()
+        gone = summaries.get(timeout=120)
+        assert gone["videos"] == 1 and any(CLIPS[0] in note and "deleted" in note for note in gone["notes"])
+    finally:
+        stop.set()
+        watcher.join(timeout=60)
+    assert not watcher.is_alive() and list(library.videos) == [str(folder / CLIPS[1])]
+    with pytest.raises(agentime.errors.ConfigError, match="only a folder"):
+        agentime.Library([folder / CLIPS[1]], cache=tmp_path / "cache", models=models).watch(stop=stop)
+
+
+def test_cli_watch_follows_the_folder_and_stops_cleanly_on_ctrl_c(tmp_path):
+    folder = _folder(tmp_path, CLIPS[:1])
+    command = [sys.executable, "-m", "agentime.cli", "library", "add", str(folder), "--watch", "--interval", "0.3",
+               "--cache", str(tmp_path / "cache"), "--json", "--quiet", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(process.stdout.readline())
+        assert first["added"] == [str(folder / CLIPS[0])]
+        shutil.copy(REAL / CLIPS[2], folder / CLIPS[2])
+        assert json.loads(process.stdout.readline())["added"] == [str(folder / CLIPS[2])]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "stopped watching; 2 videos" in err and "Traceback" not in err
