@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from agentime.api import Answer, Session, validate_question
 from agentime.config import DEFAULT_MODEL_SPECS, Config
 from agentime.vlm.registry import load_model_roles
@@ -46,6 +48,8 @@ class LibraryMoment:
     video: str  # the video's path
     t: float
     score: float
+    said: str | None = None  # the transcript line that matched, when the moment was found by what was said
+    end: float | None = None  # where that line ends
 
 
 @dataclass
@@ -85,6 +89,9 @@ class Library:
         self.skipped: list[SkippedFile] = []
         self.notes: list[str] = []
         self.index: LibraryIndex | None = None
+        self.speech_index: LibraryIndex | None = None  # transcript segments of every video (sentence encoder)
+        self._speech_encoder = None
+        self._segments: dict[str, dict[float, object]] = {}  # video key -> segment start -> segment
         self._sessions: dict[str, Session] = {}
         self._seen_listing: dict[str, tuple[int, int]] = {}  # the folder as the last `add` listed it
         self._load_manifest()
@@ -177,6 +184,24 @@ class Library:
             index = LibraryIndex.build(parts, self.embedder.name, quantizer=self.quantizer, dim=getattr(self.embedder, "dim", None))
             index.save(self.directory)
         self.index = index
+        self._refresh_speech()
+
+    def _refresh_speech(self) -> None:
+        """The transcript segments of every video in one index, put together from the per-video embeddings
+        (kept in memory: it is small, and a sidecar file edited since is read again this way)."""
+        from agentime.library_workers import transcript_index
+
+        parts, self._segments, encoder = [], {}, None
+        for path, video in self.videos.items():
+            speech, _ = transcript_index(Path(path), video, self.config)
+            if speech is None:
+                continue
+            parts.append((video["key"], speech.index.reconstruct_n(0, len(speech)),
+                          np.array([s.start for s in speech.segments])))
+            self._segments[video["key"]] = {s.start: s for s in speech.segments}
+            encoder = speech.encoder
+        self.speech_index = LibraryIndex.build(parts, "speech") if parts else None
+        self._speech_encoder = encoder
 
     # -- manifest ----------------------------------------------------------------------------------------
     def _manifest_path(self) -> Path:
@@ -194,25 +219,49 @@ class Library:
 
     # -- questions ---------------------------------------------------------------------------------------
     def search(self, text: str, k: int = 10) -> list[LibraryMoment]:
-        """The k moments across the library closest to `text` (embedder only, no VLM)."""
+        """The k moments across the library closest to `text`, no VLM: first the transcript lines that match
+        it closely (each names what was said), then the frames closest to it by the embedder."""
         from agentime.search.prompts import look_for
 
         if not isinstance(text, str) or not text.strip():
             raise ConfigError("the search text is empty; describe what to find")
         self._drop_missing_from_answers()
+        k = max(1, int(k))
         queries = self.embedder.embed_texts(look_for(text) or [text.strip()])
         by_key = {v["key"]: p for p, v in self.videos.items()}
-        hits = self.index.search(queries, k=max(1, int(k)) * 4) if self.index else []
-        return [LibraryMoment(by_key[h.video], h.t, h.score) for h in hits if h.video in by_key][:k]
+        hits = self.index.search(queries, k=k * 4) if self.index else []
+        seen = [LibraryMoment(by_key[h.video], h.t, h.score) for h in hits if h.video in by_key]
+        return (self.speech_moments(text, k) + seen)[:k]
+
+    def speech_moments(self, text: str, k: int = 10) -> list[LibraryMoment]:
+        """The transcript lines across the library that match `text` (as the single-video search counts a
+        match: above the floor, near the best line), best first."""
+        from agentime.speech.search import MATCH_BAND, MATCH_FLOOR, speech_queries
+
+        if self.speech_index is None:
+            return []
+        by_key = {v["key"]: p for p, v in self.videos.items()}
+        vectors = self._speech_encoder.encode(speech_queries(text.strip()))
+        hits = [h for h in self.speech_index.search(vectors, k=k) if h.video in by_key]
+        if not hits or hits[0].score < MATCH_FLOOR:
+            return []
+        floor = max(MATCH_FLOOR, hits[0].score - MATCH_BAND)
+        moments = []
+        for hit in hits:
+            segment = self._segments[hit.video][hit.t]
+            if hit.score >= floor:
+                moments.append(LibraryMoment(by_key[hit.video], hit.t, hit.score, said=segment.text, end=segment.end))
+        return moments
 
     def rank_videos(self, text: str) -> list[dict]:
-        """Videos ordered by their best moment's similarity to `text` (each with that moment)."""
+        """Videos ordered by their best moment (each with that moment): a video whose transcript matches the
+        text comes before those found by their frames alone."""
         best: dict[str, LibraryMoment] = {}
         for moment in self.search(text, CANDIDATE_HITS):
-            if moment.video not in best or moment.score > best[moment.video].score:
+            if moment.video not in best:  # search lists the transcript's matches first, then frames by score
                 best[moment.video] = moment
-        ranked = sorted(best.values(), key=lambda m: -m.score)
-        return [{"video": m.video, "score": round(m.score, 4), "t": m.t} for m in ranked]
+        return [{"video": m.video, "score": round(m.score, 4), "t": m.t, **({"said": m.said} if m.said else {})}
+                for m in best.values()]
 
     def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
             budget: int | None = None, candidates: int = 2) -> LibraryAnswer:
@@ -272,11 +321,14 @@ def _index_ready(video: dict, embedder_name: str) -> bool:
 
 
 def _listed(paths_or_folder) -> tuple[list[Path], Path | None]:
-    """The files of a folder (sorted, hidden ones left out) or the given paths; the folder, if one."""
+    """The files of a folder (sorted; hidden ones and subtitle files, which are read beside their videos, left
+    out) or the given paths; the folder, if one."""
+    from agentime.speech.sources import SUBTITLE_SUFFIXES
+
     if isinstance(paths_or_folder, (str, os.PathLike)):
         root = Path(paths_or_folder).expanduser().resolve()
         if root.is_dir():
-            files = sorted(p for p in root.rglob("*") if p.is_file()
+            files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUBTITLE_SUFFIXES
                            and not any(part.startswith(HIDDEN_PREFIXES) for part in p.relative_to(root).parts))
             return files, root
         if not root.exists():

@@ -88,7 +88,8 @@ def _progress(message: str, fraction: float) -> None:
 def _moment_line(moment: dict) -> str:
     from agentime.video.tafr import format_timestamp
 
-    return f"{moment['video']}  {format_timestamp(moment['t'])}  {moment['score']:.3f}"
+    said = f'  said: "{moment["said"]}"' if moment.get("said") else ""
+    return f"{moment['video']}  {format_timestamp(moment['t'])}  {moment['score']:.3f}{said}"
 
 
 def _print_add(summary: dict, as_json: bool) -> None:

@@ -47,8 +47,35 @@ def prepare_video(path: Path, config: Config, embedder) -> dict:
             frame_index.save(result.directory)
     except (AgentimeError, OSError) as exc:
         return {"skipped": " ".join(str(exc).split()) or type(exc).__name__}
-    return {"key": result.key, "directory": str(result.directory), "frames": result.frames,
-            "duration": result.info.duration}
+    entry = {"key": result.key, "directory": str(result.directory), "frames": result.frames,
+             "duration": result.info.duration, "start_offset": result.info.start_offset}
+    speech, problem = transcript_index(path, entry, config)
+    entry["speech_segments"] = len(speech) if speech is not None else 0
+    if problem:
+        entry["speech_problem"] = problem
+    return entry
+
+
+def transcript_index(path: Path, entry: dict, config: Config):
+    """(SpeechIndex or None, a line saying why a transcript could not be used, or None) for an added video.
+
+    Its segment embeddings are stored beside the video's frames (`SpeechIndex.build`), so the library's
+    speech index is put together again from them without encoding a line twice. Never raises for the
+    transcript: a video without usable speech is still searched by its frames.
+    """
+    from agentime.errors import SpeechError
+    from agentime.speech.index import SpeechIndex
+    from agentime.speech.transcript import load_transcript
+
+    try:
+        transcript, failures = load_transcript(path, duration=entry["duration"],
+                                               start_offset=entry.get("start_offset", 0.0),
+                                               settings=config.speech, cache_folder=entry["directory"])
+        if transcript is None or not transcript.segments:
+            return None, "; ".join(failures) or None
+        return SpeechIndex.build(transcript, entry["directory"]), None
+    except (SpeechError, OSError) as exc:
+        return None, " ".join(str(exc).split()) or type(exc).__name__
 
 
 def prepare_videos(paths: Sequence[Path], config: Config, embedder, embedder_spec: str | None, *,

@@ -99,3 +99,22 @@ def test_cli_watch_follows_the_folder_and_stops_cleanly_on_ctrl_c(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and "stopped watching; 2 videos" in err and "Traceback" not in err
+
+
+def test_transcript_lines_find_the_video_and_moment_by_what_was_said(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS[:2])
+    (folder / "bear-vp9.srt").write_text("1\n00:00:01,000 --> 00:00:02,500\nThe bear catches a silver salmon in the river.\n")
+    (folder / "sample.srt").write_text("1\n00:00:00,200 --> 00:00:00,800\nWelcome to the quarterly budget meeting.\n")
+    library = agentime.Library(folder, cache=tmp_path / "cache", models=models)
+    assert library.skipped == []  # the subtitle files are read beside their videos, not listed as skipped
+
+    budget = library.search("the quarterly budget", 3)[0]
+    assert budget.video == str(folder / "sample.flv") and budget.said.startswith("Welcome to the quarterly")
+    assert budget.t == pytest.approx(0.2) and budget.end == pytest.approx(0.8)
+    ranked = library.rank_videos("What does the narrator say about the salmon?")
+    assert ranked[0]["video"] == str(folder / "bear-vp9.webm") and "salmon" in ranked[0]["said"]
+    assert all(m.said is None for m in library.search("a purple hexagon", 3))  # no line says it: frames only
+
+    (folder / "sample.srt").unlink()  # the transcript goes with its file on the next add
+    library.add()
+    assert all(m.video != str(folder / "sample.flv") or m.said is None for m in library.search("quarterly budget", 5))
