@@ -1,4 +1,4 @@
-"""Adding a library's videos in worker processes and following a watched folder, on real small clips."""
+"""A library of real small clips: adding in worker processes, following a watched folder, transcripts, bad input."""
 
 import json
 import os
@@ -118,3 +118,31 @@ def test_transcript_lines_find_the_video_and_moment_by_what_was_said(tmp_path, m
     (folder / "sample.srt").unlink()  # the transcript goes with its file on the next add
     library.add()
     assert all(m.video != str(folder / "sample.flv") or m.said is None for m in library.search("quarterly budget", 5))
+
+
+def test_an_index_of_another_version_and_a_damaged_manifest_are_rebuilt_from_the_video_caches(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS[:2])
+    library = agentime.Library(folder, cache=tmp_path / "cache", models=models)
+    rows = len(library.index)
+    manifest = library.directory / "library.json"
+    manifest.write_text(manifest.read_text().replace('"format": 1', '"format": 0'))
+    (library.directory / "videos.json").write_text('{"videos": {"')  # torn
+    from agentime.index.library_index import LibraryIndex
+
+    assert LibraryIndex.load(library.directory, library.embedder.name) is None  # never trusted as it is
+    again = agentime.Library(folder, cache=tmp_path / "cache", models=models, add=False)
+    summary = again.add()
+    assert sorted(summary["added"]) == sorted(library.videos) and len(again.index) == rows
+    assert LibraryIndex.load(again.directory, again.embedder.name) is not None
+    assert [v["key"] for v in again.videos.values()] == again.index.videos
+
+
+def test_a_file_that_breaks_midway_is_skipped_with_its_reason_and_the_rest_are_added(tmp_path, models):
+    folder = _folder(tmp_path, CLIPS[:1])
+    data = (REAL / CLIPS[1]).read_bytes()
+    (folder / "cut.flv").write_bytes(data[: len(data) // 20])  # a download that stopped early
+    (folder / "photo.mp4").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))  # not a video, whatever its name
+    summary = agentime.Library(folder, cache=tmp_path / "cache", models=models, add=False).add(workers=2)
+    assert summary["added"] == [str(folder / CLIPS[0])]
+    reasons = {Path(s["path"]).name: s["reason"] for s in summary["skipped"]}
+    assert set(reasons) == {"cut.flv", "photo.mp4"} and all(len(r) > 10 for r in reasons.values())
