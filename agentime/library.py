@@ -33,6 +33,8 @@ from agentime.video.cache import atomic_write_json
 HIDDEN_PREFIXES = (".", "~")
 CANDIDATE_HITS = 64  # moments read from the index to rank the videos of a question
 SECOND_LOOK_BELOW = 0.5  # below this confidence, the next candidate video is searched as well
+VERIFIED_VIDEOS = 4  # candidate videos the target looks at before the search picks one
+MOMENTS_PER_VIDEO = 2  # of each candidate video's best frames
 
 
 @dataclass(frozen=True)
@@ -263,11 +265,54 @@ class Library:
         return [{"video": m.video, "score": round(m.score, 4), "t": m.t, **({"said": m.said} if m.said else {})}
                 for m in best.values()]
 
+    def find_videos(self, question: str, verify: int = VERIFIED_VIDEOS) -> list[dict]:
+        """`rank_videos`, then the first `verify` videos re-ranked by the target's look at their best moments.
+
+        The embedder alone confuses look-alikes (a white diamond for a white hexagon) across many videos; the
+        target scores "There is a <thing>." on up to MOMENTS_PER_VIDEO best frames of each candidate (one
+        batched call, a few frames per question) and those videos are ordered by their best yes-probability.
+        A video found by what was said keeps its place: the transcript matched the words themselves.
+        """
+        from agentime.search.prompts import look_for, relevance_statement
+
+        ranked = self.rank_videos(question)
+        model = self._models.get("target")
+        phrases = look_for(question)
+        checked = [r for r in ranked[:max(0, int(verify))] if "said" not in r]
+        if model is None or not phrases or len(checked) < 2:
+            return ranked
+        moments = self._best_moments(question, {r["video"] for r in checked})
+        groups, owners = [], []
+        for video, times in moments.items():
+            for frame in _frames_at(Path(self.videos[video]["directory"]), times):
+                groups.append([frame])
+                owners.append(video)
+        if not groups:
+            return ranked
+        seen: dict[str, float] = {}
+        for phrase in phrases[:2]:
+            scores = np.asarray(model.yes_probability(groups, relevance_statement(phrase)), dtype=float)
+            for video, score in zip(owners, scores, strict=True):
+                seen[video] = max(seen.get(video, 0.0), float(score))
+        verified = sorted(checked, key=lambda r: -seen.get(r["video"], -1.0))
+        for row in verified:
+            row["seen"] = round(seen.get(row["video"], 0.0), 4)
+        spoken = [r for r in ranked[:max(0, int(verify))] if "said" in r]
+        return spoken + verified + ranked[max(0, int(verify)):]
+
+    def _best_moments(self, text: str, videos: set[str]) -> dict[str, list[float]]:
+        """Up to MOMENTS_PER_VIDEO best frame times of each of `videos` for `text` (frames only)."""
+        found: dict[str, list[float]] = {}
+        for moment in self.search(text, CANDIDATE_HITS * 2):
+            if moment.said is None and moment.video in videos and len(found.setdefault(moment.video, [])) < MOMENTS_PER_VIDEO:
+                found[moment.video].append(moment.t)
+        return found
+
     def ask(self, question: str, *, options: Sequence[str] | None = None, strategy: str = "auto",
             budget: int | None = None, candidates: int = 2) -> LibraryAnswer:
         """Find the videos the question is about, search inside the best ones, answer from the surest."""
         question, options = validate_question(question, options)
-        ranked = self.rank_videos(question)
+        ranked = self.find_videos(question)
         if not ranked:
             raise ConfigError("the library holds no searchable video; add videos first (agentime library add)")
         best: LibraryAnswer | None = None
@@ -291,6 +336,23 @@ class Library:
             self._drop_missing()
             self.index = None
             self._refresh_index()
+
+
+def _frames_at(directory: Path, times: Sequence[float]) -> list:
+    """The cached overview frames of a video at exactly `times` (decoding only those frames)."""
+    from agentime.errors import CacheError
+    from agentime.video.cache import ChunkFrames, OverviewStore
+
+    store, wanted, frames = OverviewStore(directory), set(times), []
+    try:
+        for path, chunk_times in zip(store.chunk_paths(), store.chunk_times(), strict=True):
+            inside = wanted.intersection(float(t) for t in chunk_times)
+            if inside:
+                chunk = ChunkFrames(path)
+                frames += [f for f in (chunk.get(t) for t in sorted(inside)) if f is not None]
+    except (CacheError, OSError, ValueError):
+        return frames  # a damaged cache: the video keeps its embedder rank; the next add rebuilds it
+    return frames
 
 
 def _content_key(path: Path) -> str:

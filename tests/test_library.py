@@ -151,3 +151,17 @@ def test_a_thirty_video_library_benchmark_keeps_one_object_per_video():
     assert len(set(own)) == 30 and not set(own) & set(configs[0].common) and len(configs[0].common) >= 12
     smaller = library_configs(10, minutes=10, fps=4, seed=3)  # as it was generated before 30 were possible
     assert len(smaller[0].common) == 20 and [c.reserved[0] for c in smaller] == own[2:12]
+
+
+def test_the_target_looks_at_the_candidates_and_puts_the_video_that_shows_it_first(library_folder, models, tmp_path,
+                                                                                     monkeypatch):
+    folder, questions = library_folder
+    library = agentime.Library(folder, cache=tmp_path, models=models)
+    path, asked = list(questions.items())[1]
+    which = next(q for q in asked if q["task_type"] == "which_video")
+    ranked = library.rank_videos(which["question"])
+    wrong_first = sorted(ranked, key=lambda r: r["video"] == path)  # as a look-alike would rank
+    monkeypatch.setattr(library, "rank_videos", lambda text: [dict(r) for r in wrong_first])
+    found = library.find_videos(which["question"])
+    assert [r["video"] for r in found][0] == path and found[0]["seen"] > found[1]["seen"]
+    assert [r["video"] for r in library.find_videos(which["question"], verify=0)][0] != path  # the embedder's order

@@ -87,7 +87,9 @@ def test_cli_watch_follows_the_folder_and_stops_cleanly_on_ctrl_c(tmp_path):
     command = [sys.executable, "-m", "agentime.cli", "library", "add", str(folder), "--watch", "--interval", "0.3",
                "--cache", str(tmp_path / "cache"), "--json", "--quiet", "--workers", "2"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # as from a terminal: a test run in the background would hand the command an ignored Ctrl-C
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = json.loads(process.stdout.readline())
         assert first["added"] == [str(folder / CLIPS[0])]
