@@ -122,6 +122,8 @@ def test_phone_the_library_panel_fits_and_the_player_jumps(browser, server):
     page.wait_for_selector("#library", state="attached", timeout=60_000)
     name = _open_and_ask(page, server, 0)
     _player_at(page, name, *server.asked[0][1]["answer_spans"][0])
+    page.wait_for_function("(() => { const b = document.querySelector('#player').getBoundingClientRect(); "
+                           "return b.top < window.innerHeight && b.bottom > 0; })()", timeout=15_000)  # in view
     for element in ("#library-folder", "#library-ask", "#library-answer"):
         box = page.locator(element).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (element, box)

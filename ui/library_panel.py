@@ -9,6 +9,20 @@ import gradio as gr
 
 from .library import LIBRARY_START, LibraryState, ask_library, open_library
 
+# After an answer the player shows its video at its moment; on a phone the player sits screens below the
+# panel, so it is brought into view (only when the answer opened it).
+SHOW_PLAYER_JS = """
+() => {
+  setTimeout(() => {  // after the page has drawn the answer
+    const status = document.querySelector('#library-status');
+    const player = document.querySelector('#player');
+    if (status && player && status.innerText.includes('Done. The player shows') && player.offsetParent !== null) {
+      player.scrollIntoView({block: 'center'});
+    }
+  }, 300);
+}
+"""
+
 
 @dataclass
 class LibraryPanel:
@@ -48,5 +62,7 @@ def wire(panel: LibraryPanel, player: gr.Video, runtime) -> None:
 
     panel.open_button.click(on_open, [panel.folder, panel.state], [panel.status, panel.state])
     panel.folder.submit(on_open, [panel.folder, panel.state], [panel.status, panel.state])
-    panel.ask_button.click(on_ask, [panel.question, panel.state], [player, panel.status, panel.answer])
-    panel.question.submit(on_ask, [panel.question, panel.state], [player, panel.status, panel.answer])
+    for event in (panel.ask_button.click, panel.question.submit):
+        # the script runs before this no-op step, that is after the answer has been shown
+        event(on_ask, [panel.question, panel.state], [player, panel.status, panel.answer]).then(
+            lambda: None, None, None, js=SHOW_PLAYER_JS, queue=False, show_progress="hidden")
