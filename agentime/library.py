@@ -1,15 +1,17 @@
 """A library of videos: one faiss index over many recordings, and questions that find the video first.
 
 `Library(folder_or_paths)` ingests each video into the frame cache (resumable: the cache is keyed by content,
-so an unchanged file is found, not decoded again), builds each video's frame index, and keeps one
-`LibraryIndex` over all of them in the library's own folder under the cache. Files that are not readable
-videos are listed in `skipped` with the reason and never stop the others; a video deleted after it was added
-is dropped from the index and answers, with a note. `search(text, k)` returns moments across the library
-with the embedder alone; `ask(question, ...)` ranks the videos by their best moments, runs the single-video
-search (`Session`) inside the best candidates and returns a `LibraryAnswer` that names its video.
+so an unchanged file is found, not decoded again; `add(workers=N)` prepares N videos at once in worker
+processes, `library_workers`), builds each video's frame index, and keeps one `LibraryIndex` over all of them
+in the library's own folder under the cache, plus one in memory over every video's transcript segments.
+`watch()` follows a folder by polling. Files that are not readable videos are listed in `skipped` with the
+reason and never stop the others; a video deleted after it was added is dropped from the index and answers,
+with a note. `search(text, k)` returns moments across the library without a VLM (matching transcript lines
+first, then frames by the embedder); `find_videos(question)` ranks the videos and lets the target look at the
+best moments of the first few; `ask(question, ...)` runs the single-video search (`Session`) inside the best
+candidates and returns a `LibraryAnswer` that names its video.
 It holds no search strategy and no index type logic of its own.
 """
-
 from __future__ import annotations
 
 import hashlib
