@@ -14,6 +14,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import callbacks
+from . import library_panel as library_ui
 from .answers import STRATEGY_CHOICES, demo_notice
 from .callbacks import OUTPUTS, Runtime
 from .models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, uses_demo_models
@@ -95,6 +96,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                 live = gr.Checkbox(label="Live recording (the file is still growing)", value=False, elem_id="live")
                 open_button = gr.Button("Open", elem_id="open-path")
                 current = gr.Markdown(callbacks.NO_VIDEO, elem_id="current")
+                library_panel = library_ui.build_panel(visible=bool(settings.allowed_dirs))
             with gr.Column(elem_id="ask-column"):
                 question = gr.Textbox(label="Question", placeholder="When does the red circle first appear?",
                                       elem_id="question")
@@ -251,6 +253,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
             return gr.skip() if message is None else message
 
         timer.tick(tick, [state], [status])
+        library_ui.wire(library_panel, player, runtime)
     app.queue(default_concurrency_limit=settings.concurrency)
     return app
 
