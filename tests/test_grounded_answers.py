@@ -173,6 +173,7 @@ def test_open_answers_are_scored_by_time_number_and_name():
     assert score_open_answer("What?", "the man opens the red door and walks out", "he leaves") is None
     assert stated_span("From 00:01:00 to 00:01:05") == [60.0, 65.0]
     assert span_words([2941.5, 2942.5]) == "at 00:49:02" and span_words([60.2, 65.4]) == "from 00:01:00 to 00:01:05"
+    assert span_words([174.5, 175.5]) == "at 00:02:55"  # one frame: not "from 00:02:54 to 00:02:56"
 
 
 def test_answers_from_a_model_behind_an_openai_compatible_server_agree_with_their_spans(world_video, tmp_path):

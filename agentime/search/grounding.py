@@ -62,8 +62,14 @@ def is_time_question(question: str) -> bool:
                                                  and not _ASKS_FOR_A_THING.search(question))
 
 
+ONE_MOMENT = 1.0  # seconds: a span this short (one sampled frame and its half-second margins) is one moment
+
+
 def span_words(span) -> str:
-    """"from 00:38:44 to 00:38:51"; a span within one clock second is "at 00:49:02"."""
+    """"from 00:38:44 to 00:38:51"; a span of one second at most is the moment at its middle, "at 00:49:02"
+    (its two ends, a second apart, could round to clock seconds two apart)."""
+    if span[1] - span[0] <= ONE_MOMENT + 1e-6:
+        return f"at {format_clock((span[0] + span[1]) / 2)}"
     start, end = format_clock(span[0]), format_clock(span[1])
     return f"at {start}" if start == end else f"from {start} to {end}"
 
