@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import agentime
@@ -247,6 +248,26 @@ def test_counting_questions_sweep_for_every_appearance(needle_video, tmp_path, s
             assert "count_draft" in steps and answer.stats["draft_frames"] > answer.stats["target_frames"]
         lanes = {s["step"]: s["lane"] for s in answer.trace}
         assert all(lanes[step] for step in ("count_verify", "count_draft", "score_all") if step in lanes), lanes
+
+
+class BlindDraft(OracleVLM):
+    """A draft that never sees the looked-for object (a small model blind to a colour)."""
+
+    def yes_probability(self, frames_batch, statement):
+        self.calls += 1
+        return np.full(len(frames_batch), 0.02)
+
+
+def test_a_blind_draft_does_not_hide_appearances_from_the_count(needle_video, tmp_path):
+    path, world, questions = needle_video
+    for q in [q for q in questions if q["task_type"] == "counting"]:
+        models = {**oracle_models(world), "draft": BlindDraft(world, "blind-draft")}
+        answer = agentime.ask(path, q["question"], strategy="spectemp", budget=32, models=models,
+                              config=Config(cache_dir=tmp_path))
+        assert len(answer.spans) == int(q["answer_text"]), (q["question"], answer.text)
+        assert answer.text.startswith(f"{q['answer_text']} time")
+        # the target, not the draft, confirmed them: each with a second frame of its own
+        assert "count_second_look" in [s["step"] for s in answer.trace]
 
 
 def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
