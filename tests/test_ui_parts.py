@@ -410,6 +410,10 @@ def test_asking_with_a_typed_path_not_yet_opened_opens_it_first(demo, tmp_path):
                               typed_path="demo.mp4"))
     assert "Video ready" in outs[0]["status"] and outs[0]["player"] == str(demo.video.resolve())
     assert outs[-1]["status"] == "Done." and outs[-1]["answer"]
+    callbacks.no_video(state, runtime)  # the visitor clears the video; the path box still says demo.mp4
+    outs = list(callbacks.ask("What is shown?", "", "uniform", 8, SERVER_MODELS, "", "", "", "", state, runtime,
+                              typed_path="demo.mp4"))
+    assert "choose a video first" in outs[-1]["status"]  # text left from an opened video is not opened again
     state = callbacks.UserState()
     outs = list(callbacks.ask("What is shown?", "", "uniform", 8, SERVER_MODELS, "", "", "", "", state, runtime,
                               typed_path="/etc/passwd"))  # the same rules as Open: outside the allowed folders

@@ -60,6 +60,7 @@ class UserState:
     scratch: Path | None = None  # this visitor's preview folder
     asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
     subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
+    opened_path: str | None = None  # the path-box text last opened (Ask opens a typed path only if it is new)
     speech_times: list[float] = field(default_factory=list)  # start of each transcript line listed, in order
 
 
@@ -243,6 +244,7 @@ def choose_path(text: str, live: bool, state: UserState | None, runtime: Runtime
 
     state = state or UserState()
     text = (text or "").strip()
+    state.opened_path = text
     try:
         if is_stream_url(text):
             return _record(text, state, runtime)
@@ -349,13 +351,15 @@ def ask(question: str, options_text: str, strategy: str, budget: int, model_choi
         base_url: str, model_name: str, api_key: str, state: UserState | None, runtime: Runtime, *,
         typed_path: str = "", typed_live: bool = False) -> Iterator[dict]:
     """Yields output updates: progress while working, then the answer (or an error message). With no video
-    chosen but a path typed in the path box (and Open not pressed), that path is opened first, as Open would."""
+    chosen but a path typed in the path box and not opened yet, that path is opened first, as Open would (text
+    left there from an earlier video is not opened again)."""
     state = state or UserState()
     if not _start_asking(state):
         yield {"status": "A question is already being answered; its answer comes first."}
         return
     try:
-        if state.video is None and (typed_path or "").strip():
+        typed_path = (typed_path or "").strip()
+        if state.video is None and typed_path and typed_path != state.opened_path:
             opened = choose_path(typed_path, typed_live, state, runtime)
             yield opened
             if state.video is None:
