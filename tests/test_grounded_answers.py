@@ -226,3 +226,27 @@ def test_what_comes_right_after_asked_openly_is_the_thing_described_after_the_sp
                                       "embedder": OracleEmbedder(world)}, config=Config(cache_dir=tmp_path))
         assert answer.text == q["answer_text"], (q["question"], answer.text)
         assert score_open_answer(q["question"], q["answer_text"], answer.text) is True
+
+
+class GappyDraft(OracleVLM):
+    """A draft that misses the middle seconds of every appearance, as a small model does on a few frames."""
+
+    def _shows(self, t: float, name: str) -> bool:
+        spans = [(a.start, a.end) for a in self.world.appearances if a.name == name]
+        middle = any(a + 2.0 <= t <= a + 4.0 for a, b in spans if b - a >= 7.0)
+        return super()._shows(t, name) and not middle
+
+
+def test_an_appearance_the_draft_split_is_stated_whole(world_video, tmp_path):
+    path, world, questions = world_video
+    q = next(q for q in questions.values() if q["task_type"] == "grounding")
+    truth = q["answer_spans"][0]
+    assert truth[1] - truth[0] >= 7.0, "fixture: the appearance is long enough to be split"
+    models = {"target": WritingOracle(world, "soon"), "draft": GappyDraft(world, "gappy-draft"),
+              "embedder": OracleEmbedder(world)}
+    answer = agentime.ask(path, q["question"], strategy="spectemp", budget=32, models=models,
+                          config=Config(cache_dir=tmp_path))
+    main = answer.spans[0]
+    overlap = min(main[1], truth[1]) - max(main[0], truth[0])
+    assert overlap / (max(main[1], truth[1]) - min(main[0], truth[0])) >= 0.6, (answer.spans, truth)
+    assert any(step["step"] == "bridge" for step in answer.trace)

@@ -91,9 +91,12 @@ def span_confidence(state: SearchState, span: list[float]) -> float:
     return float(np.median(near)) if near else 0.0
 
 
+def _span_gap(rt: SearchRuntime) -> float:
+    return max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
+
+
 def _spans(rt: SearchRuntime, state: SearchState) -> list[list[float]]:
-    gap = max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
-    return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
+    return evidence_spans(state, rt.config.relevance_threshold, _span_gap(rt), rt.view.duration)
 
 
 def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]]) -> list[list[float]]:
@@ -119,6 +122,35 @@ def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]
         return spans
     trace(state, "second_look", lane="looked", model="target", times=looked,
           scores=[state["scores"][time_key(t)] for t in looked], note="early one-frame spans checked once more")
+    return _spans(rt, state)
+
+
+BRIDGE_SECONDS = 4.0  # relevant frames this far apart may be one appearance with frames missed between them
+
+
+def _bridge_gaps(rt: SearchRuntime, state: SearchState, spans: list[list[float]], gap: float) -> list[list[float]]:
+    """A found span whose next (or previous) relevant frame, the target's or the draft's, lies more than `gap`
+    but at most BRIDGE_SECONDS away gets the target's look at a frame between them while the budget lasts: a
+    draft's scan misses a frame or two inside one appearance, which splits it (or leaves its rest unverified),
+    and the answer would state part of it. Returns the spans, recomputed when anything was looked at."""
+    threshold = rt.config.relevance_threshold
+    drafted = {round(float(t), 3) for t, v in state.get("draft_scores", {}).items() if v >= threshold}
+    relevant = sorted(drafted | {e["t"] for e in state["evidence"] if e["score"] >= threshold})
+    inside = [any(a <= t <= b for a, b in spans) for t in relevant]
+    looked = []
+    for (t0, in0), (t1, in1) in zip(zip(relevant, inside), zip(relevant[1:], inside[1:])):
+        if not (in0 or in1) or not gap < t1 - t0 <= BRIDGE_SECONDS or rt.budget_left(state) <= 0:
+            continue
+        [t] = snap_to_overview(rt, [(t0 + t1) / 2])
+        if not t0 < t < t1 or time_key(t) in rt.frames_seen(state, "target"):
+            continue
+        score = rt.target_relevance(state, [t])
+        keep_evidence(state, [t], score, "look between close relevant frames", "target", threshold)
+        looked.append(t)
+    if not looked:
+        return spans
+    trace(state, "bridge", lane="looked", model="target", times=looked,
+          scores=[state["scores"][time_key(t)] for t in looked], note="frames between close relevant frames checked")
     return _spans(rt, state)
 
 
@@ -232,8 +264,10 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
     spans = _spans(rt, state)
     if FIRST.search(rt.question):
         spans = _second_looks(rt, state, spans)
-    main = _main_span(state, spans, rt.question)
     counting = bool(state.get("counted")) and is_count_question(rt.question)
+    if not is_count_question(rt.question):  # appearances to count stay apart however close they are
+        spans = _bridge_gaps(rt, state, spans, _span_gap(rt))
+    main = _main_span(state, spans, rt.question)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
     forward = wants_after and bool(RIGHT_AFTER.search(rt.question))
     if forward or (main and not counting and FIRST.search(rt.question)):
