@@ -146,12 +146,11 @@ def read_numbers(rt: SearchRuntime, state: SearchState, frames: list) -> set[str
     """The numbers the target reads on the READ_FRAMES frames of `frames` it found most relevant, each frame
     read on its own."""
     ranked = sorted(frames, key=lambda f: -state["scores"].get(time_key(f.t), 0.0))[:READ_FRAMES]
-    began = time.perf_counter()
     numbers: set[str] = set()
     for frame in ranked:
         reading = rt.target.generate(timestamped_frames([frame]) + [READ_INSTRUCTION], max_new_tokens=8)
         numbers.update(stated_numbers(reading.text))
-    rt.charge(state, "target", [], began, calls=len(ranked))
+    rt.charge(state, "target", [], calls=len(ranked))
     return numbers
 
 
@@ -164,13 +163,12 @@ def unseen_claims(rt: SearchRuntime, state: SearchState, frames: list, claims: l
     numbers = [what for what, statement in claims if statement == number_statement(what)]
     read = read_numbers(rt, state, frames) if numbers else set()
     unseen = [what for what in numbers if what not in read]
-    began = time.perf_counter()
     objects = [(what, statement) for what, statement in claims if what not in numbers]
     for what, statement in objects:
         seen = np.asarray(rt.target.yes_probability(frames, statement), dtype=float)
         if float(np.max(seen)) < rt.config.relevance_threshold:
             unseen.append(what)
-    rt.charge(state, "target", [], began, calls=len(objects))
+    rt.charge(state, "target", [], calls=len(objects))
     return unseen
 
 

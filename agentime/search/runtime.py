@@ -111,11 +111,10 @@ class SearchRuntime:
         self.charge(state, "target", times, calls=1)
         return probability
 
-    def charge(self, state: SearchState, who: str, times: Sequence[float], began: float | None = None,
-               calls: int = 0) -> None:
+    def charge(self, state: SearchState, who: str, times: Sequence[float], calls: int = 0) -> None:
         """Count a model's work in the state's ledger: `who` ("target" or "draft") looked at `times` (each
         distinct frame counts once per model) in `calls` calls. Seconds are not given here: the models' calls
-        are timed where they run (`began`, a `perf_counter` reading, is accepted and ignored)."""
+        are timed where they run (`TimedModel`)."""
         stats = state["stats"]
         seen_key = f"_{who}_seen"
         seen = set(state.setdefault(seen_key, []))

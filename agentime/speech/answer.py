@@ -71,10 +71,9 @@ def _from_frames(rt, state: SearchState, match, texts: list[str]) -> tuple[int |
     times = _moment_times(rt, match.segment.start, match.segment.end)
     if not times:
         return None, [], ""
-    began = time.perf_counter()
     frames = rt.view.frames_at(times)
     likelihood = [float(np.max(rt.target.yes_probability(frames, relevance_statement(t)))) for t in texts]
-    rt.charge(state, "target", times, began, calls=len(texts))
+    rt.charge(state, "target", times, calls=len(texts))
     best = int(np.argmax(likelihood))
     note = ", ".join(f"{t}: {p:.2f}" for t, p in zip(texts, likelihood, strict=True))
     return best, times, f"on screen while \"{match.segment.text}\" is said ({note})"
