@@ -372,6 +372,56 @@ def test_spectemp_does_not_stop_on_a_lone_lookalike_frame(needle_video, tmp_path
     assert all(abs(e.t - 90.0) > 0.01 for e in answer.evidence)
 
 
+class RisingLookalikeVLM(OracleVLM):
+    """The oracle, but for a few seconds around `at` it also sees the looked-for object: weakly as the lookalike
+    forms and fades, surely in its middle (two objects whose colour and shape combine into the asked one)."""
+
+    def __init__(self, world, at: float, name: str = "oracle-target"):
+        super().__init__(world, name)
+        self.at = at
+
+    def yes_probability(self, frames_batch, statement):
+        out = super().yes_probability(frames_batch, statement)
+        for i, item in enumerate(frames_batch):
+            frames = item if isinstance(item, (list, tuple)) else [item]
+            offsets = [abs(f.t - self.at) for f in frames]
+            if min(offsets) <= 1.2:
+                out[i] = 0.95
+            elif min(offsets) <= 2.2:
+                out[i] = max(out[i], 0.6)
+        return out
+
+
+def test_a_lookalike_lasting_seconds_does_not_pass_for_the_first_appearance(needle_video, tmp_path):
+    """The embedder and the target both see the asked object at 201-203 s, minutes before it really appears (515 s):
+    two neighbouring frames confirm it, yet it fades within a second or two on both sides. Followed to its
+    edges, its frames there say no or barely yes, so it is not about as sure as the real appearance, which
+    stays the first one."""
+    from oracle_models import COMBOS
+
+    path, world, questions = needle_video
+    q = next(q for q in questions if q["task_type"] == "grounding" and 515 < q["answer_spans"][0][0] < 516)
+    truth, wanted, at = q["answer_spans"][0], q["question"].split("does the ")[1].split(" first")[0], 202.0
+
+    class LookalikeEmbedder(OracleEmbedder):
+        def embed_images(self, frames):
+            rows = super().embed_images(frames)
+            for i, frame in enumerate(frames):
+                if abs(frame.t - at) <= 1.2:
+                    rows[i, COMBOS.index(wanted)] = 1.0
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    models = {"target": RisingLookalikeVLM(world, at), "embedder": LookalikeEmbedder(world, "lookalike-embedder")}
+    answer = agentime.ask(path, q["question"], options=q["options"], strategy="timesearch", budget=64,
+                          models=models, config=Config(cache_dir=tmp_path))
+    overview = next(s for s in answer.trace if s["step"] == "overview")
+    assert any(abs(t - at) <= 1.2 for t in overview["times"])  # the lookalike was looked at, and looked sure
+    assert answer.choice == q["answer"] and overlaps(answer.spans[0], truth), answer.spans
+    checks = [s for s in answer.trace if s["step"] == "first_check"]
+    assert checks and "not sure enough" in checks[0]["note"]
+    assert min(checks[0]["times"]) < at - 2.2 and max(checks[0]["times"]) > at + 2.2  # its edges were looked at
+
+
 def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_video, tmp_path):
     """SpecTemp's first look lands near the end of the appearance (27 uniform frames: one at 522 s of 515-523 s)
     and is confident at once; the answer follows the object back, so the span starts where it does."""

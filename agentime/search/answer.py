@@ -2,8 +2,9 @@
 
 Spans come from the evidence itself: relevant frames close in time form a span; the target sees the best
 evidence frames plus, within the budget, two frames just after the main span (what follows it). For "first"
-questions, early spans resting on one frame get a second look before they can count as the first appearance,
-and the main span is followed back to where it begins; for "right after" questions it is followed forward until
+questions, early spans resting on one frame get a second look, and an early span about as confident as the best
+one is followed to its edges and judged with them, before it can count as the first appearance; the main span
+is followed back to where it begins; for "right after" questions it is followed forward until
 the object is gone.
 Multiple-choice questions are answered with a letter: options that are time ranges are matched to the found
 span; "what comes right after" options by which one the target sees in the frames after the span and not in
@@ -41,6 +42,7 @@ NEWLY_SEEN = 0.5  # how much likelier an option must be after the span than in i
 _DESCRIPTION_PARTS = re.compile(r"\s*(?:[,;]|\band\b)\s*")
 SPAN_END_FRAMES = 3  # the span's last scored frames an option must be absent from
 WATCH_STEP, WATCH_LIMIT = 3.0, 24.0  # "right after" / "first" questions: follow the object in such steps, so far
+EDGE_PRECISION = 1.5  # seconds: following stops once the last frame showing the object and the first not are this close
 
 
 def _words(text: str) -> str:
@@ -154,13 +156,16 @@ def _bridge_gaps(rt: SearchRuntime, state: SearchState, spans: list[list[float]]
     return _spans(rt, state)
 
 
-def _main_span(state: SearchState, spans: list[list[float]], question: str) -> list[float] | None:
+def _main_span(state: SearchState, spans: list[list[float]], question: str,
+               judged: dict[tuple[float, float], float] | None = None) -> list[float] | None:
     """The span that answers: for "first" ("last") questions the earliest (latest) span about as confident as
-    the best one, else the span of the most relevant evidence frame."""
+    the best one (`judged`: confidences already judged at a span's edges, see `_judge_first_candidates`), else
+    the span of the most relevant evidence frame."""
     if not spans:
         return None
     if FIRST.search(question) or LAST.search(question):
-        confidence = [span_confidence(state, span) for span in spans]
+        judged = judged or {}
+        confidence = [judged.get(tuple(span), span_confidence(state, span)) for span in spans]
         candidates = [span for span, c in zip(spans, confidence, strict=True)
                       if c >= max(confidence) - SPAN_CONFIDENCE_MARGIN]
         return candidates[0] if FIRST.search(question) else candidates[-1]
@@ -192,7 +197,7 @@ def _follow_while_seen(rt: SearchRuntime, state: SearchState, span: list[float],
         if looked is None:
             break
         edge, gone = (t, None) if looked else (edge, t)
-    while gone is not None and abs(gone - edge) > 1.5:
+    while gone is not None and abs(gone - edge) > EDGE_PRECISION:
         [t] = snap_to_overview(rt, [(edge + gone) / 2])
         looked = seen(t) if t not in (edge, gone) else None
         if looked is None:
@@ -202,6 +207,42 @@ def _follow_while_seen(rt: SearchRuntime, state: SearchState, span: list[float],
         trace(state, "watch", lane="looked", model="target", times=watched, scores=[state["scores"][time_key(t)] for t in watched],
               note=f"followed the object {'forward until it is gone' if forward else 'back to where it begins'}")
     return [span[0], max(span[1], edge)] if forward else [min(span[0], edge), span[1]]
+
+
+def edge_confidence(state: SearchState, span: list[float]) -> float:
+    """Median relevance of the frames scored in `span` and up to EDGE_PRECISION seconds outside it: once the span
+    has been followed to its edges, this takes in the first frame on each side that no longer shows the object."""
+    near = list(scored_near(state, span, EDGE_PRECISION).values())
+    return float(np.median(near)) if near else 0.0
+
+
+def _judge_first_candidates(rt: SearchRuntime, state: SearchState,
+                            spans: list[list[float]]) -> dict[tuple[float, float], float]:
+    """For "first" questions: while the earliest span about as confident as the best one has a later rival that
+    is too, it is followed back and forward to its edges (within the budget) and judged by `edge_confidence`; a
+    span that falls short leaves the next earliest to be judged. Two neighbouring frames that both see the object
+    cannot tell a lookalike from it (two objects whose colours and shapes combine into the asked one look like it
+    for a few seconds, surely in the middle and barely as they meet and part); an object really on screen is seen
+    in frame after frame up to its edges, so its median stays high once the frames where it is gone count too.
+    Returns the confidence of each span judged so (the others keep `span_confidence`)."""
+    confidence = [span_confidence(state, span) for span in spans]
+    judged: dict[tuple[float, float], float] = {}
+    while spans and rt.search_budget_left(state) > 0:
+        best = max(confidence)
+        candidates = [i for i, c in enumerate(confidence) if c >= best - SPAN_CONFIDENCE_MARGIN]
+        first = spans[candidates[0]]
+        if len(candidates) == 1 or tuple(first) in judged:
+            break
+        extent = _follow_while_seen(rt, state, _follow_while_seen(rt, state, first, forward=False), forward=True)
+        confidence[candidates[0]] = judged[tuple(first)] = edge_confidence(state, extent)
+        rivals = max(c for i, c in enumerate(confidence) if i != candidates[0])
+        held = confidence[candidates[0]] >= rivals - SPAN_CONFIDENCE_MARGIN
+        near = scored_near(state, extent, EDGE_PRECISION)
+        trace(state, "first_check", lane="check", model="target", times=sorted(near),
+              scores=[near[t] for t in sorted(near)],
+              note=f"{extent[0]:.1f}-{extent[1]:.1f} s followed to its edges: {confidence[candidates[0]]:.2f} against "
+                   f"{rivals:.2f} later, " + ("the first appearance" if held else "not sure enough to be the first"))
+    return judged
 
 
 def _frames_after(rt: SearchRuntime, state: SearchState, span: list[float]) -> list[float]:
@@ -265,7 +306,8 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
     counting = bool(state.get("counted")) and is_count_question(rt.question)
     if not is_count_question(rt.question):  # appearances to count stay apart however close they are
         spans = _bridge_gaps(rt, state, spans, _span_gap(rt))
-    main = _main_span(state, spans, rt.question)
+    judged = _judge_first_candidates(rt, state, spans) if FIRST.search(rt.question) and not counting else {}
+    main = _main_span(state, spans, rt.question, judged)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
     forward = wants_after and bool(RIGHT_AFTER.search(rt.question))
     if forward or (main and not counting and FIRST.search(rt.question)):
