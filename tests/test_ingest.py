@@ -61,6 +61,26 @@ def test_identity_follows_content_not_name(synthetic_video, tmp_path):
     assert video_key(copy) != video_key(path)
 
 
+def test_a_moved_video_is_read_from_where_it_is_now(synthetic_video, tmp_path):
+    """A cached overview found through a copy of the video (same key) describes the copy: frames off the
+    overview are decoded from the file asked about, even when the first one is gone."""
+    path, _ = synthetic_video
+    first, moved = tmp_path / "first.mp4", tmp_path / "moved" / "again.mp4"
+    moved.parent.mkdir()
+    for copy in (first, moved):
+        copy.write_bytes(path.read_bytes())
+        os.utime(copy, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    config = small_chunks(tmp_path / "cache")
+    assert ingest(first, config).info.path == str(first)
+    first.unlink()
+    again = ingest(moved, config)
+    assert again.cached and again.info.path == str(moved)
+    from agentime.video.view import VideoView
+
+    view = VideoView(again.info.path, again.info, again.store, 160)
+    assert view.frames_at([2.5])[0].image.size  # between overview frames: decoded from the moved file
+
+
 KILLABLE_INGEST = """
 import sys, time
 from pathlib import Path

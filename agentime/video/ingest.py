@@ -107,7 +107,7 @@ def ingest(
     store = OverviewStore(overview_directory(config, key))
 
     if _intact(store):
-        return _result_from_manifest(store, key, store.manifest(), began)
+        return _result_from_manifest(store, key, store.manifest(), began, path)
 
     with store.lock():
         repaired = tuple(store.repair(CACHE_FORMAT))
@@ -115,7 +115,7 @@ def ingest(
             warnings.warn(note, CacheRepairedWarning, stacklevel=2)
         manifest = store.manifest()  # another process may have finished it while we waited
         if manifest is not None:
-            return _result_from_manifest(store, key, manifest, began, repaired)
+            return _result_from_manifest(store, key, manifest, began, path, repaired)
         identity = _identity(path)
         source = video if isinstance(video, VideoSource) else open_video(path, allow_truncated=allow_truncated)
         return _ingest_locked(source, store, key, config, began, progress, stop_after_chunks, repaired,
@@ -289,8 +289,10 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _result_from_manifest(store: OverviewStore, key: str, manifest: dict, began: float,
+def _result_from_manifest(store: OverviewStore, key: str, manifest: dict, began: float, path: str,
                           repaired: tuple[str, ...] = ()) -> IngestResult:
-    info = VideoInfo(**manifest["info"])
+    # the file ingested may since have been moved or copied (same key): frames off the overview are read from
+    # the file this ingest was asked about, not from where the cache first met it
+    info = VideoInfo(**{**manifest["info"], "path": path})
     return IngestResult(key, store.directory, info, int(manifest["frames"]), time.perf_counter() - began,
                         manifest.get("method", "?"), True, None, repaired)
