@@ -241,7 +241,8 @@ def _judge_first_candidates(rt: SearchRuntime, state: SearchState,
         trace(state, "first_check", lane="check", model="target", times=sorted(near),
               scores=[near[t] for t in sorted(near)],
               note=f"{extent[0]:.1f}-{extent[1]:.1f} s followed to its edges: {confidence[candidates[0]]:.2f} against "
-                   f"{rivals:.2f} later, " + ("the first appearance" if held else "not sure enough to be the first"))
+                   f"{rivals:.2f} for the best other span, "
+                   + ("the first appearance" if held else "not sure enough to be the first"))
     return judged
 
 
