@@ -219,6 +219,20 @@ def test_first_span_skips_a_flaky_lookalike_before_the_real_appearance():
     assert _main_span(state, spans, "When does the red star first appear?")[0] == 99.5
 
 
+def test_edge_confidence_keeps_a_short_real_appearance_and_drops_a_fading_lookalike():
+    from agentime.search.answer import edge_confidence
+
+    def state(scores):
+        return {"scores": {f"{t:.3f}": s for t, s in scores.items()}, "draft_scores": {}}
+
+    # a real appearance of three seconds, followed to its edges: the frames where it is gone count, it holds
+    real = state({99.0: 0.02, 100.0: 0.99, 101.0: 1.0, 102.0: 0.99, 103.0: 0.03})
+    assert edge_confidence(real, [99.5, 102.5]) >= 0.9
+    # a lookalike sure in its middle, barely there as it forms and fades
+    lookalike = state({99.0: 0.04, 100.0: 0.5, 101.0: 0.92, 102.0: 0.97, 103.0: 0.6, 104.0: 0.03})
+    assert edge_confidence(lookalike, [99.5, 103.5]) < 0.9
+    assert edge_confidence(state({}), [0.0, 1.0]) == 0.0
+
 def test_free_form_answers_are_matched_to_options():
     from agentime.search.answer import matching_option
 
