@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.answer import FIRST, LAST
+from agentime.search.answer import FIRST, LAST, _span_gap
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import candidate_runs, counted_instead
 from agentime.search.base import SearchConfig, SearchState, answer_reserve, time_key
@@ -184,23 +184,79 @@ def _guided_round(rt: SearchRuntime, state: SearchState) -> None:
     _draft_extent(rt, state)
 
 
-EXTENT_SECONDS = 8.0  # guided: how far either side of a verified moment the draft looks for the span's edges
+EXTENT_SECONDS = 8.0  # guided: how far either side of a verified moment the draft looks for the span's edges per batch
+EXTENT_LIMIT = 32.0  # guided: the farthest either side of that moment the draft follows a thing still on screen
+EDGE_STEP = 0.5  # guided: the draft's last look at each edge, this far past the last frame that shows the thing
+
+
+def _judged(state: SearchState) -> dict[float, float]:
+    """Every frame's relevance so far, the target's judgement over the draft's where both looked."""
+    judged = {round(float(t), 3): float(s) for t, s in state["draft_scores"].items()}
+    judged.update({round(float(t), 3): float(s) for t, s in state["scores"].items()})
+    return judged
+
+
+def _relevant_run(rt: SearchRuntime, state: SearchState, centre: float) -> tuple[float, float]:
+    """The first and last relevant frames of the run around `centre`: relevant frames (target's or draft's) no
+    further apart than the answer's span gap, so the run is the span the answer will state."""
+    threshold, gap = rt.config.relevance_threshold, _span_gap(rt)
+    relevant = sorted(t for t, s in _judged(state).items() if s >= threshold)
+    first = last = centre
+    for t in reversed([t for t in relevant if t < centre]):
+        if first - t > gap:
+            break
+        first = t
+    for t in [t for t in relevant if t > centre]:
+        if t - last > gap:
+            break
+        last = t
+    return first, last
 
 
 def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
     """Around the best verified frame, the draft scores the frames up to EXTENT_SECONDS either side (one batch),
+    and further on a side where the thing is still on screen at the edge of what it scored (up to EXTENT_LIMIT),
     so that the found span reaches as far as the thing stays on screen (spans take draft-relevant frames next
-    to a verified one) without the target looking at them."""
+    to a verified one) without the target looking at them. Then each edge gets the draft's look half a second
+    past it (`_draft_edges`)."""
     if not state["evidence"]:
         return
     best = max(state["evidence"], key=lambda e: e["score"])["t"]
-    wanted = [t for t in snap_to_overview(rt, list(np.arange(best - EXTENT_SECONDS, best + EXTENT_SECONDS + 1e-6, 1.0)))
-              if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+    low, high, gap = best - EXTENT_SECONDS, best + EXTENT_SECONDS, _span_gap(rt)
+    while True:
+        wanted = [t for t in snap_to_overview(rt, list(np.arange(low, high + 1e-6, 1.0)))
+                  if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+        if wanted:
+            scores = rt.draft_relevance(state, wanted)
+            trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted,
+                  scores=scores, note=f"the draft follows {best:.1f} s to the span's edges")
+        first, last = _relevant_run(rt, state, best)
+        earlier = first - low < gap and low > 0 and best - low < EXTENT_LIMIT
+        later = high - last < gap and high < rt.view.duration and high - best < EXTENT_LIMIT
+        if not (wanted and (earlier or later)):
+            break
+        low, high = (low - EXTENT_SECONDS if earlier else low), (high + EXTENT_SECONDS if later else high)
+    _draft_edges(rt, state, first, last)
+
+
+def _draft_edges(rt: SearchRuntime, state: SearchState, first: float, last: float) -> None:
+    """The draft scores the frames EDGE_STEP before the run's first relevant frame and after its last one, where a
+    frame a second further out was judged without the thing: the thing begins (ends) between the two, and the
+    answer's span then states its edges to the half second instead of the second (one batch of two frames,
+    decoded off the overview)."""
+    judged, threshold = _judged(state), rt.config.relevance_threshold
+    wanted = []
+    for edge, sign in ((first, -1.0), (last, 1.0)):
+        probe = round(edge + sign * EDGE_STEP, 3)
+        outside = [t for t, s in judged.items() if s < threshold and 0 < sign * (t - edge) <= 2 * EDGE_STEP + 1e-6]
+        between = [t for t in judged if 0 < sign * (t - edge) < sign * (probe - edge) + 1e-6]
+        if outside and not between and 0 <= probe <= rt.view.duration:
+            wanted.append(probe)
     if not wanted:
         return
     scores = rt.draft_relevance(state, wanted)
-    trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted, scores=scores,
-          note=f"the draft follows {best:.1f} s to the span's edges")
+    trace(state, "draft_edges", lane="draft", model="draft" if rt.draft else "target", times=wanted, scores=scores,
+          note="the draft looks half a second past each edge of the span")
 
 
 def _verify(rt: SearchRuntime, state: SearchState, times: list[float], draft_scores: np.ndarray) -> None:
