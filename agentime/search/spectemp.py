@@ -233,7 +233,7 @@ def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
         first, last = _relevant_run(rt, state, best)
         earlier = first - low < gap and low > 0 and best - low < EXTENT_LIMIT
         later = high - last < gap and high < rt.view.duration and high - best < EXTENT_LIMIT
-        if not (wanted and (earlier or later)):
+        if not (earlier or later):
             break
         low, high = (low - EXTENT_SECONDS if earlier else low), (high + EXTENT_SECONDS if later else high)
     _draft_edges(rt, state, first, last)
@@ -249,7 +249,7 @@ def _draft_edges(rt: SearchRuntime, state: SearchState, first: float, last: floa
     for edge, sign in ((first, -1.0), (last, 1.0)):
         probe = round(edge + sign * EDGE_STEP, 3)
         outside = [t for t, s in judged.items() if s < threshold and 0 < sign * (t - edge) <= 2 * EDGE_STEP + 1e-6]
-        between = [t for t in judged if 0 < sign * (t - edge) < sign * (probe - edge) + 1e-6]
+        between = [t for t in judged if 0 < sign * (t - edge) <= EDGE_STEP + 1e-6]
         if outside and not between and 0 <= probe <= rt.view.duration:
             wanted.append(probe)
     if not wanted:
