@@ -36,7 +36,8 @@ def test_spectemp_states_an_appearance_from_its_first_to_its_last_second(long_ap
         assert stated is not None and abs(stated[0] - truth[0]) <= 0.5 and abs(stated[1] - truth[1]) <= 0.5, (
             q["question"], answer.text, truth)
         assert answer.stats["target_frames"] <= 8, "the edges are the draft's work, not the target's"
-        assert any(step["step"] == "draft_edges" for step in answer.trace)
+        assert any(step["step"] == "draft_extent" and any(t % 1.0 for t in step["times"]) for step in answer.trace), (
+            "the draft looked between the overview's frames at the edges")
 
 
 def _state(relevant: list[float], unseen: list[float]) -> dict:

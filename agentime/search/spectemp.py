@@ -215,48 +215,48 @@ def _relevant_run(rt: SearchRuntime, state: SearchState, centre: float) -> tuple
 
 def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
     """Around the best verified frame, the draft scores the frames up to EXTENT_SECONDS either side (one batch),
-    and further on a side where the thing is still on screen at the edge of what it scored (up to EXTENT_LIMIT),
     so that the found span reaches as far as the thing stays on screen (spans take draft-relevant frames next
-    to a verified one) without the target looking at them. Then each edge gets the draft's look half a second
-    past it (`_draft_edges`)."""
+    to a verified one) without the target looking at them. Then, in each further batch, each side gets either
+    EXTENT_SECONDS more frames at EDGE_STEP spacing, where the thing is still on screen at the edge of what was
+    scored (up to EXTENT_LIMIT from the verified frame), or the draft's look EDGE_STEP past the span's edge
+    (`_edge_probe`), so the span's ends are known to the half second. Batches, not frames, are the draft's main
+    cost, so both sides share each batch."""
     if not state["evidence"]:
         return
     best = max(state["evidence"], key=lambda e: e["score"])["t"]
-    low, high, gap = best - EXTENT_SECONDS, best + EXTENT_SECONDS, _span_gap(rt)
-    while True:
-        wanted = [t for t in snap_to_overview(rt, list(np.arange(low, high + 1e-6, 1.0)))
-                  if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+    reach, gap = [best - EXTENT_SECONDS, best + EXTENT_SECONDS], _span_gap(rt)
+    wanted = _unscored(rt, state, snap_to_overview(rt, list(np.arange(reach[0], reach[1] + 1e-6, 1.0))))
+    extended = True
+    while wanted or extended:
         if wanted:
             scores = rt.draft_relevance(state, wanted)
             trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted,
                   scores=scores, note=f"the draft follows {best:.1f} s to the span's edges")
-        first, last = _relevant_run(rt, state, best)
-        earlier = first - low < gap and low > 0 and best - low < EXTENT_LIMIT
-        later = high - last < gap and high < rt.view.duration and high - best < EXTENT_LIMIT
-        if not (earlier or later):
-            break
-        low, high = (low - EXTENT_SECONDS if earlier else low), (high + EXTENT_SECONDS if later else high)
-    _draft_edges(rt, state, first, last)
+        run, wanted, extended = _relevant_run(rt, state, best), [], False
+        for side, sign in ((0, -1.0), (1, 1.0)):
+            bound = reach[side]
+            if sign * (bound - run[side]) < gap and 0 < bound < rt.view.duration and abs(bound - best) < EXTENT_LIMIT:
+                reach[side], extended = bound + sign * EXTENT_SECONDS, True
+                wanted += _unscored(rt, state, [round(bound + sign * EDGE_STEP * i, 3)
+                                                for i in range(1, int(EXTENT_SECONDS / EDGE_STEP) + 1)])
+            else:
+                wanted += _edge_probe(rt, state, run[side], sign)
+        wanted = sorted(wanted)
 
 
-def _draft_edges(rt: SearchRuntime, state: SearchState, first: float, last: float) -> None:
-    """The draft scores the frames EDGE_STEP before the run's first relevant frame and after its last one, where a
-    frame a second further out was judged without the thing: the thing begins (ends) between the two, and the
-    answer's span then states its edges to the half second instead of the second (one batch of two frames,
-    decoded off the overview)."""
+def _unscored(rt: SearchRuntime, state: SearchState, times: list[float]) -> list[float]:
+    return [t for t in times if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+
+
+def _edge_probe(rt: SearchRuntime, state: SearchState, edge: float, sign: float) -> list[float]:
+    """The frame EDGE_STEP past a span's outermost relevant frame (before it for sign -1), when a frame a second
+    further out was judged without the thing and nothing between them was judged: the thing begins (ends) between
+    the two, and that frame's verdict halves the uncertainty (it is decoded off the overview)."""
     judged, threshold = _judged(state), rt.config.relevance_threshold
-    wanted = []
-    for edge, sign in ((first, -1.0), (last, 1.0)):
-        probe = round(edge + sign * EDGE_STEP, 3)
-        outside = [t for t, s in judged.items() if s < threshold and 0 < sign * (t - edge) <= 2 * EDGE_STEP + 1e-6]
-        between = [t for t in judged if 0 < sign * (t - edge) <= EDGE_STEP + 1e-6]
-        if outside and not between and 0 <= probe <= rt.view.duration:
-            wanted.append(probe)
-    if not wanted:
-        return
-    scores = rt.draft_relevance(state, wanted)
-    trace(state, "draft_edges", lane="draft", model="draft" if rt.draft else "target", times=wanted, scores=scores,
-          note="the draft looks half a second past each edge of the span")
+    probe = round(edge + sign * EDGE_STEP, 3)
+    outside = [t for t, s in judged.items() if s < threshold and 0 < sign * (t - edge) <= 2 * EDGE_STEP + 1e-6]
+    between = [t for t in judged if 0 < sign * (t - edge) <= EDGE_STEP + 1e-6]
+    return _unscored(rt, state, [probe]) if outside and not between else []
 
 
 def _verify(rt: SearchRuntime, state: SearchState, times: list[float], draft_scores: np.ndarray) -> None:
