@@ -9,8 +9,10 @@ Two protocols (`SpecTempConfig.preset`):
   The target verifies only those ("first"/"last" questions: the earliest/latest frame the draft finds among
   them). A verified frame the draft also finds relevant a second away is backed by two models and the embedder
   at once: it needs no confirmation by the target, and at the confidence threshold it ends the search without
-  a reflection (early stop). The draft then follows the verified moment 8 s either side in one batch, so the
-  span reaches the thing's edges. Without a frame index the guided protocol falls back to the paper's.
+  a reflection (early stop). The draft then follows the verified moment 8 s either side in one batch, and further
+  (every half second) while the thing is still on screen there, so the span reaches the thing's edges; it looks
+  half a second past each edge too, so the answer states the edges to the half second without the target looking.
+  Without a frame index the guided protocol falls back to the paper's.
 - "paper" (the published protocol): the target first sees N uniform frames (default 10) and reflects. While it
   is not confident, it names the region to inspect next: around its most relevant frame so far, else around the
   embedder's best moment not yet inspected (a region of `region_seconds`, default 60 s). The draft scans that
