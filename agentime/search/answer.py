@@ -76,8 +76,17 @@ def evidence_spans(state: SearchState, threshold: float, gap: float, duration: f
         else:
             spans.append([t, t])
             checked.append(t in verified)
-    return [[round(max(0.0, a - 0.5), 3), round(min(duration, b + 0.5), 3)]
+    unseen = [float(t) for t, s in {**state.get("draft_scores", {}), **state["scores"]}.items() if s < threshold]
+    return [[round(max(0.0, a - _edge_margin(a, unseen, -1.0)), 3), round(min(duration, b + _edge_margin(b, unseen, 1.0)), 3)]
             for (a, b), ok in zip(spans, checked, strict=True) if ok]
+
+
+def _edge_margin(edge: float, unseen: list[float], sign: float) -> float:
+    """How far past its outermost relevant frame a span reaches: halfway to a frame judged without the thing less
+    than a second further out (the thing begins or ends between the two), else half a second. A span's ends then
+    round to the right clock second wherever its edges were looked at to the half second."""
+    beyond = [sign * (t - edge) for t in unseen if 0 < sign * (t - edge) < 1.0 - 1e-6]
+    return min(beyond) / 2 if beyond else 0.5
 
 
 SPAN_CONFIDENCE_MARGIN = 0.1

@@ -9,8 +9,10 @@ Two protocols (`SpecTempConfig.preset`):
   The target verifies only those ("first"/"last" questions: the earliest/latest frame the draft finds among
   them). A verified frame the draft also finds relevant a second away is backed by two models and the embedder
   at once: it needs no confirmation by the target, and at the confidence threshold it ends the search without
-  a reflection (early stop). The draft then follows the verified moment 8 s either side in one batch, so the
-  span reaches the thing's edges. Without a frame index the guided protocol falls back to the paper's.
+  a reflection (early stop). The draft then follows the verified moment 8 s either side in one batch, and further
+  (every half second) while the thing is still on screen there, so the span reaches the thing's edges; it looks
+  half a second past each edge too, so the answer states the edges to the half second without the target looking.
+  Without a frame index the guided protocol falls back to the paper's.
 - "paper" (the published protocol): the target first sees N uniform frames (default 10) and reflects. While it
   is not confident, it names the region to inspect next: around its most relevant frame so far, else around the
   embedder's best moment not yet inspected (a region of `region_seconds`, default 60 s). The draft scans that
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.answer import FIRST, LAST
+from agentime.search.answer import FIRST, LAST, _span_gap
 from agentime.search.common import evenly_spaced, keep_evidence, reflect, snap_to_overview, unscored_neighbour
 from agentime.search.counting import candidate_runs, counted_instead
 from agentime.search.base import SearchConfig, SearchState, answer_reserve, time_key
@@ -184,23 +186,79 @@ def _guided_round(rt: SearchRuntime, state: SearchState) -> None:
     _draft_extent(rt, state)
 
 
-EXTENT_SECONDS = 8.0  # guided: how far either side of a verified moment the draft looks for the span's edges
+EXTENT_SECONDS = 8.0  # guided: how far either side of a verified moment the draft looks for the span's edges per batch
+EXTENT_LIMIT = 32.0  # guided: the farthest either side of that moment the draft follows a thing still on screen
+EDGE_STEP = 0.5  # guided: the draft's last look at each edge, this far past the last frame that shows the thing
+
+
+def _judged(state: SearchState) -> dict[float, float]:
+    """Every frame's relevance so far, the target's judgement over the draft's where both looked."""
+    judged = {round(float(t), 3): float(s) for t, s in state["draft_scores"].items()}
+    judged.update({round(float(t), 3): float(s) for t, s in state["scores"].items()})
+    return judged
+
+
+def _relevant_run(rt: SearchRuntime, state: SearchState, centre: float) -> tuple[float, float]:
+    """The first and last relevant frames of the run around `centre`: relevant frames (target's or draft's) no
+    further apart than the answer's span gap, so the run is the span the answer will state."""
+    threshold, gap = rt.config.relevance_threshold, _span_gap(rt)
+    relevant = sorted(t for t, s in _judged(state).items() if s >= threshold)
+    first = last = centre
+    for t in reversed([t for t in relevant if t < centre]):
+        if first - t > gap:
+            break
+        first = t
+    for t in [t for t in relevant if t > centre]:
+        if t - last > gap:
+            break
+        last = t
+    return first, last
 
 
 def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
     """Around the best verified frame, the draft scores the frames up to EXTENT_SECONDS either side (one batch),
     so that the found span reaches as far as the thing stays on screen (spans take draft-relevant frames next
-    to a verified one) without the target looking at them."""
+    to a verified one) without the target looking at them. Then, in each further batch, each side gets either
+    EXTENT_SECONDS more frames at EDGE_STEP spacing, where the thing is still on screen at the edge of what was
+    scored (up to EXTENT_LIMIT from the verified frame), or the draft's look EDGE_STEP past the span's edge
+    (`_edge_probe`), so the span's ends are known to the half second. Batches, not frames, are the draft's main
+    cost, so both sides share each batch."""
     if not state["evidence"]:
         return
     best = max(state["evidence"], key=lambda e: e["score"])["t"]
-    wanted = [t for t in snap_to_overview(rt, list(np.arange(best - EXTENT_SECONDS, best + EXTENT_SECONDS + 1e-6, 1.0)))
-              if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
-    if not wanted:
-        return
-    scores = rt.draft_relevance(state, wanted)
-    trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted, scores=scores,
-          note=f"the draft follows {best:.1f} s to the span's edges")
+    reach, gap = [best - EXTENT_SECONDS, best + EXTENT_SECONDS], _span_gap(rt)
+    wanted = _unscored(rt, state, snap_to_overview(rt, list(np.arange(reach[0], reach[1] + 1e-6, 1.0))))
+    extended = True
+    while wanted or extended:
+        if wanted:
+            scores = rt.draft_relevance(state, wanted)
+            trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted,
+                  scores=scores, note=f"the draft follows {best:.1f} s to the span's edges")
+        run, wanted, extended = _relevant_run(rt, state, best), [], False
+        for side, sign in ((0, -1.0), (1, 1.0)):
+            bound = reach[side]
+            if sign * (bound - run[side]) < gap and 0 < bound < rt.view.duration and abs(bound - best) < EXTENT_LIMIT:
+                reach[side], extended = bound + sign * EXTENT_SECONDS, True
+                wanted += _unscored(rt, state, [round(bound + sign * EDGE_STEP * i, 3)
+                                                for i in range(1, int(EXTENT_SECONDS / EDGE_STEP) + 1)])
+            else:
+                wanted += _edge_probe(rt, state, run[side], sign)
+        wanted = sorted(wanted)
+
+
+def _unscored(rt: SearchRuntime, state: SearchState, times: list[float]) -> list[float]:
+    return [t for t in times if 0 <= t <= rt.view.duration and time_key(t) not in state["draft_scores"]]
+
+
+def _edge_probe(rt: SearchRuntime, state: SearchState, edge: float, sign: float) -> list[float]:
+    """The frame EDGE_STEP past a span's outermost relevant frame (before it for sign -1), when a frame a second
+    further out was judged without the thing and nothing between them was judged: the thing begins (ends) between
+    the two, and that frame's verdict halves the uncertainty (it is decoded off the overview)."""
+    judged, threshold = _judged(state), rt.config.relevance_threshold
+    probe = round(edge + sign * EDGE_STEP, 3)
+    outside = [t for t, s in judged.items() if s < threshold and 0 < sign * (t - edge) <= 2 * EDGE_STEP + 1e-6]
+    between = [t for t in judged if 0 < sign * (t - edge) <= EDGE_STEP + 1e-6]
+    return _unscored(rt, state, [probe]) if outside and not between else []
 
 
 def _verify(rt: SearchRuntime, state: SearchState, times: list[float], draft_scores: np.ndarray) -> None:
