@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ CANDIDATE_HITS = 64  # moments read from the index to rank the videos of a quest
 SECOND_LOOK_BELOW = 0.5  # below this confidence, the next candidate video is searched as well
 VERIFIED_VIDEOS = 4  # candidate videos the target looks at before the search picks one
 MOMENTS_PER_VIDEO = 2  # of each candidate video's best frames
+# "In which video ...", "Which recording shows ...": the answer is one of the library's videos, not a thing in it.
+_WHICH_VIDEO = re.compile(r"\b(which|what)\s+(of the\s+)?(videos?|clips?|recordings?|files?|lectures?|episodes?|"
+                          r"films?|movies?|talks?|footage|cameras?)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -338,6 +342,12 @@ class Library:
             self._drop_missing()
             self.index = None
             self._refresh_index()
+
+
+def asks_which_video(question: str) -> bool:
+    """True when the question asks which of the library's videos shows something: its answer is a video and a
+    moment in it, and the text found there (a description of the thing) only supports it."""
+    return bool(_WHICH_VIDEO.search(question or ""))
 
 
 def _frames_at(directory: Path, times: Sequence[float]) -> list:
