@@ -230,7 +230,7 @@ class Session:
             entries.append(EvidenceFrame(t, score, e["reason"], e["source"], frame))
         evidence = unique_evidence(entries)
         evidence += [SpeechEvidence(s["start"], s["end"], s["text"], s["score"]) for s in final.get("speech", [])]
-        stats = {**search["stats"], "speech": result["video"].get("speech")}
+        stats = {**search["stats"], "speech": result["video"].get("speech"), "prepare": result["video"].get("prepare")}
         return Answer(question=question, text=final["text"], choice=final["choice"],
                       spans=spans, evidence=evidence,
                       confidence=float(search["confidence"]), strategy=search["strategy"], trace=search["trace"],

@@ -41,6 +41,16 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
         print(f"agentime: warning: {text}", file=sys.stderr)
 
 
+def note_demo_models(specs: dict, args: argparse.Namespace) -> None:
+    """Say on stderr, once, that the shipped demo models are in use, unless `--quiet` or `--json` asked for an
+    output without extra lines (stdout is never touched: it stays parseable)."""
+    from agentime.vlm.registry import demo_models_note
+
+    note = demo_models_note(specs)
+    if note and not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        print(f"agentime: note: {note}", file=sys.stderr, flush=True)
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """The run's `Config`: the defaults, then `--config FILE` (TOML), then the command's own options, then each
     `--set section.field=value` in order."""
@@ -69,11 +79,26 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    """The overview and, with an embedder (the default), the frame index: all a later `ask` would prepare."""
+    from agentime.index.ingest_index import ingest_and_index
     from agentime.video.ingest import ingest
 
     config = config_from_args(args)
-    result = ingest(args.video, config, progress=not args.quiet)  # repairs of the cache come as warnings
-    summary = result.summary()
+    spec = config.models.embedder
+    if spec:
+        from agentime.video.source import open_video
+        from agentime.vlm.registry import load_embedder
+
+        # a file that is no readable video is refused before the embedder is loaded
+        video = open_video(args.video, allow_truncated=config.video.allow_truncated)
+        note_demo_models({"embedder": spec}, args)
+        embedder = load_embedder(spec)
+        # repairs of the cache come as warnings
+        result, index = ingest_and_index(video, config, embedder, progress=not args.quiet)
+    else:
+        result, index, embedder = ingest(args.video, config, progress=not args.quiet), None, None
+    summary = {**result.summary(), "indexed_frames": len(index) if index is not None else 0,
+               "embedder": getattr(embedder, "name", None)}
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -88,6 +113,8 @@ def _ingest(args: argparse.Namespace) -> int:
           f"of {summary['video_tracks']}")
     print(f"  frames sampled {summary['frames_sampled']} at {config.video.overview_fps:g} fps "
           f"({summary['method']} decoding) in {summary['seconds']:.2f} s")
+    if index is not None:
+        print(f"  frame index of {summary['indexed_frames']} frames ({summary['embedder']})")
     print(f"  cache {summary['cache']}")
     return 0
 
@@ -101,6 +128,7 @@ def _ask(args: argparse.Namespace) -> int:
     from agentime.api import Session, ask
 
     config = config_from_args(args)
+    note_demo_models(config.models.specs(), args)
     progress = None if args.quiet else _progress_on_stderr
     if args.checkpoint:  # a conversation across runs: earlier questions are known to the timing gate
         session = Session(args.video, config=config, session_id=args.session, checkpoint=args.checkpoint,
@@ -232,15 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentime", description="Answer questions about long videos.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    ingest = commands.add_parser("ingest", help="sample a video's overview into the frame cache")
+    ingest = commands.add_parser("ingest", help="sample a video's overview into the frame cache and index its "
+                                 "frames, so that questions about it start at once")
     ingest.add_argument("video", help="path of a video file")
     ingest.add_argument("--fps", type=float, default=None, help="overview frames per second (default 1)")
     ingest.add_argument("--max-side", type=int, default=None, help="longer side of stored frames in pixels (default 384)")
     ingest.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
+    ingest.add_argument("--embedder", default=None, help="embedder spec of the frame index (the one `ask` will "
+                        f"use; '' for the overview only; default {DEFAULT_MODEL_SPECS['embedder']})")
     add_truncated_argument(ingest)
     add_config_arguments(ingest)
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
-    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar, no note on stderr")
     ingest.set_defaults(run=_ingest)
 
     from agentime.search import NAMES
@@ -265,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(ask)
     add_verbose_argument(ask)
     add_speech_arguments(ask)
-    ask.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ask.add_argument("--quiet", action="store_true", help="no progress or note on stderr")
     ask.set_defaults(run=_ask)
 
     serve = commands.add_parser("serve", help="serve a local VLM over an OpenAI-compatible HTTP API")

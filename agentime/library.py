@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +36,13 @@ from agentime.video.cache import atomic_write_json
 HIDDEN_PREFIXES = (".", "~")
 CANDIDATE_HITS = 64  # moments read from the index to rank the videos of a question
 SECOND_LOOK_BELOW = 0.5  # below this confidence, the next candidate video is searched as well
-VERIFIED_VIDEOS = 4  # candidate videos the target looks at before the search picks one
+VERIFIED_VIDEOS = 4  # candidate videos the target looks at at a time before the search picks one
+MOST_VERIFIED_VIDEOS = 16  # ... and at most, while none of those looked at clearly shows the thing
+CLEARLY_SEEN = 0.9  # the target's yes-probability on a video's best moment that ends the look further down
 MOMENTS_PER_VIDEO = 2  # of each candidate video's best frames
+# "In which video ...", "Which recording shows ...": the answer is one of the library's videos, not a thing in it.
+_WHICH_VIDEO = re.compile(r"\b(which|what)\s+(of the\s+)?(videos?|clips?|recordings?|files?|lectures?|episodes?|"
+                          r"films?|movies?|talks?|footage|cameras?)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -267,40 +273,59 @@ class Library:
         return [{"video": m.video, "score": round(m.score, 4), "t": m.t, **({"said": m.said} if m.said else {})}
                 for m in best.values()]
 
-    def find_videos(self, question: str, verify: int = VERIFIED_VIDEOS) -> list[dict]:
-        """`rank_videos`, then the first `verify` videos re-ranked by the target's look at their best moments.
+    def find_videos(self, question: str, verify: int = VERIFIED_VIDEOS,
+                    most: int = MOST_VERIFIED_VIDEOS) -> list[dict]:
+        """`rank_videos`, then the first videos re-ranked by the target's look at their best moments: `verify`
+        at a time, further down the ranking (up to `most`) while none of those looked at clearly shows it.
 
-        The embedder alone confuses look-alikes (a white diamond for a white hexagon) across many videos; the
-        target scores "There is a <thing>." on up to MOMENTS_PER_VIDEO best frames of each candidate (one
-        batched call, a few frames per question) and those videos are ordered by their best yes-probability.
+        The embedder alone confuses look-alikes (a white diamond for a white hexagon) across many videos, and
+        can rank the one video that shows the thing below several that show a look-alike. The target scores
+        "There is a <thing>." on up to MOMENTS_PER_VIDEO best frames of each candidate (one batched call per
+        `verify` videos, a few frames each) and the videos looked at are ordered by their best yes-probability.
         A video found by what was said keeps its place: the transcript matched the words themselves.
         """
-        from agentime.search.prompts import look_for, relevance_statement
+        from agentime.search.prompts import look_for
 
         ranked = self.rank_videos(question)
         model = self._models.get("target")
         phrases = look_for(question)
-        checked = [r for r in ranked[:max(0, int(verify))] if "said" not in r]
-        if model is None or not phrases or len(checked) < 2:
+        verify = max(0, int(verify))
+        if model is None or not phrases or len([r for r in ranked[:verify] if "said" not in r]) < 2:
             return ranked
-        moments = self._best_moments(question, {r["video"] for r in checked})
+        limit = min(len(ranked), max(verify, int(most)))
+        moments = self._best_moments(question, {r["video"] for r in ranked[:limit] if "said" not in r})
+        seen: dict[str, float] = {}
+        looked = 0
+        while looked < limit:
+            batch = [r["video"] for r in ranked[looked:min(limit, looked + verify)] if "said" not in r]
+            seen.update(self._seen(phrases, {video: moments.get(video, []) for video in batch}, model))
+            looked = min(limit, looked + verify)
+            if max(seen.values(), default=0.0) >= CLEARLY_SEEN:
+                break
+        checked = [r for r in ranked[:looked] if "said" not in r]
+        verified = sorted(checked, key=lambda r: -seen.get(r["video"], -1.0))
+        for row in verified:
+            row["seen"] = round(seen.get(row["video"], 0.0), 4)
+        spoken = [r for r in ranked[:looked] if "said" in r]
+        return spoken + verified + ranked[looked:]
+
+    def _seen(self, phrases: list[str], moments: dict[str, list[float]], model) -> dict[str, float]:
+        """Each video's best yes-probability of the target for the first phrases, over its given moments."""
+        from agentime.search.prompts import relevance_statement
+
         groups, owners = [], []
         for video, times in moments.items():
             for frame in _frames_at(Path(self.videos[video]["directory"]), times):
                 groups.append([frame])
                 owners.append(video)
-        if not groups:
-            return ranked
         seen: dict[str, float] = {}
+        if not groups:
+            return seen
         for phrase in phrases[:2]:
             scores = np.asarray(model.yes_probability(groups, relevance_statement(phrase)), dtype=float)
             for video, score in zip(owners, scores, strict=True):
                 seen[video] = max(seen.get(video, 0.0), float(score))
-        verified = sorted(checked, key=lambda r: -seen.get(r["video"], -1.0))
-        for row in verified:
-            row["seen"] = round(seen.get(row["video"], 0.0), 4)
-        spoken = [r for r in ranked[:max(0, int(verify))] if "said" in r]
-        return spoken + verified + ranked[max(0, int(verify)):]
+        return seen
 
     def _best_moments(self, text: str, videos: set[str]) -> dict[str, list[float]]:
         """Up to MOMENTS_PER_VIDEO best frame times of each of `videos` for `text` (frames only)."""
@@ -338,6 +363,12 @@ class Library:
             self._drop_missing()
             self.index = None
             self._refresh_index()
+
+
+def asks_which_video(question: str) -> bool:
+    """True when the question asks which of the library's videos shows something: its answer is a video and a
+    moment in it, and the text found there (a description of the thing) only supports it."""
+    return bool(_WHICH_VIDEO.search(question or ""))
 
 
 def _frames_at(directory: Path, times: Sequence[float]) -> list:

@@ -34,7 +34,7 @@ def add_library_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between looks at a watched folder")
     parser.add_argument("--cache", help="cache folder (default: $AGENTIME_CACHE or ~/.cache/agentime)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--quiet", action="store_true", help="no progress or note on stderr")
 
 
 def library_main(args: argparse.Namespace) -> int:
@@ -50,6 +50,9 @@ def library_main(args: argparse.Namespace) -> int:
     models = {"target": args.target, "draft": args.draft or None, "embedder": args.embedder or None}
     if args.action != "ask":
         models["draft"] = None  # adding and searching use the embedder only
+    from agentime.cli import note_demo_models
+
+    note_demo_models(models if args.action == "ask" else {"embedder": models["embedder"]}, args)
     config = Config(cache_dir=Path(args.cache) if args.cache else default_cache_dir())
     library = Library(args.folder, cache=config, models=models, quantizer=args.quantizer, add=False,
                       progress=None if args.quiet else _progress)

@@ -1,4 +1,5 @@
-"""Shared test setup: offline model hubs, and small real video files generated once per test session."""
+"""Shared test setup: offline model hubs, small real video files generated once per test session, and the one
+UI server and headless Chromium that the browser tests share (started once, at the first test that needs them)."""
 
 import os
 import sys
@@ -31,3 +32,21 @@ def synthetic_video(tmp_path_factory):
     world = generate_world(321, WorldConfig(minutes=4))
     path = write_video(world, tmp_path_factory.mktemp("synthetic") / "world.mp4")
     return path, world
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory):
+    """`python app.py` with a demo video, a library folder and stream recording allowed (`ui_support.browser_server`)."""
+    from ui_support import browser_server, need_browser
+
+    need_browser()
+    with browser_server(tmp_path_factory.mktemp("ui-browser")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ui_browser(ui_server):
+    from ui_support import chromium_browser
+
+    with chromium_browser() as chromium:
+        yield chromium

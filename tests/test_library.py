@@ -165,3 +165,22 @@ def test_the_target_looks_at_the_candidates_and_puts_the_video_that_shows_it_fir
     found = library.find_videos(which["question"])
     assert [r["video"] for r in found][0] == path and found[0]["seen"] > found[1]["seen"]
     assert [r["video"] for r in library.find_videos(which["question"], verify=0)][0] != path  # the embedder's order
+
+
+def test_the_target_looks_further_down_the_ranking_while_no_candidate_clearly_shows_it(library_folder, models,
+                                                                                        tmp_path, monkeypatch):
+    """The embedder ranks the one video showing the thing below four that show look-alikes (the other video
+    stands in for them): the first four look is not sure, so the target looks at the next ones and finds it."""
+    folder, questions = library_folder
+    library = agentime.Library(folder, cache=tmp_path, models=models)
+    path, asked = list(questions.items())[1]
+    other = next(p for p in questions if p != path)
+    which = next(q for q in asked if q["task_type"] == "which_video")
+    rows = {r["video"]: r for r in library.rank_videos(which["question"])}
+    monkeypatch.setattr(library, "rank_videos", lambda text: [dict(rows[other]) for _ in range(5)] + [dict(rows[path])])
+    found = library.find_videos(which["question"])
+    assert found[0]["video"] == path and found[0]["seen"] >= 0.9 > found[1]["seen"]
+    # a first look that is sure ends there: the rows further down are not looked at
+    monkeypatch.setattr(library, "rank_videos", lambda text: [dict(rows[path])] + [dict(rows[other]) for _ in range(5)])
+    found = library.find_videos(which["question"])
+    assert found[0]["video"] == path and ["seen" in r for r in found] == [True] * 4 + [False] * 2

@@ -1,6 +1,7 @@
 """The web UI as people use it: headless Chromium drives `python app.py` with the built-in demo models.
 
-One browser for the module and a handful of page loads: a desktop walk (1400x900) through choosing, asking,
+One browser and one server for the test session (shared with the library panel's tests: `ui_server` and
+`ui_browser` in conftest.py) and a handful of page loads: a desktop walk (1400x900) through choosing, asking,
 following up, switching and failing videos, and a phone walk (390x844). Each finding of the UI review has a
 check here (numbered as in the review). axe-core runs on the loaded, answered and error states; screenshots
 go to `artifacts/ui/`. Needs Debian's `chromium`, `playwright` and `axe-playwright-python` (no browser
@@ -8,84 +9,13 @@ download); outside CI the module is skipped when they are missing.
 """
 
 import json
-import os
-import shutil
 import time
 
-import pytest
-
-from pipelines.synthetic.world import WorldConfig, generate_world, write_video
-from ui_support import CHROMIUM_FLAGS, ROOT, UIServer, chromium_path, make_audio_only, make_clip, make_demo_video
+from ui_support import ROOT
 
 ARTIFACTS = ROOT / "artifacts" / "ui"
 DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
 JARGON = ("target frames", "draft frames", "spectemp", "timesearch", "p(call)", "tools called", "embedded:")
-
-
-def _need_browser():
-    missing = []
-    for module, what in (("playwright.sync_api", "the playwright package"),
-                         ("axe_playwright_python", "the axe-playwright-python package")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(what)
-    if chromium_path() is None:
-        missing.append("chromium (apt-get install chromium)")
-    if missing:
-        message = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    _need_browser()
-    import http.server
-    import threading
-    from functools import partial
-
-    folder = tmp_path_factory.mktemp("ui-browser")
-    allowed = folder / "allowed"
-    allowed.mkdir()
-    demo = make_demo_video(folder / "bench", minutes=2)
-    shutil.copy(demo, allowed / "demo.mp4")
-    question = json.loads((folder / "bench" / "questions.json").read_text())[0]
-    shutil.copy(make_demo_video(folder / "bench2", minutes=2, seed=7), folder / "second.mp4")
-    clips = folder / "clips"
-    make_clip(clips / "camera-hevc.ts", codec="libx265", width=192, height=108, container="mpegts")
-    make_clip(clips / "portrait.mp4", width=108, height=192)
-    make_audio_only(clips / "voice.mp4")
-    (clips / "holiday.mp4").write_text("not a video at all\n" * 50)
-    world = generate_world(5, WorldConfig(minutes=1, needles=1, groundings=1, orders=0, counts=1))
-    write_video(world, clips / "camera.mp4", fragmented=True)
-    streams = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
-                                                                        directory=str(clips)))
-    threading.Thread(target=streams.serve_forever, daemon=True).start()
-    temp = folder / "server-tmp"  # the UI's own temporary folder: its recordings must be gone when it stops
-    temp.mkdir()
-    running = UIServer(["--allowed-dir", str(allowed), "--cache", str(folder / "cache"),
-                        "--allow-stream-hosts", "127.0.0.1"], folder / "server.log",
-                       env={"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(folder / "gradio")})
-    running.allowed, running.clips, running.temp, running.folder = allowed, clips, temp, folder
-    running.question = question
-    running.stream_url = f"http://127.0.0.1:{streams.server_address[1]}/camera.mp4"
-    yield running
-    running.stop()
-    streams.shutdown()
-    leftovers = [p for p in temp.glob("agentime-ui-recordings-*/*/*") if p.is_dir()]
-    assert leftovers == [], f"recordings left behind after the UI stopped: {leftovers}"
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def status_includes(*words: str) -> str:
@@ -183,8 +113,8 @@ def timeline_rows(page) -> int:
     return page.locator("#timeline .tl-row").count()
 
 
-def test_desktop_walk(browser, server):
-    page = open_page(browser, server, DESKTOP)
+def test_desktop_walk(ui_browser, ui_server):
+    page = open_page(ui_browser, ui_server, DESKTOP)
     problems = serious_violations(page, "loaded")
     shot(page, "desktop-start")
 
@@ -199,7 +129,7 @@ def test_desktop_walk(browser, server):
     assert "demo.mp4" in text(page, "#current")
 
     # (10) Progress from the first second, with a message, while the models load on the first question.
-    q = server.question
+    q = ui_server.question
     seen = ask(page, q["question"])
     assert "%" in seen[0] and any(word in seen[0] for word in ("Starting", "Loading the models", "Opening"))
     assert status(page) == "Done.", status(page)
@@ -260,7 +190,7 @@ def test_desktop_walk(browser, server):
 
     # (1) A new video clears the previous answer, evidence, timeline, chat and options; clearing resets too.
     page.locator("#options textarea").fill("A. 1\nB. 2")
-    upload(page, server.folder / "second.mp4")
+    upload(page, ui_server.folder / "second.mp4")
     assert status(page).startswith("Video ready: second.mp4")
     for selector in ("#answer", "#timeline", "#chat .bot"):
         assert text(page, selector).strip() == "", selector
@@ -272,7 +202,7 @@ def test_desktop_walk(browser, server):
     assert "No video chosen" in text(page, "#current")
 
     # (2) A failed upload empties the file box, and Ask then says to choose a video.
-    upload(page, server.clips / "holiday.mp4", "Error")
+    upload(page, ui_server.clips / "holiday.mp4", "Error")
     assert "holiday.mp4" in status(page) and "Traceback" not in page.content()
     page.wait_for_function("!document.querySelector('#upload').innerText.includes('holiday.mp4')", timeout=10_000)
     ask(page, "What is shown?")
@@ -280,24 +210,24 @@ def test_desktop_walk(browser, server):
     shot(page, "desktop-error")
     problems += serious_violations(page, "error")
     # (5) An audio-only file: plain words, no server path or exception name.
-    upload(page, server.clips / "voice.mp4", "Error")
+    upload(page, ui_server.clips / "voice.mp4", "Error")
     message = status(page)
-    assert "no video stream" in message and "/tmp" not in message and str(server.temp) not in message
+    assert "no video stream" in message and "/tmp" not in message and str(ui_server.temp) not in message
     assert "Error:" in message and "NoDecodableFrames" not in message
     # (5) HEVC in MPEG-TS: a frame decodes, and the player gets an H.264 preview it can play.
-    upload(page, server.clips / "camera-hevc.ts")
+    upload(page, ui_server.clips / "camera-hevc.ts")
     assert status(page).startswith("Video ready: camera-hevc.ts") and "preview" in status(page)
     page.wait_for_function("(() => { const v = document.querySelector('#player video'); "
                            "return v && v.readyState >= 1 && v.duration > 4; })()", timeout=30_000)
     # (11) A portrait clip keeps the player's height bounded.
-    upload(page, server.clips / "portrait.mp4")
+    upload(page, ui_server.clips / "portrait.mp4")
     page.wait_for_function("(() => { const v = document.querySelector('#player video'); "
                            "return v && v.readyState >= 1; })()", timeout=30_000)
     assert page.locator("#player video").bounding_box()["height"] <= 500
     # Stream recording (allowed for 127.0.0.1 on this server): recorded, followed live, removed at exit.
-    open_by_path(page, server.stream_url)
+    open_by_path(page, ui_server.stream_url)
     assert status(page).startswith("Recording"), status(page)
-    recording = list(server.temp.glob("agentime-ui-recordings-*/*/*/recording.mp4"))
+    recording = list(ui_server.temp.glob("agentime-ui-recordings-*/*/*/recording.mp4"))
     assert len(recording) == 1
     # (12) Strategy is a list of choices that cannot stay open after tabbing away.
     page.get_by_text("Search settings and models").click()
@@ -314,8 +244,8 @@ def test_desktop_walk(browser, server):
     assert not recording[0].exists()
 
 
-def test_phone_walk(browser, server):
-    page = open_page(browser, server, PHONE)
+def test_phone_walk(ui_browser, ui_server):
+    page = open_page(ui_browser, ui_server, PHONE)
     problems = serious_violations(page, "phone loaded")
     # (2) On a fresh page nothing is chosen and Ask says so.
     ask(page, "What is shown?")
@@ -326,7 +256,7 @@ def test_phone_walk(browser, server):
     open_by_path(page, "demo.mp4")
     # (11) The question and Ask come before the player.
     assert page.locator("#ask").bounding_box()["y"] < page.locator("#player").bounding_box()["y"]
-    ask(page, server.question["question"])
+    ask(page, ui_server.question["question"])
     assert status(page) in ("Done.",) or "without searching" in status(page)
     # (8) Readable timeline text at phone width.
     sizes = page.locator("#timeline .tl-name, #timeline .tl-time, #timeline .tl-legend li").evaluate_all(

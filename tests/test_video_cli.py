@@ -76,3 +76,53 @@ def test_allow_truncated_asks_about_the_readable_part_and_warns_once(cut_video, 
     assert "UserWarning" not in run.stderr and "warnings.warn" not in run.stderr
     answer = json.loads(run.stdout)
     assert answer["evidence"] and all(e["t"] < 6.0 for e in answer["evidence"])
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> Path:
+    """A 1-minute generated video (2 fps): small enough to ingest and ask about in seconds."""
+    from pipelines.synthetic.world import WorldConfig, generate_world, write_video
+
+    world = generate_world(17, WorldConfig(minutes=1, fps=2, needles=1, groundings=1, orders=0, counts=0))
+    return write_video(world, tmp_path_factory.mktemp("short") / "clip.mp4")
+
+
+def test_ingest_builds_the_frame_index_so_a_later_ask_prepares_nothing(short_clip, tmp_path):
+    from agentime.api import ask
+    from agentime.config import Config
+
+    cache = tmp_path / "cache"
+    ingested = agentime("ingest", str(short_clip), "--cache", str(cache))
+    assert ingested.returncode == 0, ingested.stderr
+    assert ingested.stdout.startswith(f"{short_clip}: ingested") and "frame index of 60 frames" in ingested.stdout
+    # the embedded models are named on stderr, once, and stdout stays the report
+    notes = [line for line in ingested.stderr.splitlines() if line.startswith("agentime: note: ")]
+    assert len(notes) == 1 and "demo models in use (embedder)" in notes[0] and "--embedder" in notes[0], notes
+    asked = agentime("ask", str(short_clip), "What is shown?", "--cache", str(cache), "--strategy", "uniform",
+                     "--budget", "4", "--json")
+    assert asked.returncode == 0, asked.stderr
+    assert "agentime: note:" not in asked.stderr  # --json: no note
+    prepared = json.loads(asked.stdout)["stats"]["prepare"]
+    assert (prepared["ingested"], prepared["indexed"]) == (False, False), prepared
+    # the same ask on an empty cache does both: what `ingest` saved the ask above
+    fresh = ask(short_clip, "What is shown?", strategy="uniform", budget=4,
+                         config=Config(cache_dir=tmp_path / "fresh"))
+    assert (fresh.stats["prepare"]["ingested"], fresh.stats["prepare"]["indexed"]) == (True, True)
+
+
+def test_the_demo_models_note_is_one_stderr_line_unless_quiet_or_json(capsys):
+    import argparse
+
+    from agentime.cli import note_demo_models
+
+    specs = {"target": "embedded:target", "draft": "", "embedder": "embedded:embedder"}
+    note_demo_models(specs, argparse.Namespace(quiet=False, json=False))
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("agentime: note: built-in demo models in use (target, embedder): they only understand "
+                          "the generated demo world") and "--target/--embedder" in err
+    for quiet, as_json in ((True, False), (False, True)):
+        note_demo_models(specs, argparse.Namespace(quiet=quiet, json=as_json))
+        assert capsys.readouterr() == ("", "")
+    note_demo_models({"target": "hf:/models/qwen", "embedder": "hf:/models/siglip"}, argparse.Namespace())
+    assert capsys.readouterr() == ("", "")

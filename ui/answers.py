@@ -49,15 +49,16 @@ def answer_label(answer) -> str:
     return answer.text or "(no answer)"
 
 
-def headline(answer) -> str:
+def headline(answer, label: str | None = None) -> str:
     """One line shared by the answer panel and the chat; an answer that already says it is unsure is shown as
-    it is, not wrapped again."""
-    label = answer_label(answer)
-    if says_unsure(label):
-        return label
+    it is, not wrapped again. `label` stands in for the answer's own words (a library answer to "which video"
+    names the video), keeping how sure the answer is."""
+    own = answer_label(answer)
+    if says_unsure(own):
+        return own if label is None else f"Unsure — best guess: {label}"
     if is_unsure(answer):
-        return f"Unsure — best guess: {label}"
-    return f"Answer: {label}"
+        return f"Unsure — best guess: {label or own}"
+    return f"Answer: {label or own}"
 
 
 def frames_sentence(answer) -> str:

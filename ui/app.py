@@ -153,7 +153,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                 elif name == "notice":
                     out.append(gr.Markdown(value=values[name], visible=bool(values[name])))
                 elif name == "player":  # an empty player or gallery is hidden, not a large blank box
-                    out.append(gr.Video(value=values[name], visible=values[name] is not None))
+                    at = {"playback_position": values["player_position"]} if "player_position" in values else {}
+                    out.append(gr.Video(value=values[name], visible=values[name] is not None, **at))
                 elif name == "gallery":
                     out.append(gr.Gallery(value=values[name], visible=bool(values[name])))
                 elif name == "transcript":
@@ -253,7 +254,9 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
             return gr.skip() if message is None else message
 
         timer.tick(tick, [state], [status])
-        library_ui.wire(library_panel, player, runtime)
+        for event in library_ui.wire(library_panel, runtime, page_state=state, page_outputs=outputs, show=chosen,
+                                     browse=browse, player=player):
+            event.then(live_timer, state, timer)  # a live recording left for the library's video stops its timer
     app.queue(default_concurrency_limit=settings.concurrency)
     return app
 

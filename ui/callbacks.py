@@ -62,6 +62,7 @@ class UserState:
     subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
     opened_path: str | None = None  # the path-box text last opened (Ask opens a typed path only if it is new)
     speech_times: list[float] = field(default_factory=list)  # start of each transcript line listed, in order
+    shown_at: float | None = None  # where a library answer put the player in this video
 
 
 class Runtime:
@@ -118,7 +119,7 @@ class _Relay:
 _asking_lock = threading.Lock()
 
 
-def _start_asking(state: UserState) -> bool:
+def start_asking(state: UserState) -> bool:
     with _asking_lock:
         if state.asking:
             return False
@@ -171,6 +172,7 @@ def _switch(state: UserState, runtime: Runtime) -> dict:
     had_video = state.video is not None
     runtime.forget(state)
     state.video, state.name, state.uploaded, state.live = None, "", False, False
+    state.shown_at = None
     view = cleared(state)
     if had_video and state.subtitles is not None:
         state.subtitles = None
@@ -185,7 +187,7 @@ def no_video(state: UserState | None, runtime: Runtime, message: str = START) ->
 
 
 def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploaded: bool, live: bool,
-           note: str = "") -> dict:
+           note: str = "", how: str = "") -> dict:
     source = check_decodes(path)  # a frame decodes before the video is called ready (the only decode check)
     view = _switch(state, runtime)
     state.video, state.name, state.uploaded, state.live = str(path), name, uploaded, live
@@ -198,7 +200,20 @@ def _ready(state: UserState, runtime: Runtime, path: Path, name: str, *, uploade
                 "the original."
     length = clock(source.info.duration)
     return {**view, "player": player, "state": state, "current": f"Current video: **{name}** ({length})",
-            "status": f"Video ready: {escape(name)} ({length}). Ask a question.{note}"}
+            "status": f"Video ready: {escape(name)} ({length}){how}. Ask a question.{note}"}
+
+
+def choose_library_video(path: str, name: str, at: float, state: UserState | None, runtime: Runtime) -> dict:
+    """After a library answer: its video becomes the current video (named as the library names it), the player
+    shows it from the answer's moment, and the questions asked next are about it."""
+    state = state or UserState()
+    try:
+        view = _ready(state, runtime, Path(path), name, uploaded=False, live=False,
+                      how=f", the library's answer (the player is at {clock(at)})")
+    except Exception as exc:  # noqa: BLE001 - e.g. the file went away since the library indexed it
+        return {**no_video(state, runtime, error_md(exc, state)), "upload": None}
+    state.shown_at = at
+    return {**view, "upload": None, "player_position": at}
 
 
 def choose_subtitles(file_path: str | None, state: UserState | None) -> dict:
@@ -354,7 +369,7 @@ def ask(question: str, options_text: str, strategy: str, budget: int, model_choi
     chosen but a path typed in the path box and not opened yet, that path is opened first, as Open would (text
     left there from an earlier video is not opened again)."""
     state = state or UserState()
-    if not _start_asking(state):
+    if not start_asking(state):
         yield {"status": "A question is already being answered; its answer comes first."}
         return
     try:

@@ -3,8 +3,9 @@
 A visitor types a folder under one of the operator's allowed folders (the same policy and checks as opening a
 video by path: `videos.resolve_path`, refused before any read when outside); it is opened as an
 `agentime.Library` with the server's models and cache (its videos are added, unchanged ones found in the
-cache). A question is answered across the library; the answer names the video and the moment, and the page's
-player opens that video at that moment. Every error a visitor can cause comes back as a plain message
+cache). A question is answered across the library; the answer names the video and the moment (a "which video"
+question's headline is that video), and the page makes that video its current one, shown from that moment, so
+the questions asked next are about it. Every error a visitor can cause comes back as a plain message
 without server paths or exception names. It holds no search logic (that is `agentime.library`'s).
 """
 
@@ -17,12 +18,14 @@ from pathlib import Path
 
 from agentime.errors import AgentimeError, ConfigError
 
+from . import answers as show
 from .models import ModelChoice, load_models
 from .timeline import clock
 from .videos import resolve_path
 
 log = logging.getLogger("agentime.ui")
 LIBRARY_START = "Type a folder under the server's folders to search all its videos at once."
+DONE = "Done. The player shows"  # the page brings the player into view after this status
 UNEXPECTED = "something went wrong on the server while doing this; the server log has the details"
 
 
@@ -62,7 +65,10 @@ def open_library(text: str, state: LibraryState | None, runtime) -> dict:
 
 
 def ask_library(question: str, state: LibraryState | None, runtime) -> dict:
-    """Answer across the open library: `library_answer` names the video and moment, `player` opens it there."""
+    """Answer across the open library: `library_answer` names the video and moment (for "which video"
+    questions its headline is that video), `video` is (path, shown name, moment) for the page to open."""
+    from agentime.library import asks_which_video
+
     if state is None or state.library is None:
         return {"library_status": "Error: open a folder as a library first"}
     try:
@@ -75,14 +81,18 @@ def ask_library(question: str, state: LibraryState | None, runtime) -> dict:
         return {"library_status": f"Error: {UNEXPECTED}"}
     name = state.names.get(answer.video) or Path(answer.video).name
     start = answer.spans[0][0] if answer.spans else (answer.evidence[0].t if answer.evidence else 0.0)
-    lines = [f"**Answer:** {escape(answer.text or 'unsure')}",
-             f"In **{escape(name)}** at {clock(start)}" + (f"–{clock(answer.spans[0][1])}" if answer.spans else "")]
+    moment = clock(start) + (f"–{clock(answer.spans[0][1])}" if answer.spans else "")
+    if asks_which_video(question) and not answer.choice:
+        lines = [f"**{escape(show.headline(answer, f'{name}, {moment}'))}**",
+                 f"What it shows there: {escape(answer.text or 'nothing it could name')}"]
+    else:
+        lines = [f"**{escape(show.headline(answer))}**", f"In **{escape(name)}** at {moment}"]
     others = [state.names.get(c["video"]) or Path(c["video"]).name for c in answer.candidates[1:3]]
     if others:
         lines.append("Other likely videos: " + ", ".join(escape(o) for o in others))
     lines += [f"Note: {escape(_hide_paths(note, state))}" for note in answer.notes]
-    return {"library_answer": "\n\n".join(lines), "library_status": f"Done. The player shows {escape(name)}.",
-            "player": (answer.video, start)}
+    return {"library_answer": "\n\n".join(lines), "library_status": f"{DONE} {escape(name)}.",
+            "video": (answer.video, name, start)}
 
 
 def _relative(path: Path, allowed_dirs) -> str:

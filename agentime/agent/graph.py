@@ -14,6 +14,7 @@ algorithms live in `agentime.search`, `agentime.speech`, `agentime.video` and `a
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from langgraph.graph import END, START, StateGraph
@@ -37,6 +38,7 @@ from agentime.video.live_ingest import ingest_live
 from agentime.video.source import open_video
 from agentime.video.view import VideoView
 
+NOTHING_PREPARED = {"ingested": False, "indexed": False, "seconds": 0.0}
 UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "embedder_calls": 0,
            "seconds": 0.0, "target_seconds": 0.0, "draft_seconds": 0.0, "embedder_seconds": 0.0, "wall_seconds": 0.0}
 
@@ -119,7 +121,7 @@ def reuse(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     earlier = state["turns"][decided["reuse"]]
     search = {**earlier["result"]["search"], "stats": {**earlier["result"]["search"]["stats"], **UNSPENT}}
     search["trace"] = [_gate_step(decided, earlier["question"]), *search["trace"]]
-    result, video = earlier["result"]["answer"], earlier["result"]["video"]
+    result, video = earlier["result"]["answer"], {**earlier["result"]["video"], "prepare": NOTHING_PREPARED}
     runtime.context.report("answered from what was already found", 1.0)
     turn = _turn(state, search, result, video, earlier["evidence_times"])
     return {"search": search, "answer": result, "video": video, "turns": [*state.get("turns", []), turn]}
@@ -129,15 +131,22 @@ def prepared_video(path: str, live: bool, ctx: AgentContext) -> dict:
     """The video ingested (cached), its frame index loaded or built and its transcript read: the state's
     `video` record."""
     ctx.report("ingesting video", 0.0)
+    began, indexed = time.perf_counter(), False
     if live:
         result = ingest_live(path, ctx.config)
     elif ctx.embedder is not None:  # overview and index in one resumable pass (decoding beside embedding)
-        result, _ = ingest_and_index(path, ctx.config, ctx.embedder, load_index=False)
+        result, built = ingest_and_index(path, ctx.config, ctx.embedder, load_index=False)
+        indexed = built is not None  # None: the saved index matches the overview
     else:
         result = ingest(path, ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
+    if ctx.embedder is not None and (video["directory"], video["frames"]) not in ctx.cache:
+        indexed = indexed or FrameIndex.saved_length(result.directory, ctx.embedder.name) != result.frames
     view_and_index(video, ctx)
+    # what this question paid to have the video ready (an answer's `stats["prepare"]`)
+    video["prepare"] = {"ingested": not result.cached, "indexed": bool(indexed),
+                        "seconds": round(time.perf_counter() - began, 3)}
     speech = ctx.config.speech
     if speech.enabled and (speech.subtitles or speech.asr):  # slow paths get a message before, not after
         ctx.report("reading the subtitles" if speech.subtitles else "transcribing the speech", 0.1)

@@ -54,14 +54,14 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "(named by the annotation's subtitle_path), or any .srt/.vtt/.ass named after a video")
     parser.add_argument("--no-speech", action="store_true",
                         help="frames only: ignore subtitles beside the videos and inside them")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or note on stderr")
     from agentime.cli import add_config_arguments
 
     add_config_arguments(parser)
 
 
 def eval_main(args: argparse.Namespace) -> int:
-    from agentime.cli import config_from_args
+    from agentime.cli import config_from_args, note_demo_models
     from agentime.errors import ConfigError
     from agentime.eval.results_file import output_path
     from agentime.eval.runner import EvalSettings, MissingVideosError, ModelSource, evaluate
@@ -85,6 +85,7 @@ def eval_main(args: argparse.Namespace) -> int:
         from agentime.eval.open_answers import score_open_answer
 
         set_open_scorer(score_open_answer)
+    note_demo_models(config.models.specs(), args)
     source = ModelSource(config.models.specs(), verbose=config.verbose)
     try:
         metrics = evaluate(args.task, args.annotations, args.videos, args.out, source, settings,

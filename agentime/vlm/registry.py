@@ -160,6 +160,19 @@ register_backend(Backend("openai", _parse_openai, _openai_vlm, in_process=False,
                          refusal="embedders run in process: use embedded:embedder or hf:/path/to/siglip"))
 
 
+def demo_models_note(specs: dict) -> str | None:
+    """One line saying which roles use the shipped demo models (`embedded:...`) and what that means (the web UI
+    shows the same near its answers); None when no role does."""
+    roles = [role for role in DEFAULT_MODEL_SPECS if isinstance(specs.get(role), str)
+             and specs[role].strip().startswith("embedded:")]
+    if not roles:
+        return None
+    flags = "/".join(f"--{role}" for role in roles)
+    return (f"built-in demo models in use ({', '.join(roles)}): they only understand the generated demo world "
+            f"(coloured shapes and numbers), so on other videos their results mean nothing; give {flags} a real "
+            "model (README: Models)")
+
+
 def load_model_roles(specs: dict | None = None, verbose: bool = False) -> dict:
     """The three model roles (`target`, `draft`, `embedder`) loaded from specs, defaults filled in; `verbose`
     shows the in-process models' loading output (a server's client has none to show).
