@@ -46,7 +46,7 @@ def _state(relevant: list[float], unseen: list[float]) -> dict:
 
 
 def test_a_span_ends_halfway_to_the_nearest_frame_judged_without_the_thing():
-    # seen at 10-14 s, looked at half a second past each edge and not seen there: it began after 9.5 s, ended before 14.5
+    # seen at 10-14 s, not seen half a second past either edge: it began after 9.5 s and ended before 14.5 s
     assert evidence_spans(_state([10.0, 11.0, 12.0, 13.0, 14.0], [9.5, 14.5]), 0.5, 2.5, 60.0) == [[9.75, 14.25]]
     # frames a second apart at its edges, or none: half a second either side, as before
     assert evidence_spans(_state([10.0, 11.0, 12.0], [9.0, 13.0]), 0.5, 2.5, 60.0) == [[9.5, 12.5]]
