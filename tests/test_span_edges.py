@@ -53,3 +53,12 @@ def test_a_span_ends_halfway_to_the_nearest_frame_judged_without_the_thing():
     assert evidence_spans(_state([10.0, 11.0, 12.0], []), 0.5, 2.5, 60.0) == [[9.5, 12.5]]
     # the video's ends still bound the span
     assert evidence_spans(_state([0.0, 1.0], [1.5]), 0.5, 2.5, 60.0) == [[0.0, 1.25]]
+
+
+def test_without_a_draft_the_target_does_not_follow_the_edges(long_appearances, tmp_path):
+    path, world, questions = long_appearances
+    models = {"target": OracleVLM(world), "draft": None, "embedder": OracleEmbedder(world)}
+    answer = agentime.ask(path, questions[0]["question"], strategy="spectemp", budget=64, models=models,
+                          config=Config(cache_dir=tmp_path))
+    extents = [step for step in answer.trace if step["step"] == "draft_extent"]
+    assert len(extents) <= 1 and not any(t % 1.0 for step in extents for t in step["times"])
