@@ -46,10 +46,19 @@ def _state(relevant: list[float], unseen: list[float]) -> dict:
 
 
 def test_a_span_ends_halfway_to_the_nearest_frame_judged_without_the_thing():
-    # seen at 10-14 s, looked at half a second past each edge and not seen there: it began after 9.5 s, ended before 14.5
+    # seen at 10-14 s, not seen half a second past either edge: it began after 9.5 s and ended before 14.5 s
     assert evidence_spans(_state([10.0, 11.0, 12.0, 13.0, 14.0], [9.5, 14.5]), 0.5, 2.5, 60.0) == [[9.75, 14.25]]
     # frames a second apart at its edges, or none: half a second either side, as before
     assert evidence_spans(_state([10.0, 11.0, 12.0], [9.0, 13.0]), 0.5, 2.5, 60.0) == [[9.5, 12.5]]
     assert evidence_spans(_state([10.0, 11.0, 12.0], []), 0.5, 2.5, 60.0) == [[9.5, 12.5]]
     # the video's ends still bound the span
     assert evidence_spans(_state([0.0, 1.0], [1.5]), 0.5, 2.5, 60.0) == [[0.0, 1.25]]
+
+
+def test_without_a_draft_the_target_does_not_follow_the_edges(long_appearances, tmp_path):
+    path, world, questions = long_appearances
+    models = {"target": OracleVLM(world), "draft": None, "embedder": OracleEmbedder(world)}
+    answer = agentime.ask(path, questions[0]["question"], strategy="spectemp", budget=64, models=models,
+                          config=Config(cache_dir=tmp_path))
+    extents = [step for step in answer.trace if step["step"] == "draft_extent"]
+    assert len(extents) <= 1 and not any(t % 1.0 for step in extents for t in step["times"])

@@ -77,7 +77,8 @@ def evidence_spans(state: SearchState, threshold: float, gap: float, duration: f
             spans.append([t, t])
             checked.append(t in verified)
     unseen = [float(t) for t, s in {**state.get("draft_scores", {}), **state["scores"]}.items() if s < threshold]
-    return [[round(max(0.0, a - _edge_margin(a, unseen, -1.0)), 3), round(min(duration, b + _edge_margin(b, unseen, 1.0)), 3)]
+    return [[round(max(0.0, a - _edge_margin(a, unseen, -1.0)), 3),
+             round(min(duration, b + _edge_margin(b, unseen, 1.0)), 3)]
             for (a, b), ok in zip(spans, checked, strict=True) if ok]
 
 

@@ -218,8 +218,8 @@ def _relevant_run(rt: SearchRuntime, state: SearchState, centre: float) -> tuple
 def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
     """Around the best verified frame, the draft scores the frames up to EXTENT_SECONDS either side (one batch),
     so that the found span reaches as far as the thing stays on screen (spans take draft-relevant frames next
-    to a verified one) without the target looking at them. Then, in each further batch, each side gets either
-    EXTENT_SECONDS more frames at EDGE_STEP spacing, where the thing is still on screen at the edge of what was
+    to a verified one) without the target looking at them. Then, with a draft, in each further batch each side gets
+    either EXTENT_SECONDS more frames at EDGE_STEP spacing, where the thing is still on screen at the edge of what was
     scored (up to EXTENT_LIMIT from the verified frame), or the draft's look EDGE_STEP past the span's edge
     (`_edge_probe`), so the span's ends are known to the half second. Batches, not frames, are the draft's main
     cost, so both sides share each batch."""
@@ -234,6 +234,8 @@ def _draft_extent(rt: SearchRuntime, state: SearchState) -> None:
             scores = rt.draft_relevance(state, wanted)
             trace(state, "draft_extent", lane="draft", model="draft" if rt.draft else "target", times=wanted,
                   scores=scores, note=f"the draft follows {best:.1f} s to the span's edges")
+        if rt.draft is None:  # the target would be scanning the edges: its one batch, as before, is enough
+            break
         run, wanted, extended = _relevant_run(rt, state, best), [], False
         for side, sign in ((0, -1.0), (1, 1.0)):
             bound = reach[side]
