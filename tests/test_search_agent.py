@@ -360,12 +360,15 @@ class LookalikeVLM(OracleVLM):
         super().__init__(world, name)
         self.at = at
 
+    def lookalike(self, offset: float, score: float) -> float:
+        """The score of a frame `offset` seconds from the lookalike, given the oracle's `score`."""
+        return 0.95 if offset < 0.01 else score
+
     def yes_probability(self, frames_batch, statement):
         out = super().yes_probability(frames_batch, statement)
         for i, item in enumerate(frames_batch):
             frames = item if isinstance(item, (list, tuple)) else [item]
-            if any(abs(f.t - self.at) < 0.01 for f in frames):
-                out[i] = 0.95
+            out[i] = self.lookalike(min(abs(f.t - self.at) for f in frames), out[i])
         return out
 
 
@@ -386,24 +389,14 @@ def test_spectemp_does_not_stop_on_a_lone_lookalike_frame(needle_video, tmp_path
     assert all(abs(e.t - 90.0) > 0.01 for e in answer.evidence)
 
 
-class RisingLookalikeVLM(OracleVLM):
+class RisingLookalikeVLM(LookalikeVLM):
     """The oracle, but for a few seconds around `at` it also sees the looked-for object: weakly as the lookalike
     forms and fades, surely in its middle (two objects whose colour and shape combine into the asked one)."""
 
-    def __init__(self, world, at: float, name: str = "oracle-target"):
-        super().__init__(world, name)
-        self.at = at
-
-    def yes_probability(self, frames_batch, statement):
-        out = super().yes_probability(frames_batch, statement)
-        for i, item in enumerate(frames_batch):
-            frames = item if isinstance(item, (list, tuple)) else [item]
-            offsets = [abs(f.t - self.at) for f in frames]
-            if min(offsets) <= 1.2:
-                out[i] = 0.95
-            elif min(offsets) <= 2.2:
-                out[i] = max(out[i], 0.6)
-        return out
+    def lookalike(self, offset: float, score: float) -> float:
+        if offset <= 1.2:
+            return 0.95
+        return max(score, 0.6) if offset <= 2.2 else score
 
 
 def test_a_lookalike_lasting_seconds_does_not_pass_for_the_first_appearance(needle_video, tmp_path):
