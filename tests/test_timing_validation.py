@@ -5,6 +5,7 @@ domains, results are read for their own timestamps, and the generator writes too
 import random
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from agentime.timing.encoder import EncoderVariant, SentenceEncoder
@@ -122,3 +123,43 @@ def test_generator_writes_each_tool_in_several_styles_and_results_that_state_the
         schema_names = {t["function"]["name"] for t in item.sample.function}
         called = [c["function"]["name"] for m in item.sample.history for c in m.get("tool_calls") or []]
         assert set(called) <= schema_names
+
+
+def test_nested_selection_never_looks_at_the_held_out_domain(cache, tmp_path):
+    """The variant a fold trains is chosen on that fold's training domains alone: flipping every label of the
+    held-out domain leaves the fold's choice and inner scores unchanged, and the report records them."""
+    config = train_timing.TrainConfig(steps=20, per_domain=3)
+    domains = {d.key: d for d in make_tictoc.load_domains()}
+    chosen = [domains[k] for k in ("crypto_spot_price", "property_deed_records", "train_delay")]
+    prototypes = train_timing.prototype_vectors(cache)
+    generated = make_tictoc.generate(chosen, config.per_domain, seed=5)
+    synthetic = train_timing.build_features(generated, cache, prototypes, make_tictoc.timescales(), False, frozenset())
+    real = shared_like("cryptocurrency_exchange", CRYPTO_TOOL, 2, {0: False, 1: True, 2: True}) + shared_like(
+        "recorded_property_deed_lookup", DEED_TOOL, 2, {0: False, 1: False, 2: True})
+    shared = train_timing.build_features(real, cache, prototypes, {}, True, frozenset())
+    near = train_timing.near_topic_domains(
+        cache, train_timing.real_domain_topics(real), train_timing.synthetic_domain_topics(chosen), 0.45)
+
+    def choice_for_crypto_fold(labels):
+        flipped = train_timing.FeatureSet(**{**vars(shared), "labels": labels})
+        data = train_timing.TrainingData(synthetic, flipped, prototypes, frozenset(), cache, {})
+        report = train_timing.cross_validate(data, near, config, log=lambda *a: None)
+        return report["protocol"]["selection"]["chosen_per_fold"]["cryptocurrency_exchange"]
+
+    crypto = np.array([d == "cryptocurrency_exchange" for d in shared.domains])
+    first = choice_for_crypto_fold(shared.labels)
+    assert first["variant"] in train_timing.VARIANTS and set(first["inner_scores"]) == set(train_timing.VARIANTS)
+    assert choice_for_crypto_fold(np.where(crypto, 1.0 - shared.labels, shared.labels).astype(np.float32)) == first
+
+
+    # finished folds are kept in a file: a second run with the same settings trains nothing and reports the same
+    folds = tmp_path / "cv_folds.jsonl"
+    data = train_timing.TrainingData(synthetic, shared, prototypes, frozenset(), cache, {})
+    report = train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds)
+    assert len(folds.read_text().splitlines()) == 2
+
+    def no_training(*args):
+        raise AssertionError("a finished fold was trained again")
+
+    data.train = no_training
+    assert train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds, reverse=True) == report

@@ -31,6 +31,7 @@ from agentime.timing.encoder import EMBEDDING_DIM, EncoderVariant, SentenceEncod
 from agentime.timing.features import (
     PROTOTYPE_NAMES,
     SCALAR_FEATURES,
+    TEXT_COUNT,
     FRESHNESS_CUE_COUNT,
     RESULT_AGE_FEATURES,
     TIME_WORD_SOURCES,
@@ -52,7 +53,7 @@ CUE_PHRASES = {
     "word_overlap": "the question's words are already in the conversation",
     "novel_names": "the user names something not looked up yet",
     "sim_user_result": "the question matches the last tool result",
-    "sim_user_answer": "the question matches the last answer",
+    "overlap_user_answer": "the question repeats the last answer's words",
     "sim_user_recheck": "the user asks to check again",
     "sim_user_confirm": "the user confirms",
     "sim_user_action": "the user asks for an action",
@@ -181,7 +182,7 @@ def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray)
 
 
 def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
-    """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()` and the
+    """(N,) log10 seconds for embeddings (N, TEXT_COUNT, 384) ordered as `ConversationTexts.as_list()` and the
     freshness cues (N, FRESHNESS_CUE_COUNT): time words of the last tool, its result and the user, then the
     age of the data the result states (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
@@ -244,7 +245,7 @@ class ToolTimingPolicy:
         request_words = self.weights.request_words
         cues = [read_cues(c, request_words) for c in conversations]
         texts = [text for cue in cues for text in cue.texts.as_list()]
-        embeddings = self._encoder().encode(texts).reshape(len(cues), 4, EMBEDDING_DIM) if texts else None
+        embeddings = self._encoder().encode(texts).reshape(len(cues), TEXT_COUNT, EMBEDDING_DIM) if texts else None
         return [self._score(c, cue, embeddings[i]) for i, (c, cue) in enumerate(zip(conversations, cues))]
 
     def timescale_log10(self, embeddings: np.ndarray, time_words: Sequence[float]) -> float:
