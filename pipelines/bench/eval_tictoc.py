@@ -6,7 +6,9 @@ alignment rate (balanced accuracy), accuracy and the per-level, per-label breakd
 one JSON object with a top-level `normalized_alignment` (the policy's). The threshold baseline is the
 best single elapsed-seconds threshold fitted on DATA_DIR itself (an optimistic reference). `latency_ms` is the
 time of one `decide` call on up to 100 of the samples, one at a time after warm-up, with the encoder's
-text cache emptied first, and the torch threads and encoder variant it ran with.
+text cache emptied first, and the torch threads and encoder variant it ran with; `cpu_median_ms` is the process CPU
+time per decision, which a busy machine inflates far less than the wall time (with one torch thread the two
+agree on an idle machine).
 
 LLM protocol (as in the TicToc paper): each message's content is prefixed with its timestamp, the tool
 schemas are offered, and a sample counts as "called" when the reply contains a tool call. With the
@@ -87,15 +89,18 @@ def decision_latency(policy: ToolTimingPolicy, cases: list, count: int = LATENCY
         return {"samples": 0}
     policy.decide(*chosen[0])  # warm-up: the encoder is loaded
     policy._encoder().clear_cache()
-    times = []
+    times, cpu_times = [], []
     for messages, tools, now in chosen:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         policy.decide(messages, tools, now)
         times.append(1000 * (time.perf_counter() - started))
+        cpu_times.append(1000 * (time.process_time() - cpu_started))
     times.sort()
+    cpu_times.sort()
     encoder = policy._encoder()
     return {"samples": len(times), "median_ms": round(times[len(times) // 2], 2),
             "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "max_ms": round(times[-1], 2),
+            "cpu_median_ms": round(cpu_times[len(cpu_times) // 2], 2),
             "threads": encoder.threads_for(4), "encoder": encoder.variant.name}
 
 
