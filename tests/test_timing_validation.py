@@ -163,3 +163,4 @@ def test_nested_selection_never_looks_at_the_held_out_domain(cache, tmp_path):
 
     data.train = no_training
     assert train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds, reverse=True) == report
+    assert train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds, start=1) == report

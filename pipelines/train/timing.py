@@ -620,21 +620,25 @@ def cross_validate(
     nested: bool = True,
     folds_path: Path | None = None,
     reverse: bool = False,
+    start: int | None = None,
 ) -> dict:
     """Leave one real domain group out; each fold's training also lacks the generated domains near its topic
     (`near`: real domain -> generated domains). With `nested`, the variant each fold trains is chosen by
     `select_variant` on that fold's training domains alone; otherwise `config` is used as it is.
 
     Each finished fold is appended to `folds_path` (JSON lines) and folds found there with the same settings
-    are not run again, so an interrupted validation resumes, and a second process started with `reverse`
-    shares the work (both skip the folds the other has finished)."""
+    are not run again, so an interrupted validation resumes, and other processes share the work (each skips
+    the folds the others have finished): folds run in sorted group order from index `start` (default: the
+    first, or the last with `reverse`), wrapping around, downwards with `reverse`."""
     shared = data.shared
     groups = sorted(set(shared.groups))
     fingerprint = hashlib.sha1(json.dumps(
         [asdict(config), nested, VARIANTS, INNER_FOLDS, len(data.synthetic.labels), shared.labels.tolist(), near],
         sort_keys=True).encode()).hexdigest()
     done = read_done_folds(folds_path, fingerprint)
-    for group in reversed(groups) if reverse else groups:
+    first = (len(groups) - 1 if reverse else 0) if start is None else start % len(groups)
+    order = groups[first::-1] + groups[:first:-1] if reverse else groups[first:] + groups[:first]
+    for group in order:
         done.update(read_done_folds(folds_path, fingerprint))
         if group in done:
             continue
@@ -702,6 +706,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reverse-folds", action="store_true",
                         help="validate the folds in reverse order: a second --cv process with the same --run-dir "
                              "started with it shares the work through RUN_DIR/cv_folds.jsonl")
+    parser.add_argument("--first-fold", type=int,
+                        help="index (in sorted group order) of the fold this --cv process starts from; with "
+                             "--reverse-folds and several processes on one --run-dir, they meet in between")
     parser.add_argument("--max-tokens", type=int, default=TrainConfig.max_tokens, help="tokens kept of each text")
     parser.add_argument("--fp32", action="store_true", help="train for the fp32 encoder instead of int8")
     args = parser.parse_args(argv)
@@ -730,7 +737,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.variant:
             config = replace(config, **VARIANTS[args.variant])
         report = cross_validate(data, near, config, log, nested=not args.variant,
-                                folds_path=Path(config.run_dir) / "cv_folds.jsonl", reverse=args.reverse_folds)
+                                folds_path=Path(config.run_dir) / "cv_folds.jsonl", reverse=args.reverse_folds,
+                                start=args.first_fold)
         weights = data.train(concat([synthetic, shared]), shipped_config(data, config, args.variant, log))
         report["synthetic_heldout"] = heldout_synthetic_report(weights, data)
         report["shipped_variant"] = weights.metadata["train_config"]["chosen_variant"]
