@@ -9,6 +9,7 @@ the agent graph (`agentime.agent.graph`); they hold no search logic.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import datetime
 from collections.abc import Callable, Sequence
@@ -184,6 +185,15 @@ class Session:
             if not reused:
                 self._history = [*getattr(self, "_history", []), result["history"][-1]]
         return answer
+
+    def prepare(self) -> float:
+        """Ingest the video and load or build its frame index and transcript now (all cached), so that no
+        question pays for them; returns the seconds it took."""
+        from agentime.agent.graph import prepared_video
+
+        began = time.perf_counter()
+        prepared_video(self.video, self.live, self._context)
+        return time.perf_counter() - began
 
     def close(self) -> None:
         """Close the checkpoint file (the session stays in it)."""

@@ -126,7 +126,8 @@ def _ask(args: argparse.Namespace) -> int:
     for start, end in answer.spans:
         print(f"span: {format_timestamp(start)} - {format_timestamp(end)}")
     frames = [e for e in answer.evidence if e.source != "speech"]
-    print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in frames))
+    if frames:  # an answer read from the transcript has none
+        print("evidence: " + ", ".join(f"{format_timestamp(e.t)} ({e.score_text()})" for e in frames))
     for line in (e for e in answer.evidence if e.source == "speech"):
         print(f'speech: {format_timestamp(line.t)} "{line.text}"')
     speech = stats.get("speech") or {}

@@ -64,22 +64,39 @@ class TimeSearchConfig:
             raise ConfigError("timesearch: segments must be >= 1, zoom_fps and zoom_seconds positive")
 
 
+SPECTEMP_PRESETS = ("guided", "paper")
+
+
 @dataclass(frozen=True)
 class SpecTempConfig:
-    """SpecTemp: the target's first look, the draft's scanning and proposals, and how many rounds."""
+    """SpecTemp: where the draft scans, how many frames it proposes to the target, how many rounds.
 
-    uniform_first: int = 10  # frames the target sees first
+    `preset` picks the protocol. "guided" (the default): the embedder names the likeliest moments, the draft
+    scans `window_seconds` around `moments` of them per round in one batch and proposes `draft_proposals` frames
+    for the target to verify; no uniform first look. "paper": the published protocol: the target first sees
+    `uniform_first` uniform frames, then the draft scans a `region_seconds` region at `draft_fps` and proposes
+    `draft_proposals` frames per round (the defaults are the paper's: 10 frames, 1 fps, 2 proposals). Both stop
+    after `rounds` rounds at most."""
+
+    preset: str = "guided"
+    uniform_first: int = 10  # paper: frames the target sees first
     draft_proposals: int = 2  # frames the draft proposes per round
     rounds: int = 3  # at most this many rounds
     draft_fps: float = 1.0  # the draft's scanning rate
-    region_seconds: float = 60.0  # width of a region around a pinpointed moment (the target's or embedder's)
+    region_seconds: float = 60.0  # paper: width of a region around a pinpointed moment (the target's or embedder's)
     diversity: float = 0.5  # penalty on proposals close to frames already picked
+    moments: int = 6  # guided: the embedder's moments the draft scans per round
+    window_seconds: float = 2.0  # guided: the draft scans this long around each moment (3 frames at 1 fps)
 
     def __post_init__(self) -> None:
-        if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1:
-            raise ConfigError("rounds, uniform_first and draft_proposals must be >= 1")
-        if not self.region_seconds > 0:
-            raise ConfigError(f"region_seconds must be positive, got {self.region_seconds!r}")
+        if self.preset not in SPECTEMP_PRESETS:
+            raise ConfigError(f"search.spectemp.preset must be one of {', '.join(SPECTEMP_PRESETS)}, "
+                              f"got {self.preset!r}")
+        if self.rounds < 1 or self.uniform_first < 1 or self.draft_proposals < 1 or self.moments < 1:
+            raise ConfigError("rounds, uniform_first, draft_proposals and moments must be >= 1")
+        if not self.region_seconds > 0 or not self.window_seconds > 0:
+            raise ConfigError("region_seconds and window_seconds must be positive, got "
+                              f"{self.region_seconds!r} and {self.window_seconds!r}")
         if not self.draft_fps > 0:
             raise ConfigError(f"draft_fps must be positive, got {self.draft_fps!r}")
 

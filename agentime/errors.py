@@ -13,6 +13,15 @@ class ConfigError(AgentimeError, ValueError):
     """A configuration value or option is invalid."""
 
 
+class BudgetTooSmallError(ConfigError):
+    """The search budget cannot cover what the strategy must look at on this video; `minimum` is the smallest
+    budget (in target frames) that does."""
+
+    def __init__(self, message: str, minimum: int):
+        super().__init__(message)
+        self.minimum = minimum
+
+
 class VideoError(AgentimeError):
     """A video cannot be opened, read or sampled as asked."""
 
@@ -51,6 +60,14 @@ class CacheRepairedWarning(UserWarning):
 
 class CacheError(AgentimeError):
     """The frame cache is unusable (permissions, disk full, foreign files)."""
+
+
+class CacheSpaceError(CacheError):
+    """The cache's disk has less free space than the overview of a video is estimated to need."""
+
+
+class VideoChangedError(VideoError):
+    """The file changed (a recording still growing) while it was being ingested: nothing of it is kept."""
 
 
 class VLMError(AgentimeError):

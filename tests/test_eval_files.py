@@ -16,7 +16,7 @@ from agentime.eval.metrics import summarise
 from agentime.eval.results_file import ResultsWriter, output_path, read_results, repair_torn_tail
 from agentime.eval.runner import EvalSettings, answer_row, error_row
 from agentime.eval.submission import write_submissions
-from agentime.eval.tasks import read_task
+from agentime.eval.tasks import TASKS, read_task
 from agentime.eval.videos import OutsideVideosError, VideoFolder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +140,7 @@ def test_egoschema_kaggle_csv_and_answers_json(tmp_path):
     items = read_task("egoschema", DATA / "egoschema" / "questions.json")[:3]
     rows = rows_for("egoschema", items, [answer("D", "x"), answer(None, "no idea at all, the video is dark"), None])
     out = tmp_path / "ego.jsonl"
-    files = write_submissions("egoschema", rows, out, summarise("egoschema", rows))
+    files = write_submissions(TASKS["egoschema"], rows, out, summarise("egoschema", rows))
     with open(files["egoschema_kaggle_csv"], newline="") as f:
         table = list(csv.reader(f))
     assert table == [["q_uid", "answer"], [items[0].question_id, "3"], [items[1].question_id, "-1"],
@@ -153,7 +153,7 @@ def test_egoschema_kaggle_csv_and_answers_json(tmp_path):
 def test_videomme_filled_template(tmp_path):
     items = read_task("videomme", FIXTURES / "videomme.json")
     rows = rows_for("videomme", items, [answer("C", "3"), answer("B", "go"), answer(None, "?"), None])
-    files = write_submissions("videomme", rows, tmp_path / "vm.jsonl", summarise("videomme", rows))
+    files = write_submissions(TASKS["videomme"], rows, tmp_path / "vm.jsonl", summarise("videomme", rows))
     template = json.loads(Path(files["videomme_template"]).read_text())
     assert [v["video_id"] for v in template] == ["001", "002"]  # the template's ids, not the YouTube ids
     first = template[0]
@@ -167,7 +167,7 @@ def test_videomme_filled_template(tmp_path):
 def test_lvbench_answers_and_leaderboard_result_json(tmp_path):
     items = read_task("lvbench", FIXTURES / "video_info.meta.jsonl")
     rows = rows_for("lvbench", items, [answer("D", "1633"), answer(None, "hard to say"), answer("C", "x")])
-    files = write_submissions("lvbench", rows, tmp_path / "lv.jsonl", summarise("lvbench", rows))
+    files = write_submissions(TASKS["lvbench"], rows, tmp_path / "lv.jsonl", summarise("lvbench", rows))
     assert json.loads(Path(files["lvbench_answers"]).read_text()) == {"101": "D", "102": "", "201": "C"}
     result = json.loads(Path(files["lvbench_result"]).read_text())
     assert result == {"EU": 0.0, "KIR": 1.0, "Rea": 0.0, "TG": 1.0, "Overall": pytest.approx(2 / 3)}
@@ -176,7 +176,7 @@ def test_lvbench_answers_and_leaderboard_result_json(tmp_path):
 def test_tempcompass_predictions_file_in_its_own_layout(tmp_path):
     items = read_task("tempcompass", DATA / "tempcompass" / "captioning.json")[:2]
     rows = rows_for("tempcompass", items, [answer(None, "A man dunks."), None])
-    files = write_submissions("tempcompass", rows, tmp_path / "tc.jsonl", summarise("tempcompass", rows))
+    files = write_submissions(TASKS["tempcompass"], rows, tmp_path / "tc.jsonl", summarise("tempcompass", rows))
     predictions = json.loads(Path(files["tempcompass_captioning"]).read_text())
     [entry, missing] = predictions["1034419625"]["action"]
     assert entry == {"question": items[0].meta["question"], "answer": "B. dunking a basketball",
@@ -187,7 +187,6 @@ def test_tempcompass_predictions_file_in_its_own_layout(tmp_path):
 def test_a_task_record_brings_its_own_submission_writer(tmp_path):
     from dataclasses import replace
 
-    from agentime.eval.tasks import TASKS
 
     def answers_only(rows, out, metrics):
         path = output_path(out, "answers.txt")
@@ -201,4 +200,4 @@ def test_a_task_record_brings_its_own_submission_writer(tmp_path):
     assert set(files) == {"results", "metrics", "answers"}  # only the record's writer ran
     assert Path(files["answers"]).read_text() == f"{items[0].question_id} D\n{items[1].question_id} A\n"
     assert TASKS["charades_sta"].write_submission is None
-    assert set(write_submissions("charades_sta", rows, tmp_path / "ch.jsonl", {})) == {"results", "metrics"}
+    assert set(write_submissions(TASKS["charades_sta"], rows, tmp_path / "ch.jsonl", {})) == {"results", "metrics"}

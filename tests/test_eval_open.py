@@ -88,3 +88,28 @@ def test_search_benchmark_open_mode_scores_the_text(bench, tmp_path):
     grounding = [r["text_iou"] for r in rows if r["task_type"] == "grounding"]
     assert s["grounding"] == pytest.approx(sum(grounding) / len(grounding)) and s["grounding"] > 0.5
     assert s["accuracy_by_type"]["grounding"] == 1.0 and s["accuracy_by_type"]["counting"] == 1.0
+
+
+def test_ray_workers_score_open_answers_like_the_local_runner(bench, tmp_path, open_scorer):
+    pytest.importorskip("ray")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    questions = json.loads((bench / "questions.json").read_text())[:3]
+    annotations = tmp_path / "questions.json"
+    annotations.write_text(json.dumps(questions))
+    world = bench / "worlds" / f"{questions[0]['video_id']}.json"
+    source = ModelSource(factory=oracle_factory(world))
+
+    def settings(cache):
+        return EvalSettings(task="synthetic", strategy="timesearch", budget=16, cache_dir=str(cache), open=True)
+
+    local = evaluate("synthetic", annotations, bench, tmp_path / "local.jsonl", source, settings(tmp_path / "l"),
+                     progress=False)
+    distributed = evaluate("synthetic", annotations, bench, tmp_path / "ray.jsonl", source, settings(tmp_path / "r"),
+                           executor="ray", workers=1, progress=False,
+                           ray_options={"extra_paths": [str(root), str(root / "tests")], "num_cpus": 1})
+    ray_rows = read_results(tmp_path / "ray.jsonl")
+    assert [r["correct"] for r in ray_rows.values()] == [r["correct"] for r in read_results(tmp_path / "local.jsonl").values()]
+    assert all(r["correct"] is not None for r in ray_rows.values())  # scored in the workers, not left unscored
+    assert distributed["open"] == local["open"] and distributed["open"]["scored"] == len(questions)

@@ -9,7 +9,7 @@ import pytest
 import agentime
 from agentime.config import Config
 from agentime.eval.open_answers import score_open_answer, stated_number, stated_span, time_correct
-from agentime.search.grounding import is_time_question, is_unsure, named_claims, span_words
+from agentime.search.grounding import UNSURE_CONFIDENCE, is_time_question, is_unsure, named_claims, span_words
 from agentime.video.tafr import find_timestamps, format_clock
 from oracle_models import OracleEmbedder, OracleVLM
 from pipelines.synthetic_questions import make_questions
@@ -17,8 +17,9 @@ from pipelines.synthetic_world import WorldConfig, generate_world, write_video
 
 
 class WritingOracle(OracleVLM):
-    """Sees the world perfectly (objects and on-screen numbers) but writes `says` whatever it is asked, like a
-    small model that is good at yes/no and bad at writing answers."""
+    """Sees the world perfectly (objects and on-screen numbers: its yes/no and its reading of one frame's text
+    are right) but writes `says` whatever question it is asked, like a small model that is good at yes/no and
+    reading and bad at writing answers."""
 
     def __init__(self, world, says: str):
         super().__init__(world)
@@ -36,13 +37,27 @@ class WritingOracle(OracleVLM):
         return np.array(out)
 
     def generate(self, parts, max_new_tokens=64, **kwargs):
-        self.calls += 1
-        from agentime.vlm.base import Generation
+        from agentime.search.prompts import READ_INSTRUCTION
+        from agentime.vlm.base import Frame, Generation
 
+        self.calls += 1
+        if parts[-1] == READ_INSTRUCTION:
+            [frame] = [p for p in parts if isinstance(p, Frame)]
+            return Generation(text=" ".join(c.text for c in self.world.captions_at(frame.t)) or "none")
         return Generation(text=self.says)
 
     def describe(self, frames, max_new_tokens=64):
         return "nothing"  # writes no usable description either: answers come from its generation
+
+
+class ReadingOracle(WritingOracle):
+    """Like the shipped target: reads a frame's on-screen text well, but its yes/no about a given number says no
+    even where that number is shown."""
+
+    def yes_probability(self, frames_batch, statement):
+        if re.fullmatch(r"the number (\d+) is shown", statement):
+            return np.full(len(frames_batch), 0.05)
+        return OracleVLM.yes_probability(self, frames_batch, statement)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +68,10 @@ def world_video(tmp_path_factory):
 
 
 def ask(world_video, tmp_path, question_type: str, says: str, *, embedder=True, options=False,
-        strategy="timesearch"):
+        strategy="timesearch", target=WritingOracle):
     path, world, questions = world_video
     q = next(q for q in questions.values() if q["task_type"] == question_type)
-    models = {"target": WritingOracle(world, says), "draft": OracleVLM(world, "oracle-draft"),
+    models = {"target": target(world, says), "draft": OracleVLM(world, "oracle-draft"),
               "embedder": OracleEmbedder(world) if embedder else None}
     answer = agentime.ask(path, q["question"], options=q["options"] if options else None, strategy=strategy,
                           budget=32, models=models, config=Config(cache_dir=tmp_path))
@@ -98,9 +113,20 @@ def test_a_number_no_evidence_frame_shows_is_not_asserted(world_video, tmp_path)
     q, answer = ask(world_video, tmp_path, "needle", "99")
     assert q["answer_text"] != "99" and is_unsure(answer.text) and answer.choice is None
     assert answer.spans  # the moments found still come with the answer
+    assert answer.confidence <= UNSURE_CONFIDENCE  # an unsure text never comes with the search's high confidence
     q, answer = ask(world_video, tmp_path, "needle", q["answer_text"])
     assert answer.text == q["answer_text"]
     assert score_open_answer(q["question"], q["answer_text"], answer.text)
+
+
+def test_a_number_the_target_reads_on_the_answer_frames_is_asserted(world_video, tmp_path):
+    # the target wrote the right number, but its yes/no about that number said no on every frame
+    q, answer = ask(world_video, tmp_path, "needle", "99", target=ReadingOracle)
+    assert is_unsure(answer.text)  # a number it does not read on any of them is still not asserted
+    q, answer = ask(world_video, tmp_path, "needle", q["answer_text"], target=ReadingOracle)
+    assert answer.text == q["answer_text"], answer.text
+    step = next(s for s in answer.trace if s["step"] == "ground")
+    assert "seen in the answer's frames" in step["note"]
 
 
 def test_an_object_no_evidence_frame_shows_is_not_asserted(world_video, tmp_path):
@@ -148,6 +174,7 @@ def test_open_answers_are_scored_by_time_number_and_name():
     assert score_open_answer("What?", "the man opens the red door and walks out", "he leaves") is None
     assert stated_span("From 00:01:00 to 00:01:05") == [60.0, 65.0]
     assert span_words([2941.5, 2942.5]) == "at 00:49:02" and span_words([60.2, 65.4]) == "from 00:01:00 to 00:01:05"
+    assert span_words([174.5, 175.5]) == "at 00:02:55"  # one frame: not "from 00:02:54 to 00:02:56"
 
 
 def test_answers_from_a_model_behind_an_openai_compatible_server_agree_with_their_spans(world_video, tmp_path):
@@ -199,3 +226,27 @@ def test_what_comes_right_after_asked_openly_is_the_thing_described_after_the_sp
                                       "embedder": OracleEmbedder(world)}, config=Config(cache_dir=tmp_path))
         assert answer.text == q["answer_text"], (q["question"], answer.text)
         assert score_open_answer(q["question"], q["answer_text"], answer.text) is True
+
+
+class GappyDraft(OracleVLM):
+    """A draft that misses the middle seconds of every appearance, as a small model does on a few frames."""
+
+    def _shows(self, t: float, name: str) -> bool:
+        spans = [(a.start, a.end) for a in self.world.appearances if a.name == name]
+        middle = any(a + 2.0 <= t <= a + 4.0 for a, b in spans if b - a >= 7.0)
+        return super()._shows(t, name) and not middle
+
+
+def test_an_appearance_the_draft_split_is_stated_whole(world_video, tmp_path):
+    path, world, questions = world_video
+    q = next(q for q in questions.values() if q["task_type"] == "grounding")
+    truth = q["answer_spans"][0]
+    assert truth[1] - truth[0] >= 7.0, "fixture: the appearance is long enough to be split"
+    models = {"target": WritingOracle(world, "soon"), "draft": GappyDraft(world, "gappy-draft"),
+              "embedder": OracleEmbedder(world)}
+    answer = agentime.ask(path, q["question"], strategy="spectemp", budget=32, models=models,
+                          config=Config(cache_dir=tmp_path))
+    main = answer.spans[0]
+    overlap = min(main[1], truth[1]) - max(main[0], truth[0])
+    assert overlap / (max(main[1], truth[1]) - min(main[0], truth[0])) >= 0.6, (answer.spans, truth)
+    assert any(step["step"] == "bridge" for step in answer.trace)

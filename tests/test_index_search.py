@@ -45,6 +45,7 @@ def test_the_runtime_reads_the_prior_from_the_index_not_from_its_vectors(monkeyp
 
     rt = SearchRuntime.__new__(SearchRuntime)
     rt.index, rt.embedder, rt.queries, rt._query_scores, rt._query_prior = index, Embedder(), ["a", "b"], None, None
+    rt.embedder_calls = 0
     scores = rt.query_scores()
     assert int(np.argmax(scores)) in (3, 7) and scores.shape == (40,)
     np.testing.assert_allclose(scores, (frames @ frames[[3, 7]].T).max(axis=1), atol=1e-5)

@@ -121,3 +121,47 @@ def test_a_library_benchmark_asks_about_objects_only_one_video_shows():
         needle = world.events["needle"][0]["object"]
         shown = [{a.name for a in other.appearances} for other in worlds]
         assert [needle in names for names in shown] == [i == number for i in range(len(worlds))]
+
+
+def test_one_minute_library_videos_get_their_questions_without_endless_drawing(monkeypatch):
+    """A one-minute video has no span 'far' from its answer: the wrong spans come nearer, and drawing ends."""
+    import random
+
+    draws = {"n": 0}
+    uniform = random.Random.uniform
+
+    def counted(self, a, b):
+        draws["n"] += 1
+        if draws["n"] > 20_000:
+            raise AssertionError("the question maker keeps drawing random spans")
+        return uniform(self, a, b)
+
+    worlds = [generate_world(i, c) for i, c in enumerate(library_configs(3, minutes=1, fps=2, seed=0))]
+    monkeypatch.setattr(random.Random, "uniform", counted)
+    for number, world in enumerate(worlds):
+        draws["n"] = 0
+        grounding = next(q for q in library_questions(world, f"v{number}", 0) if q["task_type"] == "grounding")
+        texts = [o.split(". ", 1)[1] for o in grounding["options"]]
+        assert len(set(texts)) == 4 and texts.count(grounding["answer_text"]) == 1
+
+
+def test_a_thirty_video_library_benchmark_keeps_one_object_per_video():
+    configs = library_configs(30, minutes=10, fps=4, seed=3)
+    own = [c.reserved[0] for c in configs]
+    assert len(set(own)) == 30 and not set(own) & set(configs[0].common) and len(configs[0].common) >= 12
+    smaller = library_configs(10, minutes=10, fps=4, seed=3)  # as it was generated before 30 were possible
+    assert len(smaller[0].common) == 20 and [c.reserved[0] for c in smaller] == own[2:12]
+
+
+def test_the_target_looks_at_the_candidates_and_puts_the_video_that_shows_it_first(library_folder, models, tmp_path,
+                                                                                     monkeypatch):
+    folder, questions = library_folder
+    library = agentime.Library(folder, cache=tmp_path, models=models)
+    path, asked = list(questions.items())[1]
+    which = next(q for q in asked if q["task_type"] == "which_video")
+    ranked = library.rank_videos(which["question"])
+    wrong_first = sorted(ranked, key=lambda r: r["video"] == path)  # as a look-alike would rank
+    monkeypatch.setattr(library, "rank_videos", lambda text: [dict(r) for r in wrong_first])
+    found = library.find_videos(which["question"])
+    assert [r["video"] for r in found][0] == path and found[0]["seen"] > found[1]["seen"]
+    assert [r["video"] for r in library.find_videos(which["question"], verify=0)][0] != path  # the embedder's order

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import agentime
@@ -27,6 +28,13 @@ def needle_video(tmp_path_factory):
     world = generate_world(42, WorldConfig(minutes=10))
     path = write_video(world, tmp_path_factory.mktemp("search") / "needles.mp4")
     return path, world, make_questions(world, "needles", 42)
+
+
+def paper_config(cache_dir) -> Config:
+    """A configuration whose SpecTemp follows the paper's protocol (uniform first look, region scans)."""
+    from agentime.config import SearchConfig, SpecTempConfig
+
+    return Config(cache_dir=cache_dir, search=SearchConfig(spectemp=SpecTempConfig(preset="paper")))
 
 
 def oracle_models(world):
@@ -65,7 +73,7 @@ def test_spectemp_uses_the_draft_and_few_target_frames(needle_video, tmp_path):
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "grounding")
     answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=64,
-                          models=oracle_models(world), config=Config(cache_dir=tmp_path))
+                          models=oracle_models(world), config=paper_config(tmp_path))
     assert answer.choice == q["answer"]  # time-range options are matched to the found span
     assert answer.stats["draft_frames"] > answer.stats["target_frames"]
     assert [s["step"] for s in answer.trace][0] == "first_look"
@@ -84,7 +92,7 @@ def test_draft_proposals_can_be_overruled(needle_video, tmp_path):
              and not any(q["answer_spans"][0][0] <= t <= q["answer_spans"][0][1] for t in first_look))
     models = {**oracle_models(world), "draft": WrongDraft(world, "wrong-draft")}
     answer = agentime.ask(path, q["question"], strategy="spectemp", budget=64, models=models,
-                          config=Config(cache_dir=tmp_path))
+                          config=paper_config(tmp_path))
     verifications = [s for s in answer.trace if s["step"] == "verify"]
     assert verifications and all(s["extra"]["rejected"] for s in verifications)
     assert "overruled" in verifications[0]["note"]
@@ -242,6 +250,26 @@ def test_counting_questions_sweep_for_every_appearance(needle_video, tmp_path, s
         assert all(lanes[step] for step in ("count_verify", "count_draft", "score_all") if step in lanes), lanes
 
 
+class BlindDraft(OracleVLM):
+    """A draft that never sees the looked-for object (a small model blind to a colour)."""
+
+    def yes_probability(self, frames_batch, statement):
+        self.calls += 1
+        return np.full(len(frames_batch), 0.02)
+
+
+def test_a_blind_draft_does_not_hide_appearances_from_the_count(needle_video, tmp_path):
+    path, world, questions = needle_video
+    for q in [q for q in questions if q["task_type"] == "counting"]:
+        models = {**oracle_models(world), "draft": BlindDraft(world, "blind-draft")}
+        answer = agentime.ask(path, q["question"], strategy="spectemp", budget=32, models=models,
+                              config=Config(cache_dir=tmp_path))
+        assert len(answer.spans) == int(q["answer_text"]), (q["question"], answer.text)
+        assert answer.text.startswith(f"{q['answer_text']} time")
+        # the target, not the draft, confirmed them: each with a second frame of its own
+        assert "count_second_look" in [s["step"] for s in answer.trace]
+
+
 def test_counting_ignores_a_lone_lookalike_frame_and_picks_the_nearest_number():
     from agentime.search.counting import count_appearances, counted_answer, is_count_question
 
@@ -296,7 +324,8 @@ def test_spectemp_regions_around_a_pinpointed_moment_are_region_seconds_wide(nee
 
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "needle")
-    search = SearchConfig(confidence_threshold=1.0, spectemp=SpecTempConfig(region_seconds=20.0))  # never confident
+    search = SearchConfig(confidence_threshold=1.0,  # never confident
+                          spectemp=SpecTempConfig(preset="paper", region_seconds=20.0))
     session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     scans = [s for s in answer.trace if s["step"] == "draft_scan"]
@@ -336,7 +365,7 @@ def test_spectemp_does_not_stop_on_a_lone_lookalike_frame(needle_video, tmp_path
     models = {"target": LookalikeVLM(world, 90.0), "draft": OracleVLM(world, "oracle-draft"),
               "embedder": OracleEmbedder(world)}
     answer = agentime.ask(path, q["question"], options=q["options"], strategy="spectemp", budget=32, models=models,
-                          config=Config(cache_dir=tmp_path))
+                          config=paper_config(tmp_path))
     confirms = [s for s in answer.trace if s["step"] == "confirm"]
     assert confirms and "lookalike" in confirms[0]["note"] and "90.0 s" in confirms[0]["note"]
     assert answer.choice == q["answer"] and overlaps(answer.spans[0], truth)
@@ -352,7 +381,7 @@ def test_a_first_appearance_span_is_followed_back_to_where_it_begins(needle_vide
     path, world, questions = needle_video
     q = next(q for q in questions if q["task_type"] == "grounding" and 515 < q["answer_spans"][0][0] < 516)
     truth = q["answer_spans"][0]
-    search = SearchConfig(spectemp=SpecTempConfig(uniform_first=27))
+    search = SearchConfig(spectemp=SpecTempConfig(preset="paper", uniform_first=27))
     session = Session(path, models=oracle_models(world), config=Config(cache_dir=tmp_path, search=search))
     answer = session.ask(q["question"], options=q["options"], strategy="spectemp")
     watch = [s for s in answer.trace if s["step"] == "watch"]

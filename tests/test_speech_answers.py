@@ -62,6 +62,25 @@ def test_an_open_question_about_what_was_said_quotes_the_line_with_its_time(narr
     assert answer.stats["target_frames"] == 0 and answer.trace[-1]["model"] == "transcript"
 
 
+def test_a_clear_line_reads_as_the_answer_and_a_weak_one_says_unsure(narrated, tmp_path):
+    from agentime.search.grounding import is_unsure
+    from ui.answers import headline
+
+    path, world, srt, questions = narrated
+    session = agentime.Session(path, models=_models(world), config=_config(tmp_path, subtitles=srt))
+    q = questions["speech"][0]
+    answer = session.ask(q["question"], strategy="timesearch", budget=24)
+    assert q["answer_text"] in answer.text and not is_unsure(answer.text)
+    assert headline(answer).startswith("Answer: "), (headline(answer), answer.confidence)
+    # each narration says only some of the facts: a question about one it never says has no clear line
+    asked = {x["question"] for x in questions["speech"]}
+    unsaid = next(x for x in ("Which ticket price did the narrator announce?", "Which guest did the narrator welcome?",
+                              "Which city did the narrator say the next trip goes to?") if x not in asked)
+    answer = session.ask(unsaid, strategy="timesearch", budget=24)
+    assert is_unsure(answer.text) and "closest line" in answer.text, answer.text
+    assert not headline(answer).startswith("Answer: ") and answer.confidence < 0.9
+
+
 @pytest.mark.parametrize("strategy", ["timesearch", "spectemp"])
 def test_what_is_on_screen_when_something_is_said(narrated, tmp_path, strategy):
     path, world, srt, questions = narrated

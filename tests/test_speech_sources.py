@@ -219,3 +219,34 @@ def test_make_benchmark_speech_writes_srt_mkv_and_questions(tmp_path):
     stamp = mkv.stat().st_mtime_ns
     make_benchmark(tmp_path, videos=1, minutes=2, seed=3, progress=False, speech=True)  # a rerun redoes nothing
     assert mkv.stat().st_mtime_ns == stamp
+
+
+def test_a_stream_transcript_stored_while_the_recording_was_shorter_is_read_again(containers, tmp_path):
+    settings = SpeechConfig(sidecar=False)
+    early, _ = load_transcript(containers["mp4_mov_text"], duration=3.0, start_offset=0.0, settings=settings,
+                               cache_folder=tmp_path)
+    assert [s.text for s in early.segments] == ["first line"]  # the second cue starts at the end: skipped
+    grown, _ = load_transcript(containers["mp4_mov_text"], duration=6.0, start_offset=0.0, settings=settings,
+                               cache_folder=tmp_path)
+    assert [s.text for s in grown.segments] == ["first line", "second line"]
+
+
+def test_a_growing_recordings_subtitles_are_read_again_once_it_is_longer(tmp_path):
+    from agentime.speech.prepare import speech_for_video
+
+    video = tmp_path / "live.mp4"
+    video.write_bytes(b"")  # only the subtitles beside it are read
+    srt = tmp_path / "live.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nthe doors open\n", encoding="utf-8")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    cache: dict = {}
+
+    def read(duration: float) -> dict:
+        entry = {"path": str(video), "directory": str(folder), "info": {"duration": duration, "start_offset": 0.0}}
+        return speech_for_video(entry, SpeechConfig(streams=False), cache)[1]
+
+    assert read(3.0)["segments"] == 1
+    srt.write_text(srt.read_text() + "\n2\n00:00:04,000 --> 00:00:05,000\nthe first band plays\n", encoding="utf-8")
+    assert read(3.0)["segments"] == 1  # same length: the process's copy
+    assert read(6.0)["segments"] == 2  # longer: read again, the new line is in

@@ -380,3 +380,41 @@ def test_an_answer_that_says_it_is_unsure_is_not_wrapped_in_a_second_unsure():
     assert headline(guess) == "Unsure — best guess: orange hexagon"
     sure = SimpleNamespace(choice="B", text="96", confidence=0.9)
     assert headline(sure) == "Answer: B. 96"
+    from ui.answers import answer_markdown
+
+    unsure.confidence, unsure.question, unsure.spans, unsure.stats, unsure.trace = 0.95, "Which number?", [], {}, []
+    shown = answer_markdown(unsure, "clip.mp4")  # even with a high confidence, no "How sure: 95%" beside it
+    assert "How sure" not in shown and "not sure" in shown
+
+
+def test_subtitles_uploaded_for_a_video_leave_with_it(demo, tmp_path):
+    settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
+                          cache_dir=tmp_path / "cache")
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
+    srt = tmp_path / "talk.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n")
+    state = callbacks.UserState()
+    callbacks.choose_subtitles(str(srt), state)  # before any video: kept for the first one
+    view = callbacks.choose_path(str(demo.video), False, state, runtime)
+    assert state.subtitles == str(srt) and "subtitles" not in view
+    view = callbacks.choose_upload(str(demo.video), state, runtime)  # another video: its own subtitles count
+    assert state.subtitles is None and view["subtitles"] is None and "subtitles" in callbacks.OUTPUTS
+
+
+def test_asking_with_a_typed_path_not_yet_opened_opens_it_first(demo, tmp_path):
+    settings = UISettings(target=f"hf:{demo.model}", draft=None, embedder=None, allowed_dirs=(demo.allowed,),
+                          cache_dir=tmp_path / "cache")
+    runtime = callbacks.Runtime(settings, gate=TimingGate(use_policy=False))
+    state = callbacks.UserState()
+    outs = list(callbacks.ask("What is shown?", "", "uniform", 8, SERVER_MODELS, "", "", "", "", state, runtime,
+                              typed_path="demo.mp4"))
+    assert "Video ready" in outs[0]["status"] and outs[0]["player"] == str(demo.video.resolve())
+    assert outs[-1]["status"] == "Done." and outs[-1]["answer"]
+    callbacks.no_video(state, runtime)  # the visitor clears the video; the path box still says demo.mp4
+    outs = list(callbacks.ask("What is shown?", "", "uniform", 8, SERVER_MODELS, "", "", "", "", state, runtime,
+                              typed_path="demo.mp4"))
+    assert "choose a video first" in outs[-1]["status"]  # text left from an opened video is not opened again
+    state = callbacks.UserState()
+    outs = list(callbacks.ask("What is shown?", "", "uniform", 8, SERVER_MODELS, "", "", "", "", state, runtime,
+                              typed_path="/etc/passwd"))  # the same rules as Open: outside the allowed folders
+    assert len(outs) == 1 and outs[0]["status"].startswith("**Error:**") and state.video is None

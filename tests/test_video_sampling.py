@@ -1,12 +1,12 @@
 """Sampling returns the frame that was written at each returned timestamp, with the right method."""
 
-from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from agentime.video.sampling import plan_sampling, sample_frames
 from agentime.video.source import open_video
+from video_reference import write_timed_frames
 
 
 def assert_shows_frame_written_at_t(world, frame) -> None:
@@ -100,22 +100,9 @@ def test_4k_hevc_is_decoded_and_downscaled(real_videos):
 
 
 def test_variable_frame_rate_uses_presentation_times(tmp_path):
-    import av
-
     written = [0.0, 0.1, 0.15, 0.9, 1.0, 2.5, 2.55, 2.6, 4.0, 4.04, 5.7, 6.0]
-    path = tmp_path / "vfr.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"g": "4", "bf": "0"})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        for i, t in enumerate(written):
-            image = np.full((48, 64, 3), (i * 20) % 256, np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    images = [np.full((48, 64, 3), (i * 20) % 256, np.uint8) for i in range(len(written))]
+    path = write_timed_frames(tmp_path / "vfr.mp4", images, written, options={"g": "4", "bf": "0"})
     source = open_video(path)
     assert source.info.variable_frame_rate
     frames = list(sample_frames(source, timestamps=[0.12, 2.0, 4.03, 5.9]))

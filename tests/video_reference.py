@@ -103,21 +103,18 @@ def _with_rotation(source: Path, out: Path, degrees: int) -> Path:
 VFR_TIMES = [i * 0.1 for i in range(20)] + [2 + i * 0.04 for i in range(25)] + [3 + i * 0.25 for i in range(12)]
 
 
-def _variable_rate(out: Path) -> Path:
-    """A screen-recording-like clip: 10 fps for 2 s, 25 fps for 1 s, then 4 fps for 3 s (millisecond
-    timestamps). Each frame shows its index as a bar whose length grows, and a corner marker."""
+def write_timed_frames(out: Path, images, times, *, options: dict | None = None) -> Path:
+    """An H.264 MP4 whose frames are `images` shown at `times` (seconds, millisecond timestamps)."""
     from fractions import Fraction
 
     import av
 
     with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"g": "12"})
-        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream = container.add_stream("libx264", rate=25, options=options or {})
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
-        for i, t in enumerate(VFR_TIMES):
-            image = np.full((96, 160, 3), 40, np.uint8)
-            image[40:56, : 2 + 2 * i] = (250, 200, 40)
-            image[:16, :16] = (30, 220, 30)  # top-left marker: upright and unmirrored
+        for image, t in zip(images, times, strict=True):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
             for packet in stream.encode(frame):
@@ -125,6 +122,18 @@ def _variable_rate(out: Path) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return out
+
+
+def _variable_rate(out: Path) -> Path:
+    """A screen-recording-like clip: 10 fps for 2 s, 25 fps for 1 s, then 4 fps for 3 s (millisecond
+    timestamps). Each frame shows its index as a bar whose length grows, and a corner marker."""
+    images = []
+    for i in range(len(VFR_TIMES)):
+        image = np.full((96, 160, 3), 40, np.uint8)
+        image[40:56, : 2 + 2 * i] = (250, 200, 40)
+        image[:16, :16] = (30, 220, 30)  # top-left marker: upright and unmirrored
+        images.append(image)
+    return write_timed_frames(out, images, VFR_TIMES, options={"g": "12"})
 
 
 def _cut_before_keyframe(source: Path, out: Path) -> Path:

@@ -77,7 +77,7 @@ def moments(answer) -> str:
 
 def answer_markdown(answer, video_name: str, *, reused_from: str | None = None) -> str:
     lines = [f"About **{video_name}**: “{answer.question}”", "", f"## {headline(answer)}", ""]
-    if is_unsure(answer):
+    if is_unsure(answer) or says_unsure(answer_label(answer)):
         lines += [f"The search is not sure of this answer ({answer.confidence:.0%} confident); check the "
                   "evidence frames below.", ""]
     else:

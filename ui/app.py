@@ -14,6 +14,7 @@ from __future__ import annotations
 import gradio as gr
 
 from . import callbacks
+from . import library_panel as library_ui
 from .answers import STRATEGY_CHOICES, demo_notice
 from .callbacks import OUTPUTS, Runtime
 from .models import MODEL_FOLDER, MODEL_URL, SERVER_MODELS, choice_labels, uses_demo_models
@@ -95,6 +96,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
                 live = gr.Checkbox(label="Live recording (the file is still growing)", value=False, elem_id="live")
                 open_button = gr.Button("Open", elem_id="open-path")
                 current = gr.Markdown(callbacks.NO_VIDEO, elem_id="current")
+                library_panel = library_ui.build_panel(visible=bool(settings.allowed_dirs))
             with gr.Column(elem_id="ask-column"):
                 question = gr.Textbox(label="Question", placeholder="When does the red circle first appear?",
                                       elem_id="question")
@@ -139,7 +141,8 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
 
         components = {"upload": upload, "player": player, "status": status, "current": current, "options": options,
                       "answer": answer, "notice": notice, "details": details, "gallery": gallery,
-                      "transcript": transcript, "timeline": timeline, "chat": chat, "chat_input": chat_input, "state": state}
+                      "transcript": transcript, "timeline": timeline, "chat": chat, "chat_input": chat_input,
+                      "subtitles": subtitles, "state": state}
         outputs = [components[name] for name in OUTPUTS]
 
         def as_outputs(values: dict) -> tuple:
@@ -204,26 +207,34 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
 
         question.input(on_question_edit, [question, state], [options, state], queue=False, show_progress="hidden")
 
-        def ask(text, options_text, how, frames, choice, folder_text, url, name, key, user):
+        def ask(text, options_text, how, frames, choice, folder_text, url, name, key, typed, is_live, user,
+                request: gr.Request):
+            user = user or callbacks.UserState()
+            runtime.remember(getattr(request, "session_hash", None), user)  # a typed path may open a recording
             for values in callbacks.ask(text, options_text, how, frames, choice, folder_text, url, name, key, user,
-                                        runtime):
+                                        runtime, typed_path=typed, typed_live=is_live):
                 yield as_outputs(values)
 
-        def ask_in_chat(text, how, frames, choice, folder_text, url, name, key, user):
-            yield from ask(text, "", how, frames, choice, folder_text, url, name, key, user)
+        def ask_in_chat(text, how, frames, choice, folder_text, url, name, key, typed, is_live, user,
+                        request: gr.Request):
+            yield from ask(text, "", how, frames, choice, folder_text, url, name, key, typed, is_live, user, request)
 
-        settings_inputs = [strategy, budget, model_choice, folder, base_url, model_name, api_key, state]
+        settings_inputs = [strategy, budget, model_choice, folder, base_url, model_name, api_key, path, live, state]
         # Model work is bounded by the runtime's compute slots, so waiting on a slow model server does not
         # hold up the queue: allow many questions in flight.
         in_flight = max(8, 4 * settings.concurrency)
         ask_button.click(ask, [question, options, *settings_inputs], outputs, concurrency_limit=in_flight,
-                         concurrency_id="ask", show_progress="hidden")
+                         concurrency_id="ask", show_progress="hidden").then(
+            live_timer, state, timer)
         question.submit(ask, [question, options, *settings_inputs], outputs, concurrency_limit=in_flight,
-                        concurrency_id="ask", show_progress="hidden")
+                        concurrency_id="ask", show_progress="hidden").then(
+            live_timer, state, timer)
         chat_send.click(ask_in_chat, [chat_input, *settings_inputs], outputs, concurrency_limit=in_flight,
-                        concurrency_id="ask", show_progress="hidden")
+                        concurrency_id="ask", show_progress="hidden").then(
+            live_timer, state, timer)
         chat_input.submit(ask_in_chat, [chat_input, *settings_inputs], outputs, concurrency_limit=in_flight,
-                          concurrency_id="ask", show_progress="hidden")
+                          concurrency_id="ask", show_progress="hidden").then(
+            live_timer, state, timer)
 
         def select(event: gr.SelectData, user):
             t, message = callbacks.select_evidence(event.index, user)
@@ -242,6 +253,7 @@ def build_app(settings: UISettings, runtime: Runtime | None = None) -> gr.Blocks
             return gr.skip() if message is None else message
 
         timer.tick(tick, [state], [status])
+        library_ui.wire(library_panel, player, runtime)
     app.queue(default_concurrency_limit=settings.concurrency)
     return app
 

@@ -35,7 +35,7 @@ from .videos import FULL_PREVIEW_SECONDS, check_decodes, check_size, make_previe
 
 log = logging.getLogger("agentime.ui")
 OUTPUTS = ("upload", "player", "status", "current", "options", "answer", "notice", "details", "gallery", "transcript",
-           "timeline", "chat", "chat_input", "state")
+           "timeline", "chat", "chat_input", "subtitles", "state")
 NO_VIDEO = "No video chosen yet."
 NO_DETAILS = "Ask a question to see how the video was searched."
 START = "Upload a video, pick one from the server's folders, or type its path."
@@ -60,6 +60,7 @@ class UserState:
     scratch: Path | None = None  # this visitor's preview folder
     asking: bool = False  # a question of this visitor is being answered (Ask and the chat share one session)
     subtitles: str | None = None  # an uploaded subtitle file used for the videos of this visitor
+    opened_path: str | None = None  # the path-box text last opened (Ask opens a typed path only if it is new)
     speech_times: list[float] = field(default_factory=list)  # start of each transcript line listed, in order
 
 
@@ -165,9 +166,16 @@ def cleared(state: UserState) -> dict:
 
 
 def _switch(state: UserState, runtime: Runtime) -> dict:
+    """Leave the current video. Subtitles uploaded for it leave with it (they would hide the next video's own
+    subtitles); subtitles uploaded before any video was chosen stay for the first one."""
+    had_video = state.video is not None
     runtime.forget(state)
     state.video, state.name, state.uploaded, state.live = None, "", False, False
-    return cleared(state)
+    view = cleared(state)
+    if had_video and state.subtitles is not None:
+        state.subtitles = None
+        view["subtitles"] = None
+    return view
 
 
 def no_video(state: UserState | None, runtime: Runtime, message: str = START) -> dict:
@@ -236,6 +244,7 @@ def choose_path(text: str, live: bool, state: UserState | None, runtime: Runtime
 
     state = state or UserState()
     text = (text or "").strip()
+    state.opened_path = text
     try:
         if is_stream_url(text):
             return _record(text, state, runtime)
@@ -339,13 +348,22 @@ def _show(answer, state: UserState, choice, reason: str, runtime: Runtime, secon
 
 
 def ask(question: str, options_text: str, strategy: str, budget: int, model_choice: str, folder: str,
-        base_url: str, model_name: str, api_key: str, state: UserState | None, runtime: Runtime) -> Iterator[dict]:
-    """Yields output updates: progress while working, then the answer (or an error message)."""
+        base_url: str, model_name: str, api_key: str, state: UserState | None, runtime: Runtime, *,
+        typed_path: str = "", typed_live: bool = False) -> Iterator[dict]:
+    """Yields output updates: progress while working, then the answer (or an error message). With no video
+    chosen but a path typed in the path box and not opened yet, that path is opened first, as Open would (text
+    left there from an earlier video is not opened again)."""
     state = state or UserState()
     if not _start_asking(state):
         yield {"status": "A question is already being answered; its answer comes first."}
         return
     try:
+        typed_path = (typed_path or "").strip()
+        if state.video is None and typed_path and typed_path != state.opened_path:
+            opened = choose_path(typed_path, typed_live, state, runtime)
+            yield opened
+            if state.video is None:
+                return  # the path could not be opened: its error is in the status
         yield from _ask(question, options_text, strategy, budget, model_choice, folder, base_url, model_name, api_key,
                         state, runtime)
     finally:

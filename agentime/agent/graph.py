@@ -24,7 +24,8 @@ from agentime.agent.refresh import Turn
 from agentime.agent.state import AgentState
 from agentime.agent.timing_gate import TimingGate
 from agentime.index.frame_index import FrameIndex
-from agentime.search import STRATEGIES, choose_strategy
+from agentime.index.ingest_index import ingest_and_index
+from agentime.search import STRATEGIES, check_budget, choose_strategy
 from agentime.search.answer import final_answer
 from agentime.search.base import new_state
 from agentime.search.runtime import SearchRuntime
@@ -36,7 +37,8 @@ from agentime.video.live_ingest import ingest_live
 from agentime.video.source import open_video
 from agentime.video.view import VideoView
 
-UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "seconds": 0.0}
+UNSPENT = {"target_frames": 0, "draft_frames": 0, "target_calls": 0, "draft_calls": 0, "embedder_calls": 0,
+           "seconds": 0.0, "target_seconds": 0.0, "draft_seconds": 0.0, "embedder_seconds": 0.0, "wall_seconds": 0.0}
 
 
 def view_and_index(video: dict, ctx: AgentContext) -> tuple[VideoView, FrameIndex | None]:
@@ -123,18 +125,31 @@ def reuse(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     return {"search": search, "answer": result, "video": video, "turns": [*state.get("turns", []), turn]}
 
 
-def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+def prepared_video(path: str, live: bool, ctx: AgentContext) -> dict:
+    """The video ingested (cached), its frame index loaded or built and its transcript read: the state's
+    `video` record."""
     ctx.report("ingesting video", 0.0)
-    live = bool(state["video"].get("live"))
-    result = ingest_live(state["video"]["path"], ctx.config) if live else ingest(state["video"]["path"], ctx.config)
+    if live:
+        result = ingest_live(path, ctx.config)
+    elif ctx.embedder is not None:  # overview and index in one resumable pass (decoding beside embedding)
+        result, _ = ingest_and_index(path, ctx.config, ctx.embedder, load_index=False)
+    else:
+        result = ingest(path, ctx.config)
     video = {"path": result.info.path, "key": result.key, "directory": str(result.directory),
              "info": result.info.to_dict(), "frames": result.frames, "live": live}
     view_and_index(video, ctx)
-    if ctx.config.speech.enabled:
-        ctx.report("reading speech", 0.1)
-    video["speech"] = speech_for_video(video, ctx.config.speech, ctx.cache)[1]
-    return {"video": video}
+    speech = ctx.config.speech
+    if speech.enabled and (speech.subtitles or speech.asr):  # slow paths get a message before, not after
+        ctx.report("reading the subtitles" if speech.subtitles else "transcribing the speech", 0.1)
+    summary = speech_for_video(video, speech, ctx.cache)[1]
+    if summary.get("source"):
+        ctx.report(f"read {summary['segments']} transcript lines", 0.12)
+    video["speech"] = summary
+    return video
+
+
+def prepare(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
+    return {"video": prepared_video(state["video"]["path"], bool(state["video"].get("live")), runtime.context)}
 
 
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
@@ -142,6 +157,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx.runtime = None  # a new search: its runtime is built at its first step
     name = choose_strategy(state.get("strategy", "auto"), duration=state["video"]["info"]["duration"],
                            has_draft=ctx.draft is not None)
+    check_budget(name, ctx.search, state["video"]["frames"], state["video"]["info"]["duration"])
     ctx.report(f"searching with {name}", 0.15)
     return {"search": new_state(name), "steps": 0}
 
@@ -155,6 +171,7 @@ def search_step(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     else:
         STRATEGIES[search["strategy"]].step(rt, search)
     rt.record_prompt_cuts(search)
+    rt.record_seconds(search)
     steps = state.get("steps", 0) + 1
     if steps >= ctx.max_steps:
         search["done"] = True
@@ -176,6 +193,7 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     result = answer_from_speech(rt, search) or final_answer(rt, search)
     result.setdefault("speech", speech_evidence(rt.speech, rt.question))
     rt.record_prompt_cuts(search)
+    rt.record_seconds(search)
     ctx.report("done", 1.0)
     entry = {"question": state["question"], "options": state.get("options"), "answer": result,
              "confidence": search["confidence"], "strategy": search["strategy"]}

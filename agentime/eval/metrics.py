@@ -49,6 +49,11 @@ def set_open_scorer(scorer: Callable[[str, str, str], bool | None] | None) -> No
     _open_scorer = scorer
 
 
+def open_scorer() -> Callable[[str, str, str], bool | None] | None:
+    """The scorer `set_open_scorer` registered in this process (None when none is)."""
+    return _open_scorer
+
+
 def read_answer(task: str, item, prediction: str) -> str:
     """What the task's official rule reads from a reply to a choice or yes/no question ("" when nothing)."""
     if item.kind == "yesno":

@@ -4,7 +4,8 @@ Each actor loads its own models once from the `ModelSource` (in-process models, 
 OpenAI-compatible server such as vLLM or SGLang serving the target) and answers chunks of one video's
 questions with `runner.answer_group`, the code the local executor runs, so results are the same. Rows come
 back chunk by chunk to the driver, which alone writes the results file. With no `address`, a local cluster
-is started for the run and stopped after it.
+is started for the run and stopped after it. Each worker scores free-form answers with the scorer the driver
+registered (`metrics.set_open_scorer`), as the local executor does, since a worker is a process of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from agentime.eval import metrics
 from agentime.eval.items import EvalItem
 from agentime.eval.runner import EvalSettings, ModelSource, answer_group, error_row
 
@@ -22,9 +24,10 @@ CHUNK = 8  # questions per actor call: bounds what a lost worker takes with it
 class EvalWorker:
     """One Ray actor: models loaded once, then chunks of questions answered in order."""
 
-    def __init__(self, source: ModelSource, settings: EvalSettings):
+    def __init__(self, source: ModelSource, settings: EvalSettings, open_scorer=None):
         self.models = source.load()
         self.settings = settings
+        metrics.set_open_scorer(open_scorer)  # the driver's; a module-level function travels by reference
 
     def run(self, video: str, items: list[dict]) -> list[dict]:
         return list(answer_group(self.models, video, [EvalItem.from_dict(i) for i in items], self.settings))
@@ -70,7 +73,8 @@ def run_ray(groups: list[tuple[str, list[EvalItem]]], source: ModelSource, setti
         started = True
     try:
         actor_class = ray.remote(num_cpus=options.get("cpus_per_worker", 1))(EvalWorker)
-        actors = [actor_class.remote(source, settings) for _ in range(workers)]
+        scorer = metrics.open_scorer()
+        actors = [actor_class.remote(source, settings, scorer) for _ in range(workers)]
         todo = list(_chunks(groups, options.get("chunk", CHUNK)))
         todo.reverse()
         in_flight: dict = {}
@@ -90,7 +94,7 @@ def run_ray(groups: list[tuple[str, list[EvalItem]]], source: ModelSource, setti
             except ray.exceptions.RayError as exc:  # the worker died: its chunk is failed, the rest goes on
                 message = f"worker lost: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 rows = [error_row(settings.task, EvalItem.from_dict(i), video, "failed", message) for i in items]
-                actor = actor_class.remote(source, settings)
+                actor = actor_class.remote(source, settings, scorer)
                 actors.append(actor)
             for row in rows:
                 on_row(row)

@@ -79,12 +79,8 @@ def tempcompass_submission(rows: list[dict], out: Path, metrics: dict) -> dict:
 
 
 def write_submissions(task, rows: list[dict], out: Path, metrics: dict) -> dict:
-    """Write the submission files of `task` (a `Task` record, or its name in `TASKS`; none for tasks without
-    a writer); returns {what: path}."""
-    if isinstance(task, str):
-        from agentime.eval.tasks import TASKS  # tasks.py names the writers above: import it only when called
-
-        task = TASKS[task]
+    """Write the submission files of `task` (a `Task` record; none for tasks without a writer); returns
+    {what: path}."""
     files = {"results": str(out), "metrics": str(output_path(out, "metrics.json"))}
     if task.write_submission is not None and rows:
         files.update(task.write_submission(rows, out, metrics))

@@ -9,6 +9,8 @@ score, both answered by faiss. The index does not decode video or choose frames 
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +67,18 @@ class FrameIndex:
         matrix = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
         return cls(matrix, np.array(times), getattr(embedder, "name", ""))
 
+    @classmethod
+    def from_parts(cls, parts: Iterable[tuple[np.ndarray, np.ndarray]], dim: int, embedder_name: str = "") -> FrameIndex:
+        """An index filled from (times, rows) parts in time order, one part in memory at a time besides the
+        index itself (how the rows of an hours-long video are gathered from its chunks)."""
+        index = cls(np.zeros((0, dim), np.float32), np.zeros(0), embedder_name)
+        times = []
+        for part_times, rows in parts:
+            index.index.add(np.ascontiguousarray(rows, dtype=np.float32))
+            times.append(np.asarray(part_times, dtype=np.float64))
+        index.times = np.concatenate(times) if times else np.zeros(0)
+        return index
+
     def embeddings(self) -> np.ndarray:
         return self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
 
@@ -107,6 +121,19 @@ class FrameIndex:
         atomic_write_bytes(path.with_suffix(".times.npz"), buffer.getvalue())
         return path
 
+    @staticmethod
+    def saved_length(folder: Path, embedder_name: str) -> int | None:
+        """How many frames the index saved in `folder` holds (from its times file, without reading the
+        index), or None when there is none or it is unreadable."""
+        path = Path(folder) / f"index_{_safe(embedder_name)}.faiss"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path.with_suffix(".times.npz"), allow_pickle=False) as npz:
+                return int(npz["times"].shape[0])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            return None
+
     @classmethod
     def load(cls, folder: Path, embedder_name: str) -> FrameIndex | None:
         """The saved index of `embedder_name` in `folder`, or None when there is none (yet)."""
@@ -127,6 +154,37 @@ class FrameIndex:
         loaded = cls.__new__(cls)
         loaded.index, loaded.times, loaded.embedder_name, loaded.dim = index, times, embedder_name, index.d
         return loaded
+
+
+class ChunkEmbeddings:
+    """The embedding rows of each overview chunk, saved as they are computed (`embeddings_<embedder>/
+    chunk_000123.npz`: the chunk's times and rows, written atomically), so an interrupted indexing resumes
+    after its last finished chunk. A part is used only while its times are those of the chunk it was made
+    from: a chunk rebuilt after damage is embedded again."""
+
+    def __init__(self, overview: Path, embedder_name: str):
+        self.folder = Path(overview) / f"embeddings_{_safe(embedder_name)}"
+
+    def path(self, chunk: int) -> Path:
+        return self.folder / f"chunk_{chunk:06d}.npz"
+
+    def load(self, chunk: int, times: np.ndarray) -> np.ndarray | None:
+        """The rows saved for `chunk`, or None when there are none or they were made from other frames."""
+        try:
+            with np.load(self.path(chunk), allow_pickle=False) as npz:
+                saved_times, rows = npz["times"], npz["rows"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            return None
+        if saved_times.shape != times.shape or not np.array_equal(saved_times, times) or rows.shape[0] != times.size:
+            return None
+        return rows
+
+    def save(self, chunk: int, times: np.ndarray, rows: np.ndarray) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, times=np.asarray(times, np.float64), rows=np.asarray(rows, np.float32))
+        atomic_write_bytes(self.path(chunk), buffer.getvalue())
 
 
 def best_per_row(scores: np.ndarray, ids: np.ndarray) -> dict[int, float]:

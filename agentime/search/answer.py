@@ -91,9 +91,12 @@ def span_confidence(state: SearchState, span: list[float]) -> float:
     return float(np.median(near)) if near else 0.0
 
 
+def _span_gap(rt: SearchRuntime) -> float:
+    return max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
+
+
 def _spans(rt: SearchRuntime, state: SearchState) -> list[list[float]]:
-    gap = max(2.5, 2.0 / rt.config.timesearch.zoom_fps)  # frames of one zoom window stay in one span
-    return evidence_spans(state, rt.config.relevance_threshold, gap, rt.view.duration)
+    return evidence_spans(state, rt.config.relevance_threshold, _span_gap(rt), rt.view.duration)
 
 
 def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]]) -> list[list[float]]:
@@ -119,6 +122,35 @@ def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]
         return spans
     trace(state, "second_look", lane="looked", model="target", times=looked,
           scores=[state["scores"][time_key(t)] for t in looked], note="early one-frame spans checked once more")
+    return _spans(rt, state)
+
+
+BRIDGE_SECONDS = 4.0  # relevant frames this far apart may be one appearance with frames missed between them
+
+
+def _bridge_gaps(rt: SearchRuntime, state: SearchState, spans: list[list[float]], gap: float) -> list[list[float]]:
+    """A found span whose next (or previous) relevant frame, the target's or the draft's, lies more than `gap`
+    but at most BRIDGE_SECONDS away gets the target's look at a frame between them while the budget lasts: a
+    draft's scan misses a frame or two inside one appearance, which splits it (or leaves its rest unverified),
+    and the answer would state part of it. Returns the spans, recomputed when anything was looked at."""
+    threshold = rt.config.relevance_threshold
+    drafted = {round(float(t), 3) for t, v in state.get("draft_scores", {}).items() if v >= threshold}
+    relevant = sorted(drafted | {e["t"] for e in state["evidence"] if e["score"] >= threshold})
+    inside = [any(a <= t <= b for a, b in spans) for t in relevant]
+    looked = []
+    for (t0, in0), (t1, in1) in zip(zip(relevant, inside), zip(relevant[1:], inside[1:])):
+        if not (in0 or in1) or not gap < t1 - t0 <= BRIDGE_SECONDS or rt.budget_left(state) <= 0:
+            continue
+        [t] = snap_to_overview(rt, [(t0 + t1) / 2])
+        if not t0 < t < t1 or time_key(t) in rt.frames_seen(state, "target"):
+            continue
+        score = rt.target_relevance(state, [t])
+        keep_evidence(state, [t], score, "look between close relevant frames", "target", threshold)
+        looked.append(t)
+    if not looked:
+        return spans
+    trace(state, "bridge", lane="looked", model="target", times=looked,
+          scores=[state["scores"][time_key(t)] for t in looked], note="frames between close relevant frames checked")
     return _spans(rt, state)
 
 
@@ -194,12 +226,11 @@ def _option_seen_after(rt: SearchRuntime, state: SearchState, main: list[float],
     over many frames at once."""
     inside = sorted(float(k) for k in state["scores"] if main[0] <= float(k) <= main[1])[-SPAN_END_FRAMES:]
     frames = rt.view.frames_at(list(after) + inside)
-    began = time.perf_counter()
     gains = []
     for text in texts:
         p = rt.target.yes_probability(frames, relevance_statement(text))
         gains.append(float(np.max(p[:len(after)])) - (float(np.max(p[len(after):])) if inside else 0.0))
-    rt.charge(state, "target", [], began, calls=len(texts))
+    rt.charge(state, "target", [], calls=len(texts))
     best = int(np.argmax(gains))
     note = ", ".join(f"{t}: {g:+.2f}" for t, g in zip(texts, gains, strict=True))
     return (best if gains[best] >= NEWLY_SEEN else None), note
@@ -210,7 +241,6 @@ def _described_after(rt: SearchRuntime, state: SearchState, main: list[float],
     """For "what comes right after X" asked without options: the things the target describes in the frames
     after X's span become the candidates, and the one it sees there and not in the span (as with options,
     `_option_seen_after`) is the answer; None when nothing stands out."""
-    began = time.perf_counter()
     frames = rt.view.frames_at(after)
     names: list[str] = []
     for frame in frames:
@@ -219,7 +249,7 @@ def _described_after(rt: SearchRuntime, state: SearchState, main: list[float],
             name = part.strip(" .").lower()
             if name and name not in ("nothing", "none") and name not in names:
                 names.append(name)
-    rt.charge(state, "target", [], began, calls=len(frames))
+    rt.charge(state, "target", [], calls=len(frames))
     if not names:
         return None, "nothing described after the span"
     index, gains = _option_seen_after(rt, state, main, after, names)
@@ -232,8 +262,10 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
     spans = _spans(rt, state)
     if FIRST.search(rt.question):
         spans = _second_looks(rt, state, spans)
-    main = _main_span(state, spans, rt.question)
     counting = bool(state.get("counted")) and is_count_question(rt.question)
+    if not is_count_question(rt.question):  # appearances to count stay apart however close they are
+        spans = _bridge_gaps(rt, state, spans, _span_gap(rt))
+    main = _main_span(state, spans, rt.question)
     wants_after = main and not counting and cfg.answer_frames > 2 * len(AFTER_SPAN)
     forward = wants_after and bool(RIGHT_AFTER.search(rt.question))
     if forward or (main and not counting and FIRST.search(rt.question)):
@@ -246,7 +278,7 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
         times = sorted(float(k) for k, _ in ranked) or snap_to_overview(rt, evenly_spaced(0, rt.view.duration, 4))
     times = sorted(set(times) | set(after))
     frames = rt.view.frames_at(times)
-    rt.charge(state, "target", times, began, calls=0)
+    rt.charge(state, "target", times, calls=0)
     texts = option_texts(rt.options)
     spoken = rt.transcript_lines()  # transcript lines matching the question, timestamped (None without any)
     choice, text, how = None, "", ""
@@ -269,19 +301,19 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
         if index is None:
             # First the target's own words, matched to an option; then its letter; then the likeliest option.
             generation = rt.target.generate(build_prompt(frames, rt.question, preamble=spoken), max_new_tokens=16)
-            rt.charge(state, "target", [], began, calls=1)
+            rt.charge(state, "target", [], calls=1)
             index, how = matching_option(generation.text, texts), "the target's answer, matched to an option"
             if index is None:
                 generation = rt.target.generate(build_prompt(frames, rt.question, preamble=spoken, options=texts)
                                                 + [ANSWER_INSTRUCTION], max_new_tokens=4)
-                rt.charge(state, "target", [], began, calls=1)
+                rt.charge(state, "target", [], calls=1)
                 found = _LETTER.search(generation.text.upper())
                 index = OPTION_LETTERS.index(found.group(1)) if found and OPTION_LETTERS.index(found.group(1)) < len(texts) else None
                 how = "the target's letter"
             if index is None:
                 likelihood = [float(rt.target.yes_probability([frames], answer_statement(rt.question, t))[0])
                               for t in texts]
-                rt.charge(state, "target", [], began, calls=len(texts))
+                rt.charge(state, "target", [], calls=len(texts))
                 index, how = int(np.argmax(likelihood)), "the option the target finds most likely"
         choice, text = OPTION_LETTERS[index], texts[index]
     else:
@@ -290,7 +322,7 @@ def final_answer(rt: SearchRuntime, state: SearchState) -> dict:
             text, how = named, f"described after the span and not seen in it ({gains})"
         else:
             generation = rt.target.generate(build_prompt(frames, rt.question, preamble=spoken), max_new_tokens=32)
-            rt.charge(state, "target", [], began, calls=1)
+            rt.charge(state, "target", [], calls=1)
             text, how = generation.text.strip(), "generated by the target"
     trace(state, "answer", model="target", times=times, note=f"{how}: {text}", seconds=time.perf_counter() - began)
     # the answer's own span is always among the frames shown for it, so a reader can check what it states

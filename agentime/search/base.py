@@ -15,14 +15,26 @@ from agentime.config import SearchConfig, SpecTempConfig, TimeSearchConfig  # no
 AFTER_SPAN = (2.0, 5.0)  # seconds after the found span whose frames the answer adds ("what comes right after")
 
 
+def answer_reserve(config: SearchConfig) -> int:
+    """Target frames a search leaves for the answer step's frames after the span."""
+    return len(AFTER_SPAN) if config.answer_frames > 2 * len(AFTER_SPAN) else 0
+
+
 @dataclass
 class SearchStats:
+    """What a search and its answer cost: frames and calls per model, model seconds per role (`seconds` is
+    their sum) and wall seconds from the search's start to its last model call."""
+
     target_frames: int = 0
     target_calls: int = 0
     draft_frames: int = 0
     draft_calls: int = 0
     embedder_calls: int = 0
     seconds: float = 0.0
+    target_seconds: float = 0.0
+    draft_seconds: float = 0.0
+    embedder_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,9 +2,10 @@
 
 A counting question cannot be answered from a few frames around one moment: every appearance in the whole
 video must be found. `sweep` ranks all overview frames by the embedder's similarity to the looked-for object,
-takes the likeliest separate moments and has a model check each: the target (timesearch), or the draft first
-with the target verifying what the draft found (spectemp). Confirmed moments close in time are joined when the
-target sees the object half-way between them. Exhaustive search scores every frame, so there
+takes the likeliest separate moments and has the target check each (with spectemp the draft first picks each
+moment's frame); a moment the target confirms counts when a second vote agrees: the draft's (spectemp), else
+the target on a second frame of it. Confirmed moments close in time are joined when the target sees the
+object half-way between them. Exhaustive search scores every frame, so there
 `count_appearances` counts the separate confident spans of its evidence. `counted_answer` turns a count into
 the answer. Nothing here answers questions of other kinds.
 """
@@ -91,21 +92,27 @@ def sweep(rt: SearchRuntime, state: SearchState, *, use_draft: bool) -> None:
         return
     runs = candidate_runs(rt.view.overview_times, similarity, min(MAX_RUNS, max(1, rt.budget_left(state))))
     threshold = rt.config.relevance_threshold
+    agreed: set[float] = set()  # moments where the draft found the object: the draft's yes is a second vote
     if use_draft and rt.draft is not None:
         looked = [t for run in runs for t in run[:DRAFT_FRAMES_PER_RUN]]
         drafted = dict(zip(looked, rt.draft_relevance(state, looked), strict=True))
         picks = [max(run[:DRAFT_FRAMES_PER_RUN], key=drafted.get) for run in runs]
-        picks = [t for t in picks if drafted[t] >= threshold]
+        agreed = {t for t in picks if drafted[t] >= threshold}
         trace(state, "count_draft", lane="draft", model="draft", times=looked, scores=[drafted[t] for t in looked],
-              note=f"{len(runs)} candidate moments, {len(picks)} the draft finds the object in")
+              note=f"{len(runs)} candidate moments, {len(agreed)} the draft finds the object in")
         source = "draft"
     else:
         picks, source = [run[0] for run in runs], "target"
+    # The target checks every candidate moment, not only those the draft agreed on: a draft blind to an object
+    # (a small model misses some colours) would otherwise hide all its appearances.
     picks = picks[: max(0, rt.budget_left(state))]
     verified = rt.target_relevance(state, picks)
     confirmed = sorted(t for t, s in zip(picks, verified, strict=True) if s >= threshold)
-    if source == "target":  # no draft to agree with: a second frame of each confirmed moment must agree
-        confirmed = _second_look(rt, state, confirmed, {run[0]: run for run in runs})
+    # without the draft's yes, a second frame of the moment must agree, so one lookalike frame does not count
+    alone = [t for t in confirmed if t not in agreed]
+    if alone:
+        by_pick = {pick: [pick] + [t for t in run if t != pick] for pick, run in zip(picks, runs, strict=False)}
+        confirmed = sorted([t for t in confirmed if t in agreed] + _second_look(rt, state, alone, by_pick))
     trace(state, "count_verify", lane="looked", model="target", times=picks, scores=verified,
           note=f"{len(confirmed)} of {len(picks)} candidate moments confirmed")
     keep_evidence(state, picks, verified, "a candidate appearance, confirmed", source, threshold)

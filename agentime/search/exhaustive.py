@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.base import SearchState
+from agentime.search.base import SearchConfig, SearchState
 from agentime.search.common import keep_evidence
 from agentime.search.runtime import SearchRuntime, trace
 
@@ -27,3 +27,8 @@ def step(rt: SearchRuntime, state: SearchState) -> None:
         state["confidence"] = max((e["score"] for e in state["evidence"]), default=0.0)
         state["counted"] = True  # every frame was scored: every appearance is in the evidence
         state["done"] = True
+
+
+def minimum_budget(config: SearchConfig, overview_frames: int) -> int:
+    """One frame: the budget does not bound the ceiling, which scores every frame whatever it is."""
+    return 1

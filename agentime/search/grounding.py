@@ -7,9 +7,11 @@ shows, while the answer's spans are right. `ground_answer` makes the text say wh
 - time questions ("when", "how long", "at what point", "first", "last"): the text states the found span(s) in
   the video's clock; a time the model wrote outside every found span is never presented (the trace names it);
 - counting questions: the count is the number of appearances the search found, and the spans are those;
-- other questions: each number and object the generation names is checked by the target, as the same yes/no
-  statement the search scores, over the frames the answer was read from; when one is seen in none of them,
-  the text says it is unsure instead of asserting it.
+- other questions: each object the generation names is checked by the target, as the same yes/no statement
+  the search scores, over the frames the answer was read from; each number, in what the target reads on the
+  most relevant of those frames, one frame at a time (a small model reads a frame's text well, while its yes/no
+  about a given number barely depends on the number); when a claim is seen in none of them, the text says it
+  is unsure instead of asserting it.
 
 Multiple-choice answers pass through unchanged (their text is the chosen option). Nothing here searches the
 video or picks the spans: it only looks again at the answer's own frames.
@@ -22,14 +24,16 @@ import time
 
 import numpy as np
 
-from agentime.search.base import SearchState
+from agentime.search.base import SearchState, time_key
 from agentime.search.counting import count_appearances, is_count_question
-from agentime.search.prompts import look_for, number_statement, relevance_statement
+from agentime.search.prompts import READ_INSTRUCTION, look_for, number_statement, relevance_statement
 from agentime.search.runtime import SearchRuntime, trace
-from agentime.video.tafr import find_timestamps, format_clock
+from agentime.video.tafr import find_timestamps, format_clock, timestamped_frames
 
 UNSURE = "Unsure"  # how an answer that does not assert anything begins
+UNSURE_CONFIDENCE = 0.5  # the most an unsure answer claims: the moment may be right, its words are unconfirmed
 MAX_CLAIMS = 3  # things named in one generation that are checked against the frames
+READ_FRAMES = 3  # the answer's most relevant frames whose on-screen text is read to find a number
 MAX_LISTED = 5  # spans written out in one answer; the rest stay in Answer.spans
 WRITTEN_TIME_SLACK = 1.0  # seconds: a written time this close to a found span is inside it (clock rounding)
 
@@ -59,8 +63,14 @@ def is_time_question(question: str) -> bool:
                                                  and not _ASKS_FOR_A_THING.search(question))
 
 
+ONE_MOMENT = 1.0  # seconds: a span this short (one sampled frame and its half-second margins) is one moment
+
+
 def span_words(span) -> str:
-    """"from 00:38:44 to 00:38:51"; a span within one clock second is "at 00:49:02"."""
+    """"from 00:38:44 to 00:38:51"; a span of one second at most is the moment at its middle, "at 00:49:02"
+    (its two ends, a second apart, could round to clock seconds two apart)."""
+    if span[1] - span[0] <= ONE_MOMENT + 1e-6:
+        return f"at {format_clock((span[0] + span[1]) / 2)}"
     start, end = format_clock(span[0]), format_clock(span[1])
     return f"at {start}" if start == end else f"from {start} to {end}"
 
@@ -132,17 +142,33 @@ def named_claims(generation: str) -> list[tuple[str, str]]:
     return claims[:MAX_CLAIMS]
 
 
+def read_numbers(rt: SearchRuntime, state: SearchState, frames: list) -> set[str]:
+    """The numbers the target reads on the READ_FRAMES frames of `frames` it found most relevant, each frame
+    read on its own."""
+    ranked = sorted(frames, key=lambda f: -state["scores"].get(time_key(f.t), 0.0))[:READ_FRAMES]
+    numbers: set[str] = set()
+    for frame in ranked:
+        reading = rt.target.generate(timestamped_frames([frame]) + [READ_INSTRUCTION], max_new_tokens=8)
+        numbers.update(stated_numbers(reading.text))
+    rt.charge(state, "target", [], calls=len(ranked))
+    return numbers
+
+
 def unseen_claims(rt: SearchRuntime, state: SearchState, frames: list, claims: list[tuple[str, str]]) -> list[str]:
-    """The claims the target sees in none of `frames` (one yes/no statement per claim over the frames)."""
+    """The claims the target sees in none of `frames`: an object by the yes/no statement the search scores, over
+    the frames; a number by what the target reads on the most relevant of them (a small model's yes/no about a
+    given number barely depends on the number, while it reads a frame's text well)."""
     if not claims or not frames:
         return [what for what, _ in claims]
-    began = time.perf_counter()
-    unseen = []
-    for what, statement in claims:
+    numbers = [what for what, statement in claims if statement == number_statement(what)]
+    read = read_numbers(rt, state, frames) if numbers else set()
+    unseen = [what for what in numbers if what not in read]
+    objects = [(what, statement) for what, statement in claims if what not in numbers]
+    for what, statement in objects:
         seen = np.asarray(rt.target.yes_probability(frames, statement), dtype=float)
         if float(np.max(seen)) < rt.config.relevance_threshold:
             unseen.append(what)
-    rt.charge(state, "target", [], began, calls=len(claims))
+    rt.charge(state, "target", [], calls=len(objects))
     return unseen
 
 
@@ -177,4 +203,6 @@ def ground_answer(rt: SearchRuntime, state: SearchState, result: dict, frames: l
     else:
         text, note = checked_answer(rt, state, generation, frames)
     trace(state, "ground", model="target", times=[f.t for f in frames], note=f"{note}: {text}")
+    if is_unsure(text):  # an answer that says it is unsure never reports the search's high confidence
+        state["confidence"] = min(float(state["confidence"]), UNSURE_CONFIDENCE)
     return {**result, "text": text, "choice": None, "spans": spans}

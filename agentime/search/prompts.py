@@ -17,6 +17,7 @@ _STOP = {"number", "time", "times", "video", "frame", "frames", "object", "momen
          "narrator", "speaker", "voice"}  # who speaks is heard, not seen: no frame statement for them
 
 ANSWER_INSTRUCTION = "Answer with the option's letter."
+READ_INSTRUCTION = "What text is shown on screen?"  # after one frame: the model reads the on-screen text
 
 
 def look_for(question: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentime.search.base import SearchState, time_key
+from agentime.search.base import SearchConfig, SearchState, answer_reserve, time_key
 from agentime.search.common import evenly_spaced, keep_evidence, reflect
 from agentime.search.counting import counted_instead
 from agentime.search.runtime import SearchRuntime, trace
@@ -122,3 +122,8 @@ def step(rt: SearchRuntime, state: SearchState) -> None:
         if not confident and state["evidence"] and not state["trace"][-1]["step"] == "reflect":
             reflect(rt, state)
         state["done"] = True
+
+
+def minimum_budget(config: SearchConfig, overview_frames: int) -> int:
+    """One overview frame (the overview shrinks to a quarter of the budget) and the answer's reserve."""
+    return 1 + answer_reserve(config)

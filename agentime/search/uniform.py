@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentime.search.base import SearchState
+from agentime.search.base import SearchConfig, SearchState
 from agentime.search.common import evenly_spaced, keep_evidence, snap_to_overview
 from agentime.search.runtime import SearchRuntime, trace
 
@@ -16,3 +16,8 @@ def step(rt: SearchRuntime, state: SearchState) -> None:
     state["evidence"].sort(key=lambda e: e["t"])
     state["confidence"] = float(max(scores)) if len(scores) else 0.0
     state["done"] = True
+
+
+def minimum_budget(config: SearchConfig, overview_frames: int) -> int:
+    """One frame: the frames are spread over whatever the budget allows."""
+    return 1

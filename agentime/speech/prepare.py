@@ -1,4 +1,5 @@
-"""The agent's speech step: load a video's transcript and index it, once per process and video.
+"""The agent's speech step: load a video's transcript and index it, once per process, video and length (a
+growing recording's subtitles are read again as it grows).
 
 `speech_for_video` is called by the graph's prepare node. It returns the index (or None) and a JSON-friendly
 summary for the answer's stats: the source used, how many segments, what was skipped, and why a source
@@ -17,7 +18,8 @@ from agentime.speech.settings import SpeechConfig
 
 def speech_for_video(video: dict, settings: SpeechConfig, cache: dict):
     """(SpeechIndex or None, summary) for an ingested video (`path`, `directory`, `info` as the graph holds)."""
-    key = ("speech", video["directory"], settings)
+    # a growing recording's duration is part of the key: its subtitles are read again as it grows
+    key = ("speech", video["directory"], settings, round(float(video["info"]["duration"]), 1))
     if key in cache:
         return cache[key]
     from agentime.speech.index import SpeechIndex

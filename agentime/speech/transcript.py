@@ -32,13 +32,15 @@ def _from_text(text: SubtitleText, *, duration: float, offset: float) -> Transcr
     return Transcript(segments, text.source, text.language, [*text.skipped, *skipped])
 
 
-def _cached(folder: Path | None, name: str) -> Transcript | None:
+def _cached(folder: Path | None, name: str, duration: float) -> Transcript | None:
+    """The stored transcript, unless damaged, of another format, or read when the video was shorter (a growing
+    recording's stream has new cues since)."""
     path = folder / f"transcript_{name}.json" if folder else None
     if path is None or not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != TRANSCRIPT_FORMAT:
+        if data.get("format") != TRANSCRIPT_FORMAT or float(data.get("duration", 0.0)) < duration - 0.5:
             return None
         segments = [SpeechSegment(float(s["start"]), float(s["end"]), str(s["text"])) for s in data["segments"]]
         return Transcript(segments, str(data["source"]), data.get("language"), list(data.get("skipped", [])))
@@ -46,10 +48,11 @@ def _cached(folder: Path | None, name: str) -> Transcript | None:
         return None  # damaged: read the source again
 
 
-def _store(folder: Path | None, name: str, transcript: Transcript) -> None:
+def _store(folder: Path | None, name: str, transcript: Transcript, duration: float) -> None:
     if folder is not None:
         atomic_write_json(folder / f"transcript_{name}.json",
-                          {"format": TRANSCRIPT_FORMAT, "source": transcript.source, "language": transcript.language,
+                          {"format": TRANSCRIPT_FORMAT, "duration": duration, "source": transcript.source,
+                           "language": transcript.language,
                            "skipped": transcript.skipped, "segments": [asdict(s) for s in transcript.segments]})
 
 
@@ -69,14 +72,14 @@ def load_transcript(video: str | Path, *, duration: float, start_offset: float, 
             failures.append(str(exc))
     if settings.streams:
         name = "stream_" + _digest(settings.language or "")
-        transcript = _cached(folder, name)
+        transcript = _cached(folder, name, duration)
         if transcript is not None:
             return transcript, failures
         try:
             text = read_subtitle_stream(video, settings.language)
             if text is not None:
                 transcript = _from_text(text, duration=duration, offset=start_offset)
-                _store(folder, name, transcript)
+                _store(folder, name, transcript, duration)
                 return transcript, failures
         except SpeechError as exc:
             failures.append(str(exc))

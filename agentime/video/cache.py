@@ -149,6 +149,14 @@ def _decode_jpeg(path: Path, jpeg: np.ndarray, t: float) -> Frame:
     return Frame(float(t), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def decode_chunk(path: Path) -> list[Frame]:
     times, offsets, data, pts = _read_chunk(path)
     return [_with_pts(_decode_jpeg(path, data[offsets[i]:offsets[i + 1]], t), pts[i]) for i, t in enumerate(times)]
@@ -225,17 +233,31 @@ class OverviewStore:
         for path in self.chunk_paths():
             yield from decode_chunk(path)
 
-    def first_damage(self) -> tuple[int, str] | None:
+    def chunk_stamps(self) -> list[list]:
+        """[name, size, modification time in ns] of each chunk: what a manifest records to know later that a
+        chunk was not touched since it was written."""
+        return [[p.name, (s := p.stat()).st_size, s.st_mtime_ns] for p in self.chunk_paths()]
+
+    def first_damage(self, unchanged: dict[str, tuple[int, int]] | None = None) -> tuple[int, str] | None:
         """(index of the first chunk that is damaged or missing, why), or None when every chunk checks out.
 
-        Every chunk is read whole, so its zip checksums are verified; numbering must run 0, 1, 2, ... and
-        times must increase from chunk to chunk."""
+        Every chunk is read whole, so its zip checksums are verified, except those whose (size, mtime) is the
+        one `unchanged` recorded for its name: they were written whole (atomically) and not touched since,
+        so they are not read (a reader still checks what it reads). Numbering must run 0, 1, 2, ... and times must increase from chunk to
+        chunk; with `unchanged`, exactly the recorded chunks must be there."""
         previous_end = -np.inf
-        for expected, path in enumerate(self.chunk_paths()):
+        paths = self.chunk_paths()
+        if unchanged is not None and len(paths) != len(unchanged):
+            return min(len(paths), len(unchanged)), f"{self.directory} holds {len(paths)} chunks, its manifest " \
+                                                    f"{len(unchanged)}"
+        for expected, path in enumerate(paths):
             if path.name != f"chunk_{expected:06d}.npz":
                 return expected, f"{self.directory / f'chunk_{expected:06d}.npz'} is missing"
-            problem, times = _check_chunk(path)
-            if problem is None:
+            if unchanged is not None and _stamp(path) == unchanged.get(path.name):
+                problem, times = None, None  # not read: an hours-long overview is hundreds of MB
+            else:
+                problem, times = _check_chunk(path)
+            if problem is None and times is not None:
                 problem = "its times overlap the previous chunk" if times[0] <= previous_end else None
                 previous_end = float(times[-1])
             if problem is not None:

@@ -27,6 +27,7 @@ from agentime.video.frames import Frame
 from agentime.video.tafr import PromptPart
 from agentime.vlm.base import FrameGroup, Generation, describe_parts, frame_group
 from agentime.vlm.errors import InvalidPromptError, PromptTooLongError
+from agentime.vlm.video_parts import thin_frames
 
 _IMAGES = re.compile(r"at most (\d+) image", re.IGNORECASE)
 _TOKENS = re.compile(r"maximum context length|context_length_exceeded|takes at most \d+|exceeds the available "
@@ -54,21 +55,6 @@ def limit_of(exc: Exception) -> tuple[str, int | None] | None:
 
 def _frame_positions(parts: Sequence[PromptPart]) -> list[int]:
     return [i for i, p in enumerate(parts) if isinstance(p, Frame)]
-
-
-def thin_frames(parts: Sequence[PromptPart], keep: int) -> list[PromptPart]:
-    """The prompt with only `keep` of its frames, evenly spaced (first and last kept), each frame's timestamp
-    label going with it."""
-    positions = _frame_positions(parts)
-    if keep >= len(positions):
-        return list(parts)
-    if keep <= 1:
-        kept = {positions[len(positions) // 2]}
-    else:
-        kept = {positions[round(k * (len(positions) - 1) / (keep - 1))] for k in range(keep)}
-    dropped = set(positions) - kept
-    labels = {i - 1 for i in dropped if i > 0 and isinstance(parts[i - 1], str) and _LABEL.match(parts[i - 1])}
-    return [p for i, p in enumerate(parts) if i not in dropped and i not in labels]
 
 
 def _cut_line(line: str, words: int) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from agentime.video.frames import Frame
 from agentime.video.tafr import PromptPart
 from agentime.vlm.errors import InvalidPromptError
-from agentime.vlm.video_parts import evenly_spaced, is_timestamp
+from agentime.vlm.video_parts import thin_frames
 
 _IMAGE_LIMIT = re.compile(r"at most (\d+) image\(s\)", re.IGNORECASE)
 _NO_VIDEO = (
@@ -123,23 +123,6 @@ def context_error(where: str, message: str, frames: int) -> ServerLimitError:
         f"{where}: the prompt does not fit the server's context even with smaller and fewer frames ({frames} "
         f"sent at the end): {message.strip()} Raise the server's context ({CONTEXT_FLAGS}) or ask about fewer frames"
     )
-
-
-def thin_frames(parts: Sequence[PromptPart], keep: int) -> list[PromptPart]:
-    """`parts` with only `keep` frames, evenly spread; a dropped frame's timestamp text goes with it."""
-    positions = [i for i, part in enumerate(parts) if isinstance(part, Frame)]
-    if len(positions) <= keep:
-        return list(parts)
-    kept = {positions[i] for i in evenly_spaced(len(positions), keep)}
-    dropped = set(positions) - kept
-    out: list[PromptPart] = []
-    for index, part in enumerate(parts):
-        if index in dropped:
-            if out and isinstance(out[-1], str) and is_timestamp(out[-1]):
-                out.pop()
-            continue
-        out.append(part)
-    return out
 
 
 def frame_count(parts: Sequence[PromptPart]) -> int:

@@ -64,6 +64,17 @@ def evenly_spaced(count: int, most: int) -> list[int]:
     return [round(k * (count - 1) / (most - 1)) for k in range(most)]
 
 
+def thin_frames(parts: Sequence[PromptPart], keep: int) -> list[PromptPart]:
+    """`parts` with only `keep` of its frames, evenly spread (first and last kept); a dropped frame's timestamp
+    text goes with it. Used wherever a model or server takes fewer images than a prompt holds."""
+    positions = [i for i, part in enumerate(parts) if isinstance(part, Frame)]
+    if len(positions) <= keep:
+        return list(parts)
+    dropped = set(positions) - {positions[i] for i in evenly_spaced(len(positions), max(1, keep))}
+    labels = {i - 1 for i in dropped if i > 0 and isinstance(parts[i - 1], str) and is_timestamp(parts[i - 1])}
+    return [part for i, part in enumerate(parts) if i not in dropped and i not in labels]
+
+
 def evenly(frames: Sequence[Frame], most: int) -> list[Frame]:
     """At most `most` frames, evenly spread, first and last kept."""
     return [frames[i] for i in evenly_spaced(len(frames), most)]

@@ -29,6 +29,7 @@ from pipelines.synthetic.questions import make_questions
 from pipelines.synthetic.world import COLOURS, SHAPES, World, WorldConfig, generate_world, write_video
 
 LIBRARY_COMMON_OBJECTS = 20  # objects every video of a library may show; the others are one video's own
+LIBRARY_FEWEST_COMMON = 12  # a larger library takes its own objects from the common pool, down to this many
 
 
 def video_seed(seed: int, index: int) -> int:
@@ -38,12 +39,19 @@ def video_seed(seed: int, index: int) -> int:
 def library_configs(videos: int, minutes: float, fps: float, seed: int) -> list[WorldConfig]:
     """One world config per video of a library: one needle event each, on an object of its own."""
     combos = [(s, c) for s in SHAPES for c in COLOURS]
-    if videos > len(combos) - LIBRARY_COMMON_OBJECTS:
-        raise ValueError(f"a library benchmark holds at most {len(combos) - LIBRARY_COMMON_OBJECTS} videos")
+    if videos > library_max_videos():
+        raise ValueError(f"a library benchmark holds at most {library_max_videos()} videos")
     random.Random(seed).shuffle(combos)
-    common = tuple(combos[:LIBRARY_COMMON_OBJECTS])
+    # A library small enough keeps the full common pool, so the benchmarks generated before stay the same.
+    shared = min(LIBRARY_COMMON_OBJECTS, len(combos) - videos)
+    common = tuple(combos[:shared])
     return [WorldConfig(minutes=minutes, fps=fps, needles=1, groundings=0, orders=0, counts=0,
-                        reserved=(combos[LIBRARY_COMMON_OBJECTS + i],), common=common) for i in range(videos)]
+                        reserved=(combos[shared + i],),
+                        common=common) for i in range(videos)]
+
+
+def library_max_videos() -> int:
+    return len(SHAPES) * len(COLOURS) - LIBRARY_FEWEST_COMMON
 
 
 def library_questions(world: World, video_id: str, seed: int) -> list[dict]:
@@ -121,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.library is not None:
         args.videos = args.library
-        if not 2 <= args.library <= len(SHAPES) * len(COLOURS) - LIBRARY_COMMON_OBJECTS:
-            parser.error(f"--library takes 2 to {len(SHAPES) * len(COLOURS) - LIBRARY_COMMON_OBJECTS} videos")
+        if not 2 <= args.library <= library_max_videos():
+            parser.error(f"--library takes 2 to {library_max_videos()} videos")
     if args.videos < 1 or args.minutes < 1 or not (0.5 <= args.fps <= 60) or args.gop <= 0:
         parser.error("need --videos >= 1, --minutes >= 1, 0.5 <= --fps <= 60 and --gop > 0")
     print(json.dumps(make_benchmark(args.out, videos=args.videos, minutes=args.minutes, seed=args.seed,

@@ -14,6 +14,7 @@ import random
 from pipelines.synthetic.world import World
 
 LETTERS = "ABCD"
+FAR_ROOM_SECONDS = 30.0  # room far from the answer below which a grounding question's wrong spans come nearer
 
 
 def _clock(seconds: float) -> str:
@@ -39,6 +40,34 @@ def _span_text(span: list[float]) -> str:
     return f"from {_clock(span[0])} to {_clock(span[1])}"
 
 
+def _other_spans(rng: random.Random, span: list[float], duration: float, count: int = 6) -> list[str]:
+    """`count` wrong answers to "when does X first appear": spans as long as `span`, well away from it.
+
+    A long video has room far from the answer (more than twice its length plus 30 s): they are drawn there
+    as they always were, so the benchmarks generated before stay the same. A short one (a minute or two)
+    may have no such room, and drawing until one lands there never ends: its wrong answers are the
+    whole-second starts that do not overlap the answer, or, failing those, any other start.
+    """
+    length = span[1] - span[0]
+    latest = max(0.0, duration - length)
+    gap = 2 * length + 30
+    room = max(0.0, min(latest, span[0] - gap)) + max(0.0, latest - max(0.0, span[0] + gap))
+    if room >= FAR_ROOM_SECONDS:
+        others = []
+        while len(others) < count:
+            start = rng.uniform(0, latest)
+            if abs(start - span[0]) > gap:
+                others.append(_span_text([start, start + length]))
+        return others
+    answer = _span_text(span)
+    starts = range(int(latest) + 1)
+    texts = [_span_text([s, s + length]) for s in starts if abs(s - span[0]) > length]
+    texts = list(dict.fromkeys(texts or [_span_text([s, s + length]) for s in starts]))
+    texts = [t for t in texts if t != answer]
+    rng.shuffle(texts)
+    return texts[:count]
+
+
 def make_questions(world: World, video_id: str, seed: int) -> list[dict]:
     """All questions about `world`, deterministic for (world, seed)."""
     rng = random.Random(seed)
@@ -56,12 +85,7 @@ def make_questions(world: World, video_id: str, seed: int) -> list[dict]:
 
     for event in world.events["grounding"]:
         span = event["span"]
-        length = span[1] - span[0]
-        others = []
-        while len(others) < 6:
-            start = rng.uniform(0, world.duration - length)
-            if abs(start - span[0]) > 2 * length + 30:
-                others.append(_span_text([start, start + length]))
+        others = _other_spans(rng, span, world.duration)
         add("grounding", f"When does the {event['object']} first appear?", _span_text(span), [span], others)
 
     for event in world.events["needle"]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentime.search.prompts import ANSWER_INSTRUCTION, relevance_statement, sufficiency_statement
+from agentime.search.prompts import ANSWER_INSTRUCTION, READ_INSTRUCTION, relevance_statement, sufficiency_statement
 from agentime.video.frames import Frame
 from agentime.video.tafr import build_prompt, format_timestamp, timestamped_frames
 from agentime.vlm.base import YES_NO_INSTRUCTION, describe_parts, yes_no_parts
@@ -26,7 +26,7 @@ COMBOS = [f"{c} {s}" for c in COLOURS for s in SHAPES]
 COMBO_INDEX = {name: i for i, name in enumerate(COMBOS)}
 BACKGROUND_NAMES = list(BACKGROUNDS)
 WIDTH, HEIGHT = 320, 240
-READ_QUESTION = "What text is shown on screen?"
+READ_QUESTION = READ_INSTRUCTION  # the reading task the target is trained on is the one grounding asks
 SUFFICIENCY_INSTRUCTION = "Can the question be answered from these frames?"
 LETTER_INSTRUCTION = "Answer with the letter."
 NO_TEXT = "none"
