@@ -54,7 +54,15 @@ from agentime.timing.features import (
 )
 from agentime.timing.format import LabeledSample, conversation_at, domain_of, read_tictoc_dir
 from agentime.timing.metrics import alignment_report, best_threshold, normalized_alignment
-from agentime.timing.policy import DEFAULT_WEIGHTS, TIME_GAP_CLIP, PolicyWeights, time_relevance, timescale_log10
+from agentime.timing.policy import (
+    DEFAULT_WEIGHTS,
+    MODULATED_MASK,
+    STALENESS_SHARPNESS,
+    TIME_GAP_CLIP,
+    PolicyWeights,
+    logit_contributions,
+    timescale_log10,
+)
 from pipelines.synthetic import make_tictoc
 
 # a generated domain whose topic text is this close (cosine, all-MiniLM-L6-v2) to a held-out real domain's is
@@ -386,7 +394,11 @@ def train(
     bias = torch.tensor(0.0, requires_grad=True)
     gate_weight = torch.zeros(len(SCALAR_FEATURES) - 1, requires_grad=True)
     gate_bias = torch.tensor(config.time_gate_bias, requires_grad=True)
-    params = [timescale_weight, time_word_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias, gate_weight, gate_bias]
+    # the repeated-question cues: a weight times how stale the last result is, and a plain weight kept <= 0
+    modulated = torch.from_numpy(MODULATED_MASK)
+    staleness_weight = torch.zeros(int(modulated.sum()), requires_grad=True)
+    params = [timescale_weight, time_word_weight, timescale_bias, slope_raw, scalar_weight, user_weight, bias,
+              gate_weight, gate_bias, staleness_weight]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     for step in range(config.steps):
         correction = timescale_input @ timescale_weight + time_words @ time_word_weight
@@ -394,7 +406,9 @@ def train(
         slope = torch.nn.functional.softplus(slope_raw) + 0.1
         gap = torch.clamp(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
         relevance = torch.sigmoid(-(scalars[:, 1:] @ gate_weight + gate_bias))
+        stale = torch.sigmoid(STALENESS_SHARPNESS * gap)
         logit = slope * gap * relevance + scalars[:, 1:] @ scalar_weight[1:] + user @ user_weight + bias
+        logit = logit + stale * (scalars[:, modulated] @ staleness_weight)
         loss = (torch.nn.functional.binary_cross_entropy_with_logits(logit, labels, reduction="none") * sample_weight).sum()
         if known.any():
             loss = loss + config.timescale_aux_weight * ((timescale - target_timescale)[known] ** 2).mean()
@@ -405,10 +419,14 @@ def train(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        with torch.no_grad():  # on their own, the repeated-question cues may only lean towards answering
+            scalar_weight[modulated] = scalar_weight[modulated].clamp(max=0.0)
     with torch.no_grad():
         slope = float(torch.nn.functional.softplus(slope_raw) + 0.1)
     weights_out = scalar_weight.detach().numpy().copy()
     weights_out[0] = 0.0  # the elapsed term is slope * (log10 elapsed - timescale)
+    staleness_out = np.zeros(len(SCALAR_FEATURES), dtype=np.float32)
+    staleness_out[MODULATED_MASK] = staleness_weight.detach().numpy()
     return PolicyWeights(
         anchor_embeddings=anchors,
         anchor_log_timescale=anchor_log_timescale,
@@ -432,17 +450,13 @@ def train(
         time_gate_weight=np.concatenate([[0.0], gate_weight.detach().numpy()]).astype(np.float32),
         time_gate_bias=float(gate_bias.detach()),
         time_word_weight=time_word_weight.detach().numpy(),
+        staleness_weight=staleness_out,
     )
 
 
 def predict(weights: PolicyWeights, features: FeatureSet) -> np.ndarray:
-    emb = features.embeddings
-    timescale = timescale_log10(weights, emb, features.time_words)
-    scalars = features.scalars.copy()
-    time_term = weights.elapsed_slope * np.clip(scalars[:, 0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP)
-    time_term *= time_relevance(weights, scalars)
-    scalars[:, 0] = 0.0
-    logit = time_term + scalars @ weights.scalar_weight + emb[:, 1] @ weights.user_weight + weights.bias
+    timescale = timescale_log10(weights, features.embeddings, features.time_words)
+    _, logit = logit_contributions(weights, features.scalars, timescale, features.embeddings[:, 1])
     return 1.0 / (1.0 + np.exp(-logit))
 
 
