@@ -107,6 +107,9 @@ class PolicyWeights:
     )
     # weight of each `TIME_MODULATED_FEATURES` cue times `staleness` (zero for the other cues)
     staleness_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
+    # how much of the anchors' estimate the timescale takes (learned on samples whose near-topic anchors are
+    # left out, so it says how far a resemblance to other topics predicts a new tool's pace)
+    anchor_weight: float = 1.0
 
     @property
     def encoder_variant(self) -> EncoderVariant:
@@ -136,6 +139,7 @@ class PolicyWeights:
             "time_gate_bias": np.array([self.time_gate_bias], dtype=np.float32),
             "time_word_weight": self.time_word_weight.astype(np.float32),
             "staleness_weight": self.staleness_weight.astype(np.float32),
+            "anchor_weight": np.array([self.anchor_weight], dtype=np.float32),
         }
         meta = dict(
             self.metadata,
@@ -168,6 +172,7 @@ class PolicyWeights:
             or meta.get("time_modulated_features") != list(TIME_MODULATED_FEATURES)
             or meta.get("staleness_sharpness") != STALENESS_SHARPNESS
             or "staleness_weight" not in tensors
+            or "anchor_weight" not in tensors
         ):
             raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
         return cls(
@@ -186,6 +191,7 @@ class PolicyWeights:
             time_gate_bias=float(tensors["time_gate_bias"][0]),
             time_word_weight=tensors["time_word_weight"],
             staleness_weight=tensors["staleness_weight"],
+            anchor_weight=float(tensors["anchor_weight"][0]),
         )
 
 
@@ -204,7 +210,8 @@ def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: 
     age of the data the result states (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
     correction += time_words @ weights.time_word_weight
-    return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
+    anchors = weights.anchor_weight * anchor_timescale_log10(weights, embeddings[:, 0])
+    return anchors + correction + weights.timescale_bias
 
 
 def time_relevance(weights: PolicyWeights, scalars: np.ndarray) -> np.ndarray:
