@@ -107,9 +107,10 @@ class PolicyWeights:
     )
     # weight of each `TIME_MODULATED_FEATURES` cue times `staleness` (zero for the other cues)
     staleness_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
-    # how much of the anchors' estimate the timescale takes (learned on samples whose near-topic anchors are
-    # left out, so it says how far a resemblance to other topics predicts a new tool's pace)
-    anchor_weight: float = 1.0
+    # how much of the anchors' estimate the timescale takes: sigmoid(anchor_share[0] + anchor_share[1] * the
+    # cosine of the closest anchor), learned on samples whose near-topic anchors are left out, so it says how
+    # far a resemblance to other topics predicts a new tool's pace (the default: all of it)
+    anchor_share: np.ndarray = field(default_factory=lambda: np.array([20.0, 0.0], np.float32))
 
     @property
     def encoder_variant(self) -> EncoderVariant:
@@ -139,7 +140,7 @@ class PolicyWeights:
             "time_gate_bias": np.array([self.time_gate_bias], dtype=np.float32),
             "time_word_weight": self.time_word_weight.astype(np.float32),
             "staleness_weight": self.staleness_weight.astype(np.float32),
-            "anchor_weight": np.array([self.anchor_weight], dtype=np.float32),
+            "anchor_share": self.anchor_share.astype(np.float32),
         }
         meta = dict(
             self.metadata,
@@ -172,7 +173,7 @@ class PolicyWeights:
             or meta.get("time_modulated_features") != list(TIME_MODULATED_FEATURES)
             or meta.get("staleness_sharpness") != STALENESS_SHARPNESS
             or "staleness_weight" not in tensors
-            or "anchor_weight" not in tensors
+            or "anchor_share" not in tensors
         ):
             raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
         return cls(
@@ -191,17 +192,20 @@ class PolicyWeights:
             time_gate_bias=float(tensors["time_gate_bias"][0]),
             time_word_weight=tensors["time_word_weight"],
             staleness_weight=tensors["staleness_weight"],
-            anchor_weight=float(tensors["anchor_weight"][0]),
+            anchor_share=tensors["anchor_share"],
         )
 
 
 def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray) -> np.ndarray:
-    """(N,) similarity-weighted average of the anchor domains' log10 timescales."""
-    similarity = tools_embeddings @ weights.anchor_embeddings.T / weights.anchor_temperature
+    """(N,) similarity-weighted average of the anchor domains' log10 timescales, times its share
+    (`PolicyWeights.anchor_share`: less of it when no anchor is close)."""
+    cosine = tools_embeddings @ weights.anchor_embeddings.T
+    similarity = cosine / weights.anchor_temperature
     similarity -= similarity.max(axis=1, keepdims=True)
     attention = np.exp(similarity)
     attention /= attention.sum(axis=1, keepdims=True)
-    return attention @ weights.anchor_log_timescale
+    share = 1.0 / (1.0 + np.exp(-(weights.anchor_share[0] + weights.anchor_share[1] * cosine.max(axis=1))))
+    return share * (attention @ weights.anchor_log_timescale)
 
 
 def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
@@ -210,8 +214,7 @@ def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: 
     age of the data the result states (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
     correction += time_words @ weights.time_word_weight
-    anchors = weights.anchor_weight * anchor_timescale_log10(weights, embeddings[:, 0])
-    return anchors + correction + weights.timescale_bias
+    return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
 
 
 def time_relevance(weights: PolicyWeights, scalars: np.ndarray) -> np.ndarray:
