@@ -11,6 +11,7 @@ import pytest
 from agentime.timing.encoder import EncoderVariant, SentenceEncoder
 from agentime.timing.features import RESULT_AGE_FEATURES, TIME_WORDS, result_data_age, time_word_features
 from agentime.timing.format import LabeledSample, TicTocSample
+from agentime.timing.policy import MODULATED_MASK
 from pipelines.synthetic import make_tictoc
 from pipelines.train import timing as train_timing
 
@@ -89,7 +90,13 @@ def test_cross_validation_drops_near_topics_and_reports_levels_and_worst_domains
     assert all(0.0 <= p["probability"] <= 1.0 and "log10_timescale" in p for p in predictions)
     # without anchors the timescale comes from the texts and freshness cues alone (the anchors' timescales are 0)
     both = train_timing.concat([synthetic, shared])
-    assert data.train(both, config).anchor_log_timescale.any()
+    weights = data.train(both, config)
+    assert weights.anchor_log_timescale.any()
+    # a repeated question may lean towards calling only through the staleness of the last result
+    assert (weights.scalar_weight[MODULATED_MASK] <= 0).all() and not weights.staleness_weight[~MODULATED_MASK].any()
+    assert weights.staleness_weight[MODULATED_MASK].any()
+    share = weights.anchor_share  # one learned share of the anchors' estimate (no slope by closeness)
+    assert 0.0 < 1.0 / (1.0 + np.exp(-share[0])) < 1.0 and share[1] == 0.0
     text_only = train_timing.TrainConfig(steps=20, per_domain=3, use_anchors=False, timescale_decay=0.01)
     assert not data.train(both, text_only).anchor_log_timescale.any()
 
