@@ -4,7 +4,10 @@ Reads like a small nanoGPT-style script: a config dataclass, feature building (t
 embeddings are cached on disk by text hash under the run folder, one file per encoder variant), one plain
 full-batch Adam loop (the text maps learned in the span of the training texts' 64 main directions), and the
 weights saved as safetensors with the encoder variant they need (the policy runs the same variant, so
-training and decision features are the same numbers). Training is deterministic for a seed.
+training and decision features are the same numbers). Training is deterministic for a seed. The logit is the
+policy's own (`policy.logit_contributions`): the repeated-question cues' plain weights are held at or below zero
+after each step, so they lean towards calling only through the staleness of the last result, and the share of
+the anchors' timescale estimate is learned on samples whose near-topic anchors are left out.
 
 Which of the few `VARIANTS` is trained is not chosen by hand: `select_variant` validates each one on the real
 domains it is given (inner leave-domain-group-out, `INNER_FOLDS` folds) and keeps the best; the shipped
