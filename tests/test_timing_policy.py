@@ -203,3 +203,41 @@ def test_reason_names_the_tool_its_freshness_and_the_elapsed_time(policy):
     decision = policy.decide(*live_conversation(*FAST_UNSEEN[0], elapsed=240))
     assert "read_kiln_thermocouple" in decision.reason and "4.0 min ago" in decision.reason
     assert "stays fresh for about" in decision.reason
+
+
+def repeated_question(tool_name: str, description: str, result: str, elapsed: float) -> tuple[list, list]:
+    """The user asks their first question again, word for word, `elapsed` seconds after the tool's result."""
+    messages, tools = live_conversation(tool_name, description, result, "What does it show right now?", elapsed)
+    messages[0]["content"] = "What does it show right now?"
+    return messages, tools
+
+
+def test_a_repeated_question_leans_towards_calling_only_once_time_has_passed(policy):
+    # a question asked again is a request for an update only when the last result may be stale: while it is
+    # fresh the answer stands, many freshness spans later the tool is called again
+    from agentime.timing.policy import MODULATED_MASK
+
+    assert (policy.weights.scalar_weight[MODULATED_MASK] <= 0).all()  # no push towards calling of their own
+    for case in FAST_UNSEEN + SLOW_UNSEEN:
+        freshness = policy.decide(*repeated_question(*case[:3], elapsed=0)).timescale_seconds
+        soon = policy.decide(*repeated_question(*case[:3], elapsed=freshness / 10))
+        later = policy.decide(*repeated_question(*case[:3], elapsed=freshness * 30))
+        assert not soon.call and later.call, (soon.reason, later.reason)
+
+
+def test_the_video_chat_question_asked_again_seconds_later_is_answered(policy):
+    # the conversation the timing gate writes for a live recording (before: p(call) = 0.62 five seconds after
+    # the search, from the repeated words' weight alone)
+    from agentime.agent.refresh import SEARCH_TOOL, Turn, conversation
+
+    asked = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+    question = "When does the red star first appear?"
+    turn = Turn(question, asked, True, "searched", "From 00:01:16 to 00:01:22", 0.95, 91.0,
+                [76.0, 76.5, 77.0, 77.5, 78.0, 78.5, 79.0, 84.0, 87.0])
+    decisions = {}
+    for seconds in (5, 2 * 3600):
+        now = asked + timedelta(seconds=seconds)
+        decisions[seconds] = policy.decide(conversation([turn], question, now, 91.0), [SEARCH_TOOL], now)
+    assert not decisions[5].call and decisions[5].probability < 0.3, decisions[5].reason
+    assert decisions[2 * 3600].call, decisions[2 * 3600].reason
+    assert "search_video" in decisions[5].reason and "5 s ago" in decisions[5].reason

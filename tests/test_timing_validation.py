@@ -5,11 +5,13 @@ domains, results are read for their own timestamps, and the generator writes too
 import random
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from agentime.timing.encoder import EncoderVariant, SentenceEncoder
 from agentime.timing.features import RESULT_AGE_FEATURES, TIME_WORDS, result_data_age, time_word_features
 from agentime.timing.format import LabeledSample, TicTocSample
+from agentime.timing.policy import MODULATED_MASK
 from pipelines.synthetic import make_tictoc
 from pipelines.train import timing as train_timing
 
@@ -88,7 +90,13 @@ def test_cross_validation_drops_near_topics_and_reports_levels_and_worst_domains
     assert all(0.0 <= p["probability"] <= 1.0 and "log10_timescale" in p for p in predictions)
     # without anchors the timescale comes from the texts and freshness cues alone (the anchors' timescales are 0)
     both = train_timing.concat([synthetic, shared])
-    assert data.train(both, config).anchor_log_timescale.any()
+    weights = data.train(both, config)
+    assert weights.anchor_log_timescale.any()
+    # a repeated question may lean towards calling only through the staleness of the last result
+    assert (weights.scalar_weight[MODULATED_MASK] <= 0).all() and not weights.staleness_weight[~MODULATED_MASK].any()
+    assert weights.staleness_weight[MODULATED_MASK].any()
+    share = weights.anchor_share  # one learned share of the anchors' estimate (no slope by closeness)
+    assert 0.0 < 1.0 / (1.0 + np.exp(-share[0])) < 1.0 and share[1] == 0.0
     text_only = train_timing.TrainConfig(steps=20, per_domain=3, use_anchors=False, timescale_decay=0.01)
     assert not data.train(both, text_only).anchor_log_timescale.any()
 
@@ -122,3 +130,44 @@ def test_generator_writes_each_tool_in_several_styles_and_results_that_state_the
         schema_names = {t["function"]["name"] for t in item.sample.function}
         called = [c["function"]["name"] for m in item.sample.history for c in m.get("tool_calls") or []]
         assert set(called) <= schema_names
+
+
+def test_nested_selection_never_looks_at_the_held_out_domain(cache, tmp_path):
+    """The variant a fold trains is chosen on that fold's training domains alone: flipping every label of the
+    held-out domain leaves the fold's choice and inner scores unchanged, and the report records them."""
+    config = train_timing.TrainConfig(steps=20, per_domain=3)
+    domains = {d.key: d for d in make_tictoc.load_domains()}
+    chosen = [domains[k] for k in ("crypto_spot_price", "property_deed_records", "train_delay")]
+    prototypes = train_timing.prototype_vectors(cache)
+    generated = make_tictoc.generate(chosen, config.per_domain, seed=5)
+    synthetic = train_timing.build_features(generated, cache, prototypes, make_tictoc.timescales(), False, frozenset())
+    real = shared_like("cryptocurrency_exchange", CRYPTO_TOOL, 2, {0: False, 1: True, 2: True}) + shared_like(
+        "recorded_property_deed_lookup", DEED_TOOL, 2, {0: False, 1: False, 2: True})
+    shared = train_timing.build_features(real, cache, prototypes, {}, True, frozenset())
+    near = train_timing.near_topic_domains(
+        cache, train_timing.real_domain_topics(real), train_timing.synthetic_domain_topics(chosen), 0.45)
+
+    def choice_for_crypto_fold(labels):
+        flipped = train_timing.FeatureSet(**{**vars(shared), "labels": labels})
+        data = train_timing.TrainingData(synthetic, flipped, prototypes, frozenset(), cache, {})
+        report = train_timing.cross_validate(data, near, config, log=lambda *a: None)
+        return report["protocol"]["selection"]["chosen_per_fold"]["cryptocurrency_exchange"]
+
+    crypto = np.array([d == "cryptocurrency_exchange" for d in shared.domains])
+    first = choice_for_crypto_fold(shared.labels)
+    assert first["variant"] in train_timing.VARIANTS and set(first["inner_scores"]) == set(train_timing.VARIANTS)
+    assert choice_for_crypto_fold(np.where(crypto, 1.0 - shared.labels, shared.labels).astype(np.float32)) == first
+
+
+    # finished folds are kept in a file: a second run with the same settings trains nothing and reports the same
+    folds = tmp_path / "cv_folds.jsonl"
+    data = train_timing.TrainingData(synthetic, shared, prototypes, frozenset(), cache, {})
+    report = train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds)
+    assert len(folds.read_text().splitlines()) == 2
+
+    def no_training(*args):
+        raise AssertionError("a finished fold was trained again")
+
+    data.train = no_training
+    assert train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds, reverse=True) == report
+    assert train_timing.cross_validate(data, near, config, log=lambda *a: None, folds_path=folds, start=1) == report

@@ -1,7 +1,8 @@
 """Turn a `Conversation` into the texts and context cues the timing policy scores.
 
 Two kinds of evidence: the texts the sentence encoder embeds (what the tools and system prompt say, the
-user's latest message, the last tool result) and cheap cues read from the conversation's structure and
+user's latest message, the last tool result, its JSON punctuation dropped and cut short: every new token costs
+encoder time at each decision) and cheap cues read from the conversation's structure and
 wording (time since the last tool result, whether that call failed, whether the user's words are
 already in the conversation, whether the item the user asks about appears in the conversation and in the
 last tool result, whether the assistant just proposed an action). Scoring lives in
@@ -23,6 +24,11 @@ from agentime.timing.conversation import TOOL_RESULT_ROLES, Conversation, parse_
 
 NO_RESULT_LOG_ELAPSED = 8.0  # log10 seconds (about 3 years): "never fetched" reads as very stale
 MAX_TEXT_CHARS = 600
+# the user's message and the tool result are new at every decision, so they are what a decision's encoder pass
+# costs; their first words carry what the features need (the item, the fields and their values)
+MAX_USER_CHARS = 240
+MAX_RESULT_CHARS = 160
+JSON_PUNCTUATION = re.compile(r"[{}\[\]\"',:]+")
 
 STOPWORDS = frozenset(
     """the and for are but not you your yours with this that what which who whom how why when where can could
@@ -112,7 +118,7 @@ SCALAR_FEATURES = (
     "log_user_words",
     "user_asks_question",
     "sim_user_result",
-    "sim_user_answer",
+    "overlap_user_answer",
     "sim_user_recheck",
     "sim_user_confirm",
     "sim_user_action",
@@ -128,15 +134,17 @@ PROTOTYPE_NAMES = ("recheck", "confirm", "action", "small_talk")
 
 @dataclass(frozen=True)
 class ConversationTexts:
-    """The four texts the encoder embeds for one decision."""
+    """The texts the encoder embeds for one decision, in `as_list` order (`TEXT_COUNT` of them)."""
 
     tools: str
     user: str
     result: str
-    answer: str
 
     def as_list(self) -> list[str]:
-        return [self.tools, self.user, self.result, self.answer]
+        return [self.tools, self.user, self.result]
+
+
+TEXT_COUNT = 3
 
 
 @dataclass(frozen=True)
@@ -159,13 +167,19 @@ class ConversationCues:
     unseen_item_words: int
     item_words_in_result: float
     unseen_rare_words: int  # words never seen before that are not among the request words of training
+    overlap_user_answer: float  # share of the user's content words found in the assistant's last answer
     # one per `TIME_WORDS` for each of `TIME_WORD_SOURCES` in that order, then `RESULT_AGE_FEATURES`
     time_words: tuple[float, ...]
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     text = " ".join(text.split())
-    return text[:MAX_TEXT_CHARS]
+    return text[:limit]
+
+
+def result_text_for_encoder(result: str) -> str:
+    """`[{"coin": "BTC", "price_usd": 61000}]` -> `coin BTC price usd 61000`: the same words in fewer tokens."""
+    return _clip(JSON_PUNCTUATION.sub(" ", result.replace("_", " ")), MAX_RESULT_CHARS)
 
 
 def _content_words(text: str) -> list[str]:
@@ -379,10 +393,11 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
     proposed = bool(PROPOSAL_PATTERN.search(previous_assistant[-300:])) and "?" in previous_assistant[-300:]
     texts = ConversationTexts(
         tools=tools_text(conversation, last_tool),
-        user=_clip(user) or "(empty)",
-        result=_clip(result_text) or "(empty)",
-        answer=_clip(answer_text) or "(no answer)",
+        user=_clip(user, MAX_USER_CHARS) or "(empty)",
+        result=result_text_for_encoder(result_text) or "(empty)",
     )
+    answer_words = set(_content_words(answer_text))
+    answer_overlap = sum(w in answer_words for w in user_words) / len(user_words) if user_words else 0.0
     fetched = result_index is not None and not failed  # a result whose words and stamps can be read
     return ConversationCues(
         texts=texts,
@@ -401,6 +416,7 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
         unseen_item_words=unseen_items,
         item_words_in_result=in_result,
         unseen_rare_words=len(rare_words),
+        overlap_user_answer=answer_overlap,
         time_words=(
             time_word_features(last_tool_text(conversation, last_tool))
             + (time_word_features(result_text) if fetched else (0.0,) * len(TIME_WORDS))
@@ -412,7 +428,7 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
 
 def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
     """The `SCALAR_FEATURES` vector; `embeddings` rows follow `ConversationTexts.as_list()`."""
-    _, user, result, answer = embeddings
+    _, user, result = embeddings
     prototype_sims = prototypes @ user
     log_elapsed = NO_RESULT_LOG_ELAPSED if cues.elapsed_seconds is None else math.log10(1.0 + cues.elapsed_seconds)
     has_result = cues.elapsed_seconds is not None
@@ -429,7 +445,7 @@ def scalar_features(cues: ConversationCues, embeddings: np.ndarray, prototypes: 
             math.log1p(cues.user_words) / 3.0,
             float(cues.user_asks_question),
             float(user @ result) if has_result else 0.0,
-            float(user @ answer) if has_result else 0.0,
+            cues.overlap_user_answer if has_result else 0.0,
             *[float(s) for s in prototype_sims],
             float(cues.user_words_recheck),
             float(cues.user_words_confirm),

@@ -8,7 +8,11 @@ description and parameters, from its result and from the user's message, such as
 "readings", "today's", "schedule"; weights trained without anchors leave their timescales at zero); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
-action, the answer is already in the conversation, ...) and of the user's embedded message. A small gate
+action, ...) and of the user's embedded message. The cues of a question asked again (its words already in the
+conversation, in the last result or in the last answer: `TIME_MODULATED_FEATURES`) act through the same
+elapsed / timescale ratio: their weight towards calling is scaled by how stale the last result is
+(`staleness`), and on their own they may only lean towards answering, so a repeat 5 s after a result that
+stays fresh for a minute reads as "already answered", and the same repeat an hour later as "check again". A small gate
 on the same cues scales the elapsed-time term down when time does not matter (the user asks about an
 item the conversation never covered: however fresh the last result, it does not hold the answer). Weights are
 trained by `pipelines/train_timing.py` and ship as safetensors under `weights/`; scoring is numpy only
@@ -31,6 +35,7 @@ from agentime.timing.encoder import EMBEDDING_DIM, EncoderVariant, SentenceEncod
 from agentime.timing.features import (
     PROTOTYPE_NAMES,
     SCALAR_FEATURES,
+    TEXT_COUNT,
     FRESHNESS_CUE_COUNT,
     RESULT_AGE_FEATURES,
     TIME_WORD_SOURCES,
@@ -42,6 +47,10 @@ from agentime.timing.features import (
 
 TIME_GAP_CLIP = 2.0  # decades: beyond 100x fresher or staler, elapsed time adds no further evidence,
 # so explicit context (a request to check again, a confirmation) can still outweigh it
+# a repeated question is a request for an update only once the last result may be stale: these cues' weight
+# towards calling is scaled by `staleness`, and their plain weight is kept at or below zero in training
+TIME_MODULATED_FEATURES = ("word_overlap", "sim_user_result", "overlap_user_answer")
+STALENESS_SHARPNESS = 3.0  # per decade of elapsed / timescale: a decade fresher reads 0.05 stale, a decade staler 0.95
 # notes of `conversation.read_conversation` that make the elapsed time a fallback rather than a measurement
 CLOCK_NOTES = ("now is earlier", "no timestamps at all", "the last tool result has no time")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "tictoc_policy.safetensors"
@@ -52,7 +61,7 @@ CUE_PHRASES = {
     "word_overlap": "the question's words are already in the conversation",
     "novel_names": "the user names something not looked up yet",
     "sim_user_result": "the question matches the last tool result",
-    "sim_user_answer": "the question matches the last answer",
+    "overlap_user_answer": "the question repeats the last answer's words",
     "sim_user_recheck": "the user asks to check again",
     "sim_user_confirm": "the user confirms",
     "sim_user_action": "the user asks for an action",
@@ -96,6 +105,12 @@ class PolicyWeights:
     time_word_weight: np.ndarray = field(
         default_factory=lambda: np.zeros(FRESHNESS_CUE_COUNT, np.float32)
     )
+    # weight of each `TIME_MODULATED_FEATURES` cue times `staleness` (zero for the other cues)
+    staleness_weight: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALAR_FEATURES), np.float32))
+    # how much of the anchors' estimate the timescale takes: sigmoid(anchor_share[0] + anchor_share[1] * the
+    # cosine of the closest anchor), learned on samples whose near-topic anchors are left out, so it says how
+    # far a resemblance to other topics predicts a new tool's pace (the default: all of it)
+    anchor_share: np.ndarray = field(default_factory=lambda: np.array([20.0, 0.0], np.float32))
 
     @property
     def encoder_variant(self) -> EncoderVariant:
@@ -124,6 +139,8 @@ class PolicyWeights:
             "time_gate_weight": self.time_gate_weight.astype(np.float32),
             "time_gate_bias": np.array([self.time_gate_bias], dtype=np.float32),
             "time_word_weight": self.time_word_weight.astype(np.float32),
+            "staleness_weight": self.staleness_weight.astype(np.float32),
+            "anchor_share": self.anchor_share.astype(np.float32),
         }
         meta = dict(
             self.metadata,
@@ -132,6 +149,8 @@ class PolicyWeights:
             time_words=list(TIME_WORDS),
             time_word_sources=list(TIME_WORD_SOURCES),
             result_age_features=list(RESULT_AGE_FEATURES),
+            time_modulated_features=list(TIME_MODULATED_FEATURES),
+            staleness_sharpness=STALENESS_SHARPNESS,
         )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"agentime": json.dumps(meta)})
@@ -151,6 +170,10 @@ class PolicyWeights:
             or meta.get("time_words") != list(TIME_WORDS)
             or meta.get("time_word_sources") != list(TIME_WORD_SOURCES)
             or meta.get("result_age_features") != list(RESULT_AGE_FEATURES)
+            or meta.get("time_modulated_features") != list(TIME_MODULATED_FEATURES)
+            or meta.get("staleness_sharpness") != STALENESS_SHARPNESS
+            or "staleness_weight" not in tensors
+            or "anchor_share" not in tensors
         ):
             raise TimingError(f"{path}: weights were trained for other features; retrain with pipelines.train_timing")
         return cls(
@@ -168,20 +191,25 @@ class PolicyWeights:
             time_gate_weight=tensors["time_gate_weight"],
             time_gate_bias=float(tensors["time_gate_bias"][0]),
             time_word_weight=tensors["time_word_weight"],
+            staleness_weight=tensors["staleness_weight"],
+            anchor_share=tensors["anchor_share"],
         )
 
 
 def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray) -> np.ndarray:
-    """(N,) similarity-weighted average of the anchor domains' log10 timescales."""
-    similarity = tools_embeddings @ weights.anchor_embeddings.T / weights.anchor_temperature
+    """(N,) similarity-weighted average of the anchor domains' log10 timescales, times its share
+    (`PolicyWeights.anchor_share`: less of it when no anchor is close)."""
+    cosine = tools_embeddings @ weights.anchor_embeddings.T
+    similarity = cosine / weights.anchor_temperature
     similarity -= similarity.max(axis=1, keepdims=True)
     attention = np.exp(similarity)
     attention /= attention.sum(axis=1, keepdims=True)
-    return attention @ weights.anchor_log_timescale
+    share = 1.0 / (1.0 + np.exp(-(weights.anchor_share[0] + weights.anchor_share[1] * cosine.max(axis=1))))
+    return share * (attention @ weights.anchor_log_timescale)
 
 
 def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
-    """(N,) log10 seconds for embeddings (N, 4, 384) ordered as `ConversationTexts.as_list()` and the
+    """(N,) log10 seconds for embeddings (N, TEXT_COUNT, 384) ordered as `ConversationTexts.as_list()` and the
     freshness cues (N, FRESHNESS_CUE_COUNT): time words of the last tool, its result and the user, then the
     age of the data the result states (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
@@ -193,6 +221,29 @@ def time_relevance(weights: PolicyWeights, scalars: np.ndarray) -> np.ndarray:
     """(N,) in (0, 1): how much elapsed time counts given the cues (`scalars` rows: `SCALAR_FEATURES`)."""
     gate = scalars[:, 1:] @ weights.time_gate_weight[1:] + weights.time_gate_bias
     return 1.0 / (1.0 + np.exp(np.clip(gate, -60.0, 60.0)))
+
+
+MODULATED_MASK = np.array([name in TIME_MODULATED_FEATURES for name in SCALAR_FEATURES])
+
+
+def staleness(log_gap: np.ndarray) -> np.ndarray:
+    """(N,) in (0, 1): how stale the last result likely is, from log10(elapsed / timescale) (0.5 when equal)."""
+    return 1.0 / (1.0 + np.exp(-STALENESS_SHARPNESS * np.clip(log_gap, -TIME_GAP_CLIP, TIME_GAP_CLIP)))
+
+
+def logit_contributions(
+    weights: PolicyWeights, scalars: np.ndarray, timescale: np.ndarray, user_embeddings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cue contributions (N, len(SCALAR_FEATURES)), the elapsed-time term in column 0, and the total logit
+    (N,) for `scalars` rows, log10 `timescale` (N,) and the user's embedded messages (N, 384)."""
+    log_gap = scalars[:, 0] - timescale
+    time_term = weights.elapsed_slope * np.clip(log_gap, -TIME_GAP_CLIP, TIME_GAP_CLIP)
+    time_term = time_term * time_relevance(weights, scalars)
+    cue_weights = weights.scalar_weight[None, :] + weights.staleness_weight[None, :] * staleness(log_gap)[:, None]
+    contributions = cue_weights * scalars
+    contributions[:, 0] = time_term
+    total = contributions.sum(axis=1) + user_embeddings @ weights.user_weight + weights.bias
+    return contributions, total
 
 
 def format_duration(seconds: float) -> str:
@@ -244,26 +295,25 @@ class ToolTimingPolicy:
         request_words = self.weights.request_words
         cues = [read_cues(c, request_words) for c in conversations]
         texts = [text for cue in cues for text in cue.texts.as_list()]
-        embeddings = self._encoder().encode(texts).reshape(len(cues), 4, EMBEDDING_DIM) if texts else None
+        embeddings = self._encoder().encode(texts).reshape(len(cues), TEXT_COUNT, EMBEDDING_DIM) if texts else None
         return [self._score(c, cue, embeddings[i]) for i, (c, cue) in enumerate(zip(conversations, cues))]
 
     def timescale_log10(self, embeddings: np.ndarray, time_words: Sequence[float]) -> float:
         return float(timescale_log10(self.weights, embeddings[None], np.asarray([time_words], np.float32))[0])
 
-    def logit_parts(self, cues: ConversationCues, embeddings: np.ndarray) -> tuple[float, np.ndarray, float, float]:
-        """(timescale log10 s, per-cue contributions, user-message term, total logit)."""
+    def logit_parts(
+        self, cues: ConversationCues, embeddings: np.ndarray
+    ) -> tuple[float, np.ndarray, float, float, np.ndarray]:
+        """(timescale log10 s, per-cue contributions, user-message term, total logit, the cue values)."""
         w = self.weights
         scalars = scalar_features(cues, embeddings, w.prototypes)
         timescale = self.timescale_log10(embeddings, cues.time_words)
-        time_term = w.elapsed_slope * float(np.clip(scalars[0] - timescale, -TIME_GAP_CLIP, TIME_GAP_CLIP))
-        time_term *= float(time_relevance(w, scalars[None])[0])
-        contributions = w.scalar_weight * scalars
-        contributions[0] = time_term
+        contributions, total = logit_contributions(w, scalars[None], np.array([timescale]), embeddings[1][None])
         user_term = float(w.user_weight @ embeddings[1])
-        return timescale, contributions, user_term, float(contributions.sum() + user_term + w.bias)
+        return timescale, contributions[0], user_term, float(total[0]), scalars
 
     def _score(self, conversation: Conversation, cues: ConversationCues, embeddings: np.ndarray) -> Decision:
-        timescale_log10, contributions, user_term, logit = self.logit_parts(cues, embeddings)
+        timescale_log10, contributions, user_term, logit, scalars = self.logit_parts(cues, embeddings)
         timescale = float(10.0**timescale_log10)
         if not conversation.tools:
             return Decision(
@@ -280,13 +330,19 @@ class ToolTimingPolicy:
             call=call,
             probability=probability,
             timescale_seconds=timescale,
-            reason=self._explain(call, cues, timescale, contributions, conversation),
+            reason=self._explain(call, cues, timescale, contributions, scalars, conversation),
             elapsed_seconds=cues.elapsed_seconds,
             notes=conversation.notes,
         )
 
     def _explain(
-        self, call: bool, cues: ConversationCues, timescale: float, contributions: np.ndarray, conversation: Conversation
+        self,
+        call: bool,
+        cues: ConversationCues,
+        timescale: float,
+        contributions: np.ndarray,
+        scalars: np.ndarray,
+        conversation: Conversation,
     ) -> str:
         """Which tool, how long its information stays fresh, the time elapsed, and the strongest other cues, e.g.
         "call the tool: last result of get_price 4.0 min ago; get_price's information stays fresh for about
@@ -310,17 +366,20 @@ class ToolTimingPolicy:
             unsure = [n for n in conversation.notes if n.startswith(CLOCK_NOTES)]
             if unsure:
                 timing += f" (the clock is unsure: {unsure[0]})"
-        weights = self.weights.scalar_weight
-        values = np.divide(contributions, weights, out=np.zeros_like(contributions), where=weights != 0)
         # name only cues that are present (similarities count from 0.5 up), not constant offsets
         present = [
             i for i in range(1, len(SCALAR_FEATURES))
-            if SCALAR_FEATURES[i] in CUE_PHRASES and values[i] > 0.5 and abs(contributions[i]) > 0.5
+            if SCALAR_FEATURES[i] in CUE_PHRASES and scalars[i] > 0.5 and abs(contributions[i]) > 0.5
         ]
         ranked = sorted(present, key=lambda i: -abs(contributions[i]))
-        cues_text = [
-            f"{CUE_PHRASES[SCALAR_FEATURES[i]]} ({'towards calling' if contributions[i] > 0 else 'towards answering'})"
-            for i in ranked[:2]
-        ]
+        cues_text = [self._cue_text(SCALAR_FEATURES[i], contributions[i]) for i in ranked[:2]]
         verdict = "call the tool" if call else "answer from the conversation"
         return f"{verdict}: {timing}" + (f"; also: {', '.join(cues_text)}" if cues_text else "")
+
+    @staticmethod
+    def _cue_text(name: str, contribution: float) -> str:
+        """A cue and its direction; a repeat leans towards calling only as far as time has passed (`staleness`)."""
+        phrase = CUE_PHRASES[name]
+        if name in TIME_MODULATED_FEATURES and contribution > 0:
+            phrase += ", asked again as the last result ages"
+        return f"{phrase} ({'towards calling' if contribution > 0 else 'towards answering'})"
