@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from agentime.timing.encoder import EncoderVariant, SentenceEncoder
-from agentime.timing.features import RESULT_AGE_FEATURES, TIME_WORDS, result_data_age, time_word_features
+from agentime.timing.features import (
+    RESULT_AGE_FEATURES,
+    TIME_WORDS,
+    result_data_age,
+    result_value_features,
+    time_word_features,
+)
 from agentime.timing.format import LabeledSample, TicTocSample
 from agentime.timing.policy import MODULATED_MASK
 from pipelines.synthetic import make_tictoc
@@ -114,6 +120,15 @@ def test_a_result_states_how_old_its_data_is():
     assert result_data_age('{"apy": 0.05, "effective_date": "2024-09-01"}', fetched) > 150 * 86400
     assert result_data_age('{"takeoff_time": "2025-06-15T09:00:00"}', fetched) is None  # a plan, not an age
     assert result_data_age('{"price": 3}', fetched) is None and len(RESULT_AGE_FEATURES) == 2
+
+
+def test_a_result_reports_readings_and_amounts_of_money():
+    assert result_value_features('{"wind_speed": {"value": 7, "unit": "mph"}}') == (1.0, 0.0)
+    assert result_value_features("ServerA is 80% utilized, supply raised to 1700 MW") == (1.0, 0.0)
+    assert result_value_features('{"price": "$61,000"}') == (0.0, 1.0)
+    assert result_value_features('{"lowest_price": 950, "currency": "gold"}') == (0.0, 1.0)
+    # identifiers, dates and durations are neither
+    assert result_value_features('{"gate": "C12", "date": "2023-03-21", "eta": "8 hours", "bed": "B2"}') == (0.0, 0.0)
 
 
 def test_generator_writes_each_tool_in_several_styles_and_results_that_state_their_age():

@@ -100,7 +100,24 @@ TIME_WORD_SOURCES = ("tool", "result", "user")  # where words are read, in `Conv
 # a result that carries its own timestamps says how old its data already was when fetched ("as_of" seconds
 # before the call for a live feed, an "effective_date" months before for a published rate)
 RESULT_AGE_FEATURES = ("result_dated", "result_data_age_log10")
-FRESHNESS_CUE_COUNT = len(TIME_WORDS) * len(TIME_WORD_SOURCES) + len(RESULT_AGE_FEATURES)
+# the shape of the values a result reports: a reading in a unit of measurement ("62 F", "80%", "1700 MW",
+# "unit": "mph") or an amount of money ("$61,000", "3200 USD", "currency": "gold") is a quantity that moves,
+# whatever the topic; the words around it are not read here (see `TIME_WORDS` for those)
+RESULT_VALUE_FEATURES = ("result_measured_value", "result_money_value")
+MEASURE_UNITS = (
+    r"%|°\s?[CF]?|[CF]|mph|km/h|kph|knots|m/s|[kMG]?W|[kMG]Wh|V|Hz|rpm|bpm|psi|bar|hPa|mbar|dB|ppm|mg/dL|"
+    r"[kMG]bps|req/s|req/min|units/min|ops/s"
+)
+MEASURED_VALUE_PATTERN = re.compile(
+    rf"\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:{MEASURE_UNITS})(?![A-Za-z])|[\"']unit[\"']\s*:\s*[\"'][^\"']{{1,12}}[\"']"
+)
+CURRENCY_CODES = r"USD|EUR|GBP|JPY|CHF|CAD|AUD|CNY|INR|BTC|ETH|USDT"
+MONEY_VALUE_PATTERN = re.compile(
+    rf"[$€£¥₹₿]\s?\d|\d(?:\.\d+)?\s?(?:{CURRENCY_CODES})\b|\b(?:{CURRENCY_CODES})\s?\d|[\"']currency[\"']\s*:"
+)
+FRESHNESS_CUE_COUNT = (
+    len(TIME_WORDS) * len(TIME_WORD_SOURCES) + len(RESULT_AGE_FEATURES) + len(RESULT_VALUE_FEATURES)
+)
 DATE_PATTERN = re.compile(
     r"\b(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\b"
 )
@@ -168,7 +185,8 @@ class ConversationCues:
     item_words_in_result: float
     unseen_rare_words: int  # words never seen before that are not among the request words of training
     overlap_user_answer: float  # share of the user's content words found in the assistant's last answer
-    # one per `TIME_WORDS` for each of `TIME_WORD_SOURCES` in that order, then `RESULT_AGE_FEATURES`
+    # one per `TIME_WORDS` for each of `TIME_WORD_SOURCES` in that order, then `RESULT_AGE_FEATURES`, then
+    # `RESULT_VALUE_FEATURES`
     time_words: tuple[float, ...]
 
 
@@ -298,6 +316,12 @@ def result_age_features(age: float | None) -> tuple[float, ...]:
     return (0.0, 0.0) if age is None else (1.0, math.log10(1.0 + age))
 
 
+def result_value_features(result_text: str) -> tuple[float, ...]:
+    """`RESULT_VALUE_FEATURES`: whether the result reports a measured reading and an amount of money."""
+    text = result_text[:MAX_TEXT_CHARS * 2]
+    return (float(bool(MEASURED_VALUE_PATTERN.search(text))), float(bool(MONEY_VALUE_PATTERN.search(text))))
+
+
 def _spaced_identifiers(text: str) -> str:
     """`current_highest_bid`, `getLiveScore` -> words, so that time words inside identifiers are found."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text).replace("_", " ")
@@ -422,6 +446,7 @@ def read_cues(conversation: Conversation, request_words: frozenset[str] = frozen
             + (time_word_features(result_text) if fetched else (0.0,) * len(TIME_WORDS))
             + time_word_features(user)
             + result_age_features(result_data_age(result_text, messages[result_index].time) if fetched else None)
+            + (result_value_features(result_text) if fetched else (0.0,) * len(RESULT_VALUE_FEATURES))
         ),
     )
 

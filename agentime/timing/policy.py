@@ -5,7 +5,8 @@ it estimates how quickly the tool's information goes stale (a timescale, log10 s
 weighted average over anchor domains with known timescales, plus a linear map of the embeddings of the tool's
 text and its last result and of explicit time words, read separately from the called tool's name,
 description and parameters, from its result and from the user's message, such as "live", "current_bid",
-"readings", "today's", "schedule"; weights trained without anchors leave their timescales at zero); the logit of
+"readings", "today's", "schedule", and of the shape of the result's values: a reading in a unit of measurement or
+an amount of money; weights trained without anchors leave their timescales at zero); the logit of
 "call" grows with the log of the time elapsed since the last tool result minus that timescale, plus a
 linear weighing of context cues (the call failed, the user asks to check again, confirms a proposed
 action, ...) and of the user's embedded message. The cues of a question asked again (its words already in the
@@ -38,6 +39,7 @@ from agentime.timing.features import (
     TEXT_COUNT,
     FRESHNESS_CUE_COUNT,
     RESULT_AGE_FEATURES,
+    RESULT_VALUE_FEATURES,
     TIME_WORD_SOURCES,
     TIME_WORDS,
     ConversationCues,
@@ -149,6 +151,7 @@ class PolicyWeights:
             time_words=list(TIME_WORDS),
             time_word_sources=list(TIME_WORD_SOURCES),
             result_age_features=list(RESULT_AGE_FEATURES),
+            result_value_features=list(RESULT_VALUE_FEATURES),
             time_modulated_features=list(TIME_MODULATED_FEATURES),
             staleness_sharpness=STALENESS_SHARPNESS,
         )
@@ -170,6 +173,7 @@ class PolicyWeights:
             or meta.get("time_words") != list(TIME_WORDS)
             or meta.get("time_word_sources") != list(TIME_WORD_SOURCES)
             or meta.get("result_age_features") != list(RESULT_AGE_FEATURES)
+            or meta.get("result_value_features") != list(RESULT_VALUE_FEATURES)
             or meta.get("time_modulated_features") != list(TIME_MODULATED_FEATURES)
             or meta.get("staleness_sharpness") != STALENESS_SHARPNESS
             or "staleness_weight" not in tensors
@@ -211,7 +215,7 @@ def anchor_timescale_log10(weights: PolicyWeights, tools_embeddings: np.ndarray)
 def timescale_log10(weights: PolicyWeights, embeddings: np.ndarray, time_words: np.ndarray) -> np.ndarray:
     """(N,) log10 seconds for embeddings (N, TEXT_COUNT, 384) ordered as `ConversationTexts.as_list()` and the
     freshness cues (N, FRESHNESS_CUE_COUNT): time words of the last tool, its result and the user, then the
-    age of the data the result states (see `features.ConversationCues.time_words`)."""
+    age of the data the result states and the shape of its values (see `features.ConversationCues.time_words`)."""
     correction = np.concatenate([embeddings[:, 0], embeddings[:, 2]], axis=1) @ weights.timescale_weight
     correction += time_words @ weights.time_word_weight
     return anchor_timescale_log10(weights, embeddings[:, 0]) + correction + weights.timescale_bias
