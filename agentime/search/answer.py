@@ -111,6 +111,17 @@ def _spans(rt: SearchRuntime, state: SearchState) -> list[list[float]]:
     return evidence_spans(state, rt.config.relevance_threshold, _span_gap(rt), rt.view.duration)
 
 
+def _spans_after_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]], looked: list[float],
+                       step: str, note: str) -> list[list[float]]:
+    """The spans after the target's extra looks at `looked`: traced as `step` and recomputed when there were
+    any, else `spans` unchanged."""
+    if not looked:
+        return spans
+    trace(state, step, lane="looked", model="target", times=looked,
+          scores=[state["scores"][time_key(t)] for t in looked], note=note)
+    return _spans(rt, state)
+
+
 def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]]) -> list[list[float]]:
     """For "first" questions: each span before the most confident one that rests on a single scored frame gets
     one more frame (a second later, else earlier) scored by the target while the budget lasts, so one lookalike
@@ -130,11 +141,7 @@ def _second_looks(rt: SearchRuntime, state: SearchState, spans: list[list[float]
             keep_evidence(state, [neighbour], score, "second look at an early one-frame span", "target",
                           rt.config.relevance_threshold)
             looked.append(neighbour)
-    if not looked:
-        return spans
-    trace(state, "second_look", lane="looked", model="target", times=looked,
-          scores=[state["scores"][time_key(t)] for t in looked], note="early one-frame spans checked once more")
-    return _spans(rt, state)
+    return _spans_after_looks(rt, state, spans, looked, "second_look", "early one-frame spans checked once more")
 
 
 BRIDGE_SECONDS = 4.0  # relevant frames this far apart may be one appearance with frames missed between them
@@ -159,11 +166,7 @@ def _bridge_gaps(rt: SearchRuntime, state: SearchState, spans: list[list[float]]
         score = rt.target_relevance(state, [t])
         keep_evidence(state, [t], score, "look between close relevant frames", "target", threshold)
         looked.append(t)
-    if not looked:
-        return spans
-    trace(state, "bridge", lane="looked", model="target", times=looked,
-          scores=[state["scores"][time_key(t)] for t in looked], note="frames between close relevant frames checked")
-    return _spans(rt, state)
+    return _spans_after_looks(rt, state, spans, looked, "bridge", "frames between close relevant frames checked")
 
 
 def _main_span(state: SearchState, spans: list[list[float]], question: str,
